@@ -1,0 +1,184 @@
+"""The `git-model` command line: parses arguments and calls the module that does the work.
+
+Modules are imported inside each command so that start-up (and every filter
+process git spawns) loads only what that command needs.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import UserError
+
+
+def _repo():
+    from .git import Repo
+    return Repo.discover()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
+def main() -> None:
+    """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Replace conflicting filter configuration.")
+def install(force: bool) -> None:
+    """Configure this repository: filter, hooks."""
+    from .install import install as do_install
+    chained = do_install(_repo(), force)
+    for name in chained:
+        click.echo(f"kept your {name} hook: it now runs before git-model's")
+    click.echo("git-model installed in this repository")
+
+
+@main.command()
+def uninstall() -> None:
+    """Remove git-model's filter configuration and hooks from this repository."""
+    from .install import uninstall as do_uninstall
+    do_uninstall(_repo())
+    click.echo("git-model uninstalled from this repository")
+
+
+@main.command()
+@click.argument("patterns", nargs=-1)
+def track(patterns: tuple[str, ...]) -> None:
+    """Store files matching PATTERNS with git-model (no argument: list patterns)."""
+    from . import attributes
+    top = _repo().top
+    if not patterns:
+        for pattern in attributes.patterns(top):
+            click.echo(pattern)
+        return
+    added = attributes.track(top, list(patterns))
+    for pattern in patterns:
+        click.echo(f"{'tracking' if pattern in added else 'already tracked'}: {pattern}")
+
+
+@main.command()
+@click.argument("patterns", nargs=-1, required=True)
+def untrack(patterns: tuple[str, ...]) -> None:
+    """Stop storing files matching PATTERNS with git-model."""
+    from . import attributes
+    removed = attributes.untrack(_repo().top, list(patterns))
+    for pattern in patterns:
+        click.echo(f"{'untracked' if pattern in removed else 'was not tracked'}: {pattern}")
+
+
+@main.command()
+def status() -> None:
+    """Model files changed, left as pointers, or missing from the cache."""
+    from .status import status as do_status
+    for line in do_status(_repo()).lines():
+        click.echo(line)
+
+
+@main.command("ls-files")
+@click.argument("rev", required=False)
+def ls_files(rev: str | None) -> None:
+    """Model files in the index or in REV: oid, '*' cached / '-' not, path, size."""
+    from .status import ls_files as do_ls
+    for line in do_ls(_repo(), rev):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+def checkout(paths: tuple[str, ...]) -> None:
+    """Replace pointers in the working tree by their files, where the cache has them."""
+    from .checkout import materialize
+    done, missing = materialize(_repo(), paths)
+    click.echo(f"restored {len(done)} file(s)")
+    if missing:
+        raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
+                        f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
+                        "run `git model pull`")
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Quarantine damaged objects and re-add them.")
+def fsck(repair: bool) -> None:
+    """Verify every cached object; exit 1 when anything is wrong."""
+    from .fsck import fsck as do_fsck
+    lines, ok = do_fsck(_repo(), repair)
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
+                   err=True)
+        sys.exit(1)
+    click.echo("fsck: all objects verified")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--grace", type=click.FloatRange(min=0), default=None,
+              help="Keep objects written in the last SECONDS (default 3600).")
+def gc(dry_run: bool, grace: float | None) -> None:
+    """Delete cached objects that no ref, reflog, stash or index refers to."""
+    from . import gc as gcmod
+    from .status import human
+    grace = gcmod.DEFAULT_GRACE if grace is None else grace
+    garbage, kept = gcmod.find_garbage(_repo(), grace)
+    if dry_run:
+        for path in garbage.files:
+            click.echo(f"would delete {path}")
+        click.echo(f"would free {human(garbage.bytes)} ({len(garbage.files)} files); {kept} kept")
+        return
+    freed = gcmod.collect(garbage, grace)
+    click.echo(f"freed {human(freed)}; {kept} objects kept")
+
+
+@main.command("filter-process", hidden=True)
+def filter_process() -> None:
+    """Git's long-running filter process (filter.model.process)."""
+    from .filter import serve
+    serve(_repo(), sys.stdin.buffer, sys.stdout.buffer)
+
+
+@main.command(hidden=True)
+@click.argument("path", required=False, default="")
+def clean(path: str) -> None:
+    """One-shot clean filter: content on stdin, pointer on stdout."""
+    from .filter import clean_once
+    clean_once(_repo(), path)
+
+
+@main.command(hidden=True)
+@click.argument("path", required=False, default="")
+def smudge(path: str) -> None:
+    """One-shot smudge filter: pointer on stdin, content on stdout."""
+    from .filter import smudge_once
+    smudge_once(_repo(), path)
+
+
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(name: str, args: tuple[str, ...]) -> None:
+    """Run git-model's part of a git hook (called by the shims in hooks/)."""
+    from .hooks import run_hook
+    sys.exit(run_hook(_repo(), name, list(args)))
+
+
+def run() -> None:
+    """Console entry point: user errors become one line on stderr and exit 1."""
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.UsageError as exc:
+        print(f"git-model: {exc.format_message()} (see `git model --help`)", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        print(f"git-model: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(141)
+    except KeyboardInterrupt:
+        sys.exit(130)

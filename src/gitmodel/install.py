@@ -1,0 +1,32 @@
+"""`git model install` / `uninstall`: the repository config and hooks git-model needs."""
+from __future__ import annotations
+
+from .errors import UserError
+from .git import Repo
+from .hooks import install_hooks, uninstall_hooks
+
+FILTER_CONFIG = {
+    "filter.model.process": "git-model filter-process",
+    "filter.model.clean": "git-model clean -- %f",
+    "filter.model.smudge": "git-model smudge -- %f",
+    "filter.model.required": "true",
+}
+
+
+def install(repo: Repo, force: bool = False) -> list[str]:
+    """Write the filter config and hook shims; return the user hooks now chained."""
+    if not force:
+        for key, value in FILTER_CONFIG.items():
+            current = repo.config(key)
+            if current is not None and current != value:
+                raise UserError(f"{key} is already set to {current!r}: run `git model install "
+                                "--force` to replace it")
+    for key, value in FILTER_CONFIG.items():
+        repo.git("config", "--local", key, value)
+    return install_hooks(repo)
+
+
+def uninstall(repo: Repo) -> None:
+    uninstall_hooks(repo)
+    for section in ("filter.model", "diff.model"):
+        repo.git("config", "--local", "--remove-section", section, check=False)

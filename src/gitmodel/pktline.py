@@ -1,0 +1,103 @@
+"""Git's pkt-line framing, as used by the long-running filter protocol.
+
+Each packet is 4 hex digits of length (counting themselves) and a payload;
+"0000" is a flush. Content is streamed packet by packet in both directions so
+that neither side ever holds a whole model.
+"""
+from __future__ import annotations
+
+from typing import BinaryIO
+
+MAX_PAYLOAD = 65516  # 65520 minus the 4-byte header
+FLUSH = b"0000"
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not valid pkt-line framing."""
+
+
+class PktReader:
+    """Reads packets, and content packets as a stream (`readinto`)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._buf = memoryview(b"")
+        self._ended = False
+
+    def _exact(self, n: int) -> bytes:
+        data = self._stream.read(n)
+        if len(data) != n:
+            raise EOFError("git closed the filter pipe")
+        return data
+
+    def packet(self) -> bytes | None:
+        """The next packet's payload, or None for a flush."""
+        head = self._exact(4)
+        try:
+            length = int(head, 16)
+        except ValueError:
+            raise ProtocolError(f"bad pkt-line header {head!r}") from None
+        if length == 0:
+            return None
+        if length < 4 or length > MAX_PAYLOAD + 4:
+            raise ProtocolError(f"bad pkt-line length {length}")
+        return self._exact(length - 4)
+
+    def text_list(self) -> list[str]:
+        """Text packets up to the next flush, without their trailing LF."""
+        lines = []
+        while (pkt := self.packet()) is not None:
+            lines.append(pkt.decode().rstrip("\n"))
+        return lines
+
+    def start_content(self) -> None:
+        self._buf = memoryview(b"")
+        self._ended = False
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """Content bytes up to the flush that ends them; 0 at that flush."""
+        while not self._buf:
+            if self._ended:
+                return 0
+            pkt = self.packet()
+            if pkt is None:
+                self._ended = True
+                return 0
+            self._buf = memoryview(pkt)
+        n = min(len(buffer), len(self._buf))
+        buffer[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def drain(self) -> None:
+        """Skip the rest of the current content."""
+        while not self._ended:
+            if self.packet() is None:
+                self._ended = True
+        self._buf = memoryview(b"")
+
+
+class PktWriter:
+    """Writes packets; `write` splits content into maximal packets."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def packet(self, payload: bytes) -> None:
+        self._stream.write(b"%04x" % (len(payload) + 4))
+        self._stream.write(payload)
+
+    def text(self, *lines: str) -> None:
+        for line in lines:
+            self.packet(line.encode() + b"\n")
+
+    def flush(self) -> None:
+        self._stream.write(FLUSH)
+        self._stream.flush()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        for start in range(0, len(view), MAX_PAYLOAD):
+            self.packet(view[start:start + MAX_PAYLOAD])
+        return len(view)
+

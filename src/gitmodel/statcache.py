@@ -1,0 +1,60 @@
+"""The stat cache: which object a working-tree file held when we last saw it.
+
+Git re-runs the clean filter whenever its index stat data is stale (after a
+checkout, a touch, a racily clean entry). Git pipes the whole file to us every
+time, so reading it is unavoidable; hashing it with sha256 and compressing it
+again is not. When a path's stat matches what we recorded when we cleaned it or
+smudged it, its manifest is handed to `Store.add_stream` as the expected
+content, and the stream is only compared chunk id by chunk id (xxh3, 10 GB/s).
+
+An entry is a hint, never trusted blindly: a file rewritten within one
+timestamp tick keeps its size and mtime ("racy git"), and the comparison of
+chunk ids is what catches it. So the cache cannot make us commit a wrong model.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS stat (
+    path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER,
+    mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT NOT NULL)"""
+
+
+def _key(st: os.stat_result | None) -> tuple:
+    if st is None:
+        return (None,) * 5
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class StatCache:
+    """path -> (stat, oid), in SQLite so concurrent git processes can share it."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def expected_oid(self, path: str, st: os.stat_result | None) -> str | None:
+        """The oid recorded for `path`, if its stat still matches (or was unknown).
+
+        An entry recorded at smudge time has no stat (git writes the file after
+        we return), and is used as long as no later stat replaces it.
+        """
+        row = self._db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, oid FROM stat "
+                               "WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        if row[0] is None or tuple(row[:5]) == _key(st):
+            return row[5]
+        return None
+
+    def record(self, path: str, st: os.stat_result | None, oid: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (path, *_key(st), oid))
+
+    def close(self) -> None:
+        self._db.close()
