@@ -1,0 +1,94 @@
+"""Shared fixtures: isolated git identity/config, throwaway repositories, the shared workload."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _workload_script() -> Path:
+    candidates = [os.environ.get("GITMODEL_WORKLOADS", ""), ROOT.parent / "shared" / "workloads"]
+    for folder in candidates:
+        script = Path(folder) / "make_models.py"
+        if folder and script.is_file():
+            return script
+    raise RuntimeError("shared/workloads/make_models.py not found beside the checkout "
+                       "(set GITMODEL_WORKLOADS to its folder)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_git(tmp_path_factory):
+    """No user or system git config leaks in; git-model from this interpreter is on PATH."""
+    home = tmp_path_factory.mktemp("home")
+    saved = dict(os.environ)
+    os.environ.update({
+        "HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    })
+    os.environ.pop("GIT_DIR", None)
+    os.environ.pop("GIT_INDEX_FILE", None)
+    subprocess.run(["git", "config", "--global", "init.defaultBranch", "main"], check=True)
+    subprocess.run(["git", "config", "--global", "advice.detachedHead", "false"], check=True)
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def workload(tmp_path_factory) -> Path:
+    """The shared workload at 64 MiB (seven versions plus workload.json)."""
+    out = tmp_path_factory.mktemp("workload")
+    subprocess.run([sys.executable, str(_workload_script()), str(out), "--size-mib", "64"],
+                   check=True, capture_output=True)
+    return out
+
+
+def novel_bytes(workload: Path, name: str) -> int:
+    info = json.loads((workload / "workload.json").read_text())
+    return next(v["novel_tensor_bytes"] for v in info["versions"] if v["file"] == name)
+
+
+def git(cwd: Path, *args: str, check: bool = True, input: bytes | None = None,
+        env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input,
+                          env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout.decode()}\n{proc.stderr.decode()}")
+    return proc
+
+
+def gm(cwd: Path, *args: str, check: bool = True, input: bytes | None = None,
+       env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `git model ARGS` through git itself, as a user would."""
+    return git(cwd, "model", *args, check=check, input=input, env=env)
+
+
+def cache_bytes(repo: Path) -> int:
+    objects = repo / ".git" / "model" / "objects"
+    return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A new repository with git-model installed and *.safetensors/*.bin/*.pt tracked."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q")
+    gm(path, "install")
+    gm(path, "track", "*.safetensors", "*.bin", "*.pt")
+    return path
+
+
+def copy(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)
