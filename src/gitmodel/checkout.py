@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from .atomic import write_file
 from .filter import open_store
 from .git import Entry, Repo
 from .pointer import MAX_POINTER_SIZE
@@ -35,12 +36,24 @@ def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
 
 
 def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """Write real files for pointers whose objects are cached; return (done, still missing)."""
+    """Write real files for pointers whose objects are cached; return (done, still missing).
+
+    git skips an entry whose stat data still matches the index, so each pointer
+    file is removed first (its text is in the index) and put back if git fails.
+    """
     store = open_store(repo)
     ready, missing = [], []
     for entry in pointer_files(repo, paths):
-        (ready if store.has_object(entry.pointer) else missing).append(entry.path)
-    if ready:
-        repo.git("checkout-index", "-f", "-u", "-z", "--stdin",
-                 input="\0".join(ready).encode() + b"\0")
-    return ready, missing
+        (ready if store.has_object(entry.pointer) else missing).append(entry)
+    for entry in ready:
+        (repo.top / entry.path).unlink()
+    try:
+        if ready:
+            repo.git("checkout-index", "-f", "-u", "-z", "--stdin",
+                     input="\0".join(e.path for e in ready).encode() + b"\0")
+    finally:
+        for entry in ready:
+            target = repo.top / entry.path
+            if not target.exists():
+                write_file(target, entry.pointer.encode())
+    return [e.path for e in ready], [e.path for e in missing]

@@ -136,7 +136,7 @@ def gc(dry_run: bool, grace: float | None) -> None:
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from .filter import serve
-    serve(_repo(), sys.stdin.buffer, sys.stdout.buffer)
+    serve(_repo(), sys.stdin.fileno(), sys.stdout.fileno())
 
 
 @main.command(hidden=True)
