@@ -215,3 +215,26 @@ def test_gc_deletes_only_unreferenced_objects(repo, workload):
     assert gm(repo, "fsck").returncode == 0
     git(repo, "checkout", "-q", "HEAD~1")
     assert (repo / "model.safetensors").read_bytes() == (workload / "v0_base.safetensors").read_bytes()
+
+
+def test_same_size_rewrite_right_after_checkout_is_seen(repo, workload):
+    commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
+    commit_file(repo, workload / "v1_head.safetensors", "model.safetensors", "v1")
+    git(repo, "checkout", "-q", "HEAD~1")
+    copy(workload / "v1_head.safetensors", repo / "model.safetensors")  # same size, same second
+    assert git(repo, "status", "--porcelain").stdout.strip() == b"M model.safetensors"
+
+
+@pytest.mark.parametrize("version", ["2", "3", "4"])
+def test_racy_small_files_stay_checked_by_git(repo, workload, version):
+    git(repo, "update-index", "--index-version", version)
+    (repo / "params.json").write_text('{"lr": 1}')
+    git(repo, "add", "params.json")
+    commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
+    (repo / "params.json").write_text('{"lr": 2}')
+    git(repo, "add", "params.json")
+    commit_file(repo, workload / "v3_reorder.safetensors", "model.safetensors", "v1")
+    git(repo, "checkout", "-q", "HEAD~1")
+    (repo / "params.json").write_text('{"lr": 3}')  # same size, likely the same second
+    assert git(repo, "status", "--porcelain").stdout.strip() == b"M params.json"
+    assert git(repo, "fsck", "--no-progress").returncode == 0

@@ -200,6 +200,20 @@ class Store:
         for data in self.iter_chunks(self.read_manifest(pointer.oid)):
             out.write(data)
 
+    def matches(self, path: Path, manifest: Manifest) -> bool:
+        """True when the file at `path` has exactly the chunks of `manifest`."""
+        try:
+            if path.stat().st_size != manifest.size:
+                return False
+            with open(path, "rb") as handle:
+                expected = iter(manifest.chunks)
+                for chunk in chunk_stream(handle, path.name):
+                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+                        return False
+                return next(expected, None) is None
+        except OSError:
+            return False
+
     def add_stream(self, stream: BinaryIO, expected: Manifest | None = None,
                    name: str = "") -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
