@@ -18,6 +18,13 @@ def _repo():
     return Repo.discover()
 
 
+def _heavy_repo():
+    """The repository, for commands that move model bytes (allocator tuned first)."""
+    from . import alloc
+    alloc.tune()
+    return _repo()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
 def main() -> None:
@@ -90,7 +97,7 @@ def ls_files(rev: str | None) -> None:
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
     from .checkout import materialize, settle_index
-    repo = _repo()
+    repo = _heavy_repo()
     done, missing = materialize(repo, paths)
     settle_index(repo)
     click.echo(f"restored {len(done)} file(s)")
@@ -105,7 +112,7 @@ def checkout(paths: tuple[str, ...]) -> None:
 def fsck(repair: bool) -> None:
     """Verify every cached object; exit 1 when anything is wrong."""
     from .fsck import fsck as do_fsck
-    lines, ok = do_fsck(_repo(), repair)
+    lines, ok = do_fsck(_heavy_repo(), repair)
     for line in lines:
         click.echo(line)
     if not ok:
@@ -138,7 +145,7 @@ def gc(dry_run: bool, grace: float | None) -> None:
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from .filter import serve
-    serve(_repo(), sys.stdin.fileno(), sys.stdout.fileno())
+    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno())
 
 
 @main.command(hidden=True)
@@ -146,7 +153,7 @@ def filter_process() -> None:
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
     from .filter import clean_once
-    clean_once(_repo(), path)
+    clean_once(_heavy_repo(), path)
 
 
 @main.command(hidden=True)
@@ -154,7 +161,7 @@ def clean(path: str) -> None:
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
     from .filter import smudge_once
-    smudge_once(_repo(), path)
+    smudge_once(_heavy_repo(), path)
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True})
@@ -163,7 +170,7 @@ def smudge(path: str) -> None:
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Run git-model's part of a git hook (called by the shims in hooks/)."""
     from .hooks import run_hook
-    sys.exit(run_hook(_repo(), name, list(args)))
+    sys.exit(run_hook(_heavy_repo(), name, list(args)))
 
 
 def run() -> None:
