@@ -186,7 +186,7 @@ def textconv(path: Path) -> None:
 def diff_driver(args: tuple[str, ...]) -> None:
     """diff.model.command: the tensor-level diff `git diff` prints for a model file."""
     from .inspection import external_diff
-    for line in external_diff(args).lines():
+    for line in external_diff(args):
         click.echo(line)
 
 

@@ -94,16 +94,23 @@ def listing(model: ModelFile) -> list[str]:
     return lines
 
 
-def external_diff(args: Sequence[str]) -> FileDiff:
-    """diff.model.command: `PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE [...]`."""
+def external_diff(args: Sequence[str]) -> list[str]:
+    """diff.model.command: `PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE [...]`.
+
+    A version that cannot be read becomes a line of output: git goes on with
+    the other files instead of stopping at "external diff died".
+    """
     if len(args) < 7:
         raise UserError("diff-driver expects the 7 arguments git passes to an external diff")
     path, old_file, old_hex, _, new_file, new_hex, _ = args[:7]
     store = open_store(_repo())
-    before = _driver_side(store, old_file, path)
-    after = _driver_side(store, new_file, path)
+    before = after = None
     try:
-        return diff_files(path, _short(old_hex), _short(new_hex), before, after)
+        before = _driver_side(store, old_file, path)
+        after = _driver_side(store, new_file, path)
+        return diff_files(path, _short(old_hex), _short(new_hex), before, after).lines()
+    except UserError as exc:
+        return [f"{path}: git-model: {exc}"]
     finally:
         for model in (before, after):
             if model is not None:

@@ -14,6 +14,9 @@ FILTER_CONFIG = {
 DIFF_CONFIG = {  # model summaries in git diff (external diff) and git log -p / show (textconv)
     "diff.model.command": "git-model diff-driver",
     "diff.model.textconv": "git-model textconv",
+    # git smudges every version it hands to textconv (the whole model, through our
+    # filter): caching the listing per blob makes a repeated `git log -p` cheap.
+    "diff.model.cachetextconv": "true",
 }
 
 

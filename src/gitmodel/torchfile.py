@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -57,7 +58,10 @@ class TorchSource:
 
 
 def load_checkpoint(source: ByteSource, store: Store, label: str) -> ModelFile:
-    """Read a zip checkpoint's tensors; UserError if its pickle wants more than data."""
+    """Read a zip checkpoint's tensors; UserError if its pickle wants more than data.
+
+    A zip that torch cannot read as a checkpoint is an opaque file, not an error.
+    """
     if isinstance(source, DiskSource):
         path, keep = Path(source.handle.name), None
     else:
@@ -68,6 +72,10 @@ def load_checkpoint(source: ByteSource, store: Store, label: str) -> ModelFile:
         if keep is not None:
             keep.unlink(missing_ok=True)
         raise
+    if state is None:
+        if keep is not None:
+            keep.unlink()
+        return ModelFile("opaque", source.size, source=source)
     tensors, arrays, metadata = {}, [], {}
     position = 0
     for name, value in _flatten(state, ""):
@@ -107,21 +115,18 @@ def _materialize(source: CachedSource, store: Store) -> Path:
     return Path(name)
 
 
-def _safe_load(path: Path, label: str) -> Any:
+def _safe_load(path: Path, label: str) -> Any | None:
+    """The unpickled checkpoint, or None for a zip that is not one."""
     torch = _torch()
     try:
         return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reason if "Unsupported global" in line
-                       or "Unsupported operand" in line), reason[0] if reason else "")
+        wanted = re.search(r"Unsupported (?:global|operand)[^:]*: (?:GLOBAL )?(\S+)", str(exc))
         raise UserError(f"{label}: refused to load this torch checkpoint: its pickle asks for "
-                        f"more than tensors and plain containers ({detail.strip()}); "
-                        "nothing was executed") from None
-    except (RuntimeError, ValueError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()
-        raise UserError(f"{label}: not a readable torch checkpoint "
-                        f"({first[0] if first else type(exc).__name__})") from None
+                        f"{wanted.group(1) if wanted else 'more'} beyond tensors and plain "
+                        "containers; nothing was executed") from None
+    except (RuntimeError, ValueError, EOFError, OSError):
+        return None
 
 
 def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
