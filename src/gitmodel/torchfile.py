@@ -92,7 +92,10 @@ def load_checkpoint(source: ByteSource, store: Store, label: str) -> ModelFile:
 
 
 def _torch() -> Any:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise UserError("inspecting a torch checkpoint needs torch: pip install torch") from None
     return torch
 
 
