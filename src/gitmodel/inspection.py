@@ -89,8 +89,8 @@ def listing(model: ModelFile) -> list[str]:
     lines += [f"tensor {t.name} {t.dtype} {list(t.shape)} {human(t.nbytes)} "
               f"#{model.fingerprint(t.name)[:16]}"
               for t in sorted(model.tensors.values(), key=lambda t: t.name)]
-    if model.format == "opaque" and model.oid:
-        lines.append(f"object {model.oid}")
+    if model.format == "opaque":  # nothing to list: name the content itself
+        lines.append(f"content {model.digest()}")
     return lines
 
 
@@ -110,7 +110,7 @@ def external_diff(args: Sequence[str]) -> list[str]:
         after = _driver_side(store, new_file, path)
         return diff_files(path, _short(old_hex), _short(new_hex), before, after).lines()
     except UserError as exc:
-        return [f"{path}: git-model: {exc}"]
+        return [f"git-model: {exc}"]
     finally:
         for model in (before, after):
             if model is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,15 @@ class ModelFile:
             self._fingerprints[name] = xxhash.xxh3_128_hexdigest("".join(ids).encode())
         return self._fingerprints[name]
 
+    def digest(self) -> str:
+        """Identity of the whole content: the sha256 oid when known, else xxh3-128 of the bytes."""
+        if self.oid is not None:
+            return f"sha256:{self.oid}"
+        hasher = xxhash.xxh3_128()
+        for offset in range(0, self.size, PIECE):
+            hasher.update(self.source.read(offset, min(PIECE, self.size - offset)))
+        return f"xxh3:{hasher.hexdigest()}"
+
     def close(self) -> None:
         """Release what the reader holds (an open file, a temporary checkpoint)."""
         close = getattr(self.source, "close", None)
@@ -229,8 +239,12 @@ def from_path(store: Store, path: Path, label: str) -> ModelFile:
         handle = open(path, "rb")
     except OSError as exc:
         raise UserError(f"{label}: cannot read {path} ({exc.strerror})") from None
-    size = path.stat().st_size
-    if size < MAX_POINTER_SIZE and (pointer := parse(handle.read())) is not None:
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        if size < MAX_POINTER_SIZE and (pointer := parse(handle.read())) is not None:
+            handle.close()
+            return from_pointer(store, pointer, label)
+        return from_source(DiskSource(handle, size), store, label)
+    except BaseException:
         handle.close()
-        return from_pointer(store, pointer, label)
-    return from_source(DiskSource(handle, size), store, label)
+        raise

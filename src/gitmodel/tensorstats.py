@@ -38,7 +38,7 @@ def compare(dtype: str, old: Iterable[bytes], new: Iterable[bytes]) -> Change:
     changed = total = 0
     max_abs, diff_sq, base_sq = 0.0, 0.0, 0.0
     numeric = dtype in _FLOATS or dtype in _INTS or dtype == "BF16"
-    for a_raw, b_raw in zip(old, new):
+    for a_raw, b_raw in zip(old, new, strict=True):
         a_bits, b_bits = _bits(np, dtype, a_raw), _bits(np, dtype, b_raw)
         changed += int(np.count_nonzero(a_bits != b_bits))
         total += a_bits.size

@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -79,15 +80,15 @@ def load_checkpoint(source: ByteSource, store: Store, label: str) -> ModelFile:
     tensors, arrays, metadata = {}, [], {}
     position = 0
     for name, value in _flatten(state, ""):
-        if _is_tensor(value):
-            flat = value.detach().contiguous().reshape(-1).view(_torch().uint8).numpy()
-            dtype = _DTYPES.get(str(value.dtype).removeprefix("torch."), str(value.dtype))
-            tensors[name] = TensorInfo(name, dtype, tuple(value.shape), position,
-                                       position + flat.size)
-            arrays.append(flat)
-            position += flat.size
-        else:
-            metadata[name] = repr(value)
+        flat = _raw_bytes(value)
+        if flat is None:
+            metadata[name] = _describe(value)
+            continue
+        dtype = _DTYPES.get(str(value.dtype).removeprefix("torch."), str(value.dtype))
+        tensors[name] = TensorInfo(name, dtype, tuple(value.shape), position,
+                                   position + flat.size)
+        arrays.append(flat)
+        position += flat.size
     return ModelFile("torch", source.size, tensors, metadata, TorchSource(arrays, keep))
 
 
@@ -99,8 +100,20 @@ def _torch() -> Any:
     return torch
 
 
-def _is_tensor(value: object) -> bool:
-    return isinstance(value, _torch().Tensor)
+def _raw_bytes(value: object) -> Any | None:
+    """A dense tensor's bytes as a flat uint8 array (a view of the mapped file), else None."""
+    torch = _torch()
+    if not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.is_quantized:
+        return None
+    return value.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def _describe(value: object) -> str:
+    """Metadata text for a non-tensor leaf (or a sparse/quantized tensor, not compared)."""
+    if isinstance(value, _torch().Tensor):
+        return f"{value.layout} tensor {value.dtype} {list(value.shape)} (not compared)"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _materialize(source: CachedSource, store: Store) -> Path:
@@ -122,7 +135,9 @@ def _safe_load(path: Path, label: str) -> Any | None:
     """The unpickled checkpoint, or None for a zip that is not one."""
     torch = _torch()
     try:
-        return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+        with warnings.catch_warnings():  # torch's deprecation notes are not the user's concern
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
     except pickle.UnpicklingError as exc:
         wanted = re.search(r"Unsupported (?:global|operand)[^:]*: (?:GLOBAL )?(\S+)", str(exc))
         raise UserError(f"{label}: refused to load this torch checkpoint: its pickle asks for "
