@@ -52,6 +52,8 @@ class Storage:
 
 @dataclass
 class Shown:
+    """One version with its storage accounting, printable as text or JSON."""
+
     path: str
     side: Side
     model: ModelFile
@@ -81,6 +83,7 @@ class Shown:
 
 
 def show(repo: Repo, spec: str) -> Shown:
+    """The version `spec` names; the caller closes `.model` when done."""
     side, path = parse_spec(repo, spec)
     store = open_store(repo)
     known = {} if side.worktree else pointers(repo, side, [path])
@@ -91,6 +94,7 @@ def show(repo: Repo, spec: str) -> Shown:
 
 
 def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) -> Storage:
+    """Chunks from the manifest (or cut from the disk file), sized in the cache, vs the parent."""
     if model.manifest is not None:
         chunks = list(model.manifest.chunks)
     else:  # a file on disk: cut it as `git add` would, without storing anything

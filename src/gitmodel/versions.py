@@ -40,6 +40,7 @@ def commit_of(repo: Repo, rev: str) -> str | None:
 
 
 def rev_side(repo: Repo, rev: str) -> Side:
+    """The commit side named `rev`; UserError when it names no commit."""
     commit = commit_of(repo, rev)
     if commit is None:
         raise UserError(f"unknown revision {rev!r}")
