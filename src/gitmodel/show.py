@@ -99,7 +99,7 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
         chunks = list(model.manifest.chunks)
     else:  # a file on disk: cut it as `git add` would, without storing anything
         with open(repo.top / path, "rb") as handle:
-            chunks = [(chunk_id(c.data), len(c.data)) for c in chunk_stream(handle)]
+            chunks = [(chunk_id(c.data), len(c.data)) for c in chunk_stream(handle, path)]
     unique = dict(chunks)
     on_disk = {cid: _stored_size(store, cid) for cid in unique}
     parent = parent_side(repo, side)
