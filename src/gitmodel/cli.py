@@ -5,7 +5,9 @@ process git spawns) loads only what that command needs.
 """
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -139,6 +141,62 @@ def gc(dry_run: bool, grace: float | None) -> None:
         return
     freed = gcmod.collect(garbage, grace)
     click.echo(f"freed {human(freed)}; {kept} objects kept")
+
+
+@main.command()
+@click.argument("spec", metavar="[REV:]PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show(spec: str, as_json: bool) -> None:
+    """Tensors, parameters, metadata and storage of one model version.
+
+    PATH alone is the working tree file; REV:PATH (path from the top) a commit's,
+    :PATH the index's.
+    """
+    from .show import show as do_show
+    shown = do_show(_repo(), spec)
+    try:
+        if as_json:
+            click.echo(json.dumps(shown.as_json()))
+        else:
+            for line in shown.lines():
+                click.echo(line)
+    finally:
+        shown.model.close()
+
+
+@main.command()
+@click.argument("args", nargs=-1, metavar="[REV_A [REV_B]] [-- PATH...]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def diff(args: tuple[str, ...], as_json: bool) -> None:
+    """What changed inside model files, tensor by tensor.
+
+    No REV: index vs working tree; one: REV vs working tree; two: REV_A vs REV_B.
+    """
+    from .inspection import diff as do_diff
+    for file_diff in do_diff(_repo(), args):
+        if as_json:
+            click.echo(json.dumps(file_diff.as_json()))
+        else:
+            for line in file_diff.lines():
+                click.echo(line)
+
+
+@main.command(hidden=True)
+@click.argument("path", type=click.Path(path_type=Path))
+def textconv(path: Path) -> None:
+    """diff.model.textconv: one version as a listing for git's own line diff."""
+    from .inspection import textconv as do_textconv
+    for line in do_textconv(path):
+        click.echo(line)
+
+
+@main.command("diff-driver", hidden=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def diff_driver(args: tuple[str, ...]) -> None:
+    """diff.model.command: the tensor-level diff `git diff` prints for a model file."""
+    from .inspection import external_diff
+    for line in external_diff(args):
+        click.echo(line)
 
 
 @main.command("filter-process", hidden=True)
