@@ -173,12 +173,11 @@ def run(repo: Repo, stages: list[Stage], names: list[str], force: bool, out: Tex
     stages before it left it: a retrained model that came out identical does
     not make its evaluation run. Returns the names of the stages that ran.
     """
-    forced = {s.name for s in select(stages, names)} if force and names else set()
     ran = []
     for stage in select(stages, names):
         lock, view = read_lock(repo), view_for(repo, stages)
         why = reasons(stage, lock.get(stage.name), view)
-        if force and (not names or stage.name in forced):
+        if force and (not names or stage.name in names):
             why = why or ["forced"]
         if not why:
             continue
