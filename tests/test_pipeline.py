@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import git, gm
+from conftest import ROOT, git, gm
 
 TRAIN = """\
 import json, os, struct, sys
@@ -386,3 +390,66 @@ def test_hook_adds_little_to_a_commit_when_nothing_is_stale(project):
     elapsed = time.perf_counter() - start
     print(f"hook with stage files staged and every stage fresh: {elapsed:.3f}s")
     assert elapsed < 0.5
+
+
+def _framework_repo(path: Path, hooks_repo: dict, env: dict) -> None:
+    """`path` uses the pre-commit framework (not git-model's shim) for its pre-commit hook."""
+    (path / ".git" / "hooks" / "pre-commit").unlink()
+    config = {"repos": [hooks_repo]}
+    (path / ".pre-commit-config.yaml").write_text(json.dumps(config))  # JSON is YAML
+    subprocess.run([sys.executable, "-m", "pre_commit", "install"], cwd=path, env=env,
+                   check=True, capture_output=True)
+
+
+def _framework_env(tmp_path: Path) -> dict:
+    return {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+
+
+def _commit_through_framework(path: Path, runlog: Path, env: dict) -> None:
+    git(path, "add", "-A", env=env)
+    git(path, "commit", "-qm", "first", env=env)
+    assert runs(runlog) == ["train", "evaluate"]
+    assert git(path, "status", "--porcelain").stdout == b""
+    set_params(path, lr=0.02)
+    git(path, "add", "params.json")
+    proc = git(path, "commit", "-m", "lr 0.02", env=env)
+    assert b"git-model stages" in proc.stdout + proc.stderr
+    assert runs(runlog) == ["train", "evaluate"]
+    committed = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+    assert committed_oid(path, "HEAD", "model.safetensors") == committed
+    assert git(path, "status", "--porcelain").stdout == b""
+
+
+def test_pre_commit_framework_with_the_published_hook(repo, runlog, tmp_path):
+    """The hook as .pre-commit-hooks.yaml defines it, run by the real pre-commit package.
+
+    It runs as a `repo: local` hook with language `system` (the git-model under
+    test is on PATH) so that no virtualenv has to be built.
+    """
+    yaml = pytest.importorskip("yaml")
+    pytest.importorskip("pre_commit")
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "git-model-stages" and hook["language"] == "python"
+    env = _framework_env(tmp_path)
+    write_project(repo)
+    _framework_repo(repo, {"repo": "local", "hooks": [{**hook, "language": "system"}]}, env)
+    _commit_through_framework(repo, runlog, env)
+
+
+@pytest.mark.skipif(not os.environ.get("GITMODEL_SLOW_TESTS"),
+                    reason="builds a virtualenv with git-model in it (~40 s): set GITMODEL_SLOW_TESTS=1")
+def test_pre_commit_framework_from_a_clone_of_this_project(repo, runlog, tmp_path):
+    """What a team's .pre-commit-config.yaml does: `repo:` a clone of git-model at a commit."""
+    pytest.importorskip("pre_commit")
+    source = tmp_path / "git-model"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "examples"))
+    git(source, "init", "-q")
+    git(source, "add", "-A")
+    git(source, "commit", "-qm", "snapshot")
+    rev = git(source, "rev-parse", "HEAD").stdout.decode().strip()
+    env = _framework_env(tmp_path)
+    write_project(repo)
+    _framework_repo(repo, {"repo": str(source), "rev": rev,
+                           "hooks": [{"id": "git-model-stages"}]}, env)
+    _commit_through_framework(repo, runlog, env)
