@@ -34,6 +34,7 @@ if ! python -c "import gitmodel, torch" 2>/dev/null; then
 	python -m pip install --quiet --upgrade pip
 	python -m pip install --quiet -e "$ROOT" "torch==2.13.0"
 fi
+export PYTHONWARNINGS="ignore:Failed to initialize NumPy"  # torch without numpy says so on import
 python -c "import torch, gitmodel; print('torch', torch.__version__, '| git-model', gitmodel.__version__)"
 
 say "a fresh repository: $WORK/tiny-regression"

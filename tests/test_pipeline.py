@@ -453,3 +453,15 @@ def test_pre_commit_framework_from_a_clone_of_this_project(repo, runlog, tmp_pat
     _framework_repo(repo, {"repo": str(source), "rev": rev,
                            "hooks": [{"id": "git-model-stages"}]}, env)
     _commit_through_framework(repo, runlog, env)
+
+
+def test_partial_commit_commits_outputs_and_says_how_to_update_the_index(project, runlog):
+    set_params(project, lr=0.02)
+    proc = git(project, "commit", "-m", "lr", "params.json")
+    assert runs(runlog) == ["train", "evaluate"]
+    assert b"partial commit" in proc.stderr
+    assert b"git add model.safetensors metrics.json .gitmodel.lock" in proc.stderr
+    committed = hashlib.sha256((project / "model.safetensors").read_bytes()).hexdigest()
+    assert committed_oid(project, "HEAD", "model.safetensors") == committed
+    git(project, "add", "model.safetensors", "metrics.json", ".gitmodel.lock")
+    assert git(project, "status", "--porcelain").stdout == b""

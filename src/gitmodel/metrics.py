@@ -18,7 +18,7 @@ from pathlib import Path
 from .atomic import write_file
 from .errors import UserError
 from .git import Repo
-from .pointer import parse
+from .pointer import MAX_POINTER_SIZE, parse
 from .stages import CONFIG, load
 from .status import human
 
@@ -194,18 +194,19 @@ def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogE
     found = metrics_at(repo, [sha for sha, _ in commits], files) if files else [{}] * len(commits)
     entries = []
     for (sha, subject), metrics in zip(commits, found):
-        models = [_model(o, next(blobs)) for o in outs]
+        models = [_model(o, next(blobs), shown=path is not None) for o in outs]
         entries.append(LogEntry(sha, subject, [m for m in models if m], metrics))
     return entries
 
 
-def _model(path: str, data: bytes | None) -> tuple[str, str, int] | None:
+def _model(path: str, data: bytes | None, shown: bool) -> tuple[str, str, int] | None:
+    """(path, oid, size) of a pointer; other files only when asked for by name."""
     if data is None:
         return None
-    pointer = parse(data) if len(data) < 1024 else None
+    pointer = parse(data) if len(data) < MAX_POINTER_SIZE else None
     if pointer is not None:
         return path, pointer.oid, pointer.size
-    return path, "blob", len(data)
+    return (path, "(in git)", len(data)) if shown else None
 
 
 def log_lines(entries: list[LogEntry]) -> list[str]:

@@ -88,7 +88,17 @@ def _run(repo: Repo, stages: list[Stage]) -> int:
     if ran:
         print(f"git-model: ran {', '.join(ran)}; their outputs and {LOCK} are part of this "
               "commit", file=sys.stderr)
+    if ran and index.name.startswith("next-index-"):
+        _warn_partial(stages, ran)
     return 0
+
+
+def _warn_partial(stages: list[Stage], ran: list[str]) -> None:
+    """`git commit PATH…` builds the commit from a temporary index that git then drops,
+    so what the stages wrote is in the commit but not in the user's own index."""
+    paths = [p for s in stages if s.name in ran for p in s.products] + [LOCK]
+    print("git-model: this is a partial commit (git commit PATH...): your index still holds "
+          f"the old outputs; run `git add {' '.join(paths)}` after it", file=sys.stderr)
 
 
 def _index_path(repo: Repo) -> Path:
