@@ -63,19 +63,24 @@ def flatten(value: object, prefix: str = "") -> Metrics:
 
 def parse_metrics(path: str, data: bytes, where: str) -> Metrics:
     """The numbers in one metrics file; malformed content is a one-line error."""
+    is_yaml = path.endswith((".yaml", ".yml"))
+    errors: tuple[type[Exception], ...] = (ValueError,)
     try:
-        if path.endswith((".yaml", ".yml")):
-            body = _yaml().safe_load(data)
+        if is_yaml:
+            yaml = _yaml()
+            errors = (ValueError, yaml.YAMLError)
+            body = yaml.safe_load(data)
         else:
             body = json.loads(data)
-    except ValueError as exc:
-        raise UserError(f"{path} ({where}) is not valid "
-                        f"{'YAML' if path.endswith(('.yaml', '.yml')) else 'JSON'}: "
-                        f"{str(exc).splitlines()[0]}") from None
+    except errors as exc:
+        detail = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        raise UserError(f"{path} ({where}) is not valid {'YAML' if is_yaml else 'JSON'}: "
+                        f"{detail}") from None
     return flatten(body)
 
 
 def _yaml():
+    """PyYAML, only when a metrics file is YAML (an optional extra)."""
     try:
         import yaml
     except ImportError:

@@ -33,9 +33,8 @@ from .atomic import write_file
 from .errors import UserError
 from .git import Repo, read_blobs
 from .pointer import parse
-from .stages import CONFIG, Stage, covers, select
+from .stages import CONFIG, LOCK, Stage, covers, select
 
-LOCK = ".gitmodel.lock"
 LOCK_VERSION = 1
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # progress bars end in \r
 
@@ -108,10 +107,11 @@ def write_lock(repo: Repo, records: dict[str, dict]) -> None:
     repo.git("add", "--", LOCK)
 
 
-def record(stage: Stage, view: IndexView) -> dict:
+def record(stage: Stage, before: IndexView, after: IndexView) -> dict:
+    """A stage's lock entry: its inputs as it read them, its outputs as it staged them."""
     return {"cmd": stage.cmd,
-            "deps": {d: view.dep_id(d) for d in stage.deps},
-            "outs": {o: view.ids.get(o) for o in stage.products}}
+            "deps": {d: before.dep_id(d) for d in stage.deps},
+            "outs": {o: after.ids.get(o) for o in stage.products}}
 
 
 # -- staleness -----------------------------------------------------------------
@@ -173,21 +173,21 @@ def run(repo: Repo, stages: list[Stage], names: list[str], force: bool, out: Tex
     stages before it left it: a retrained model that came out identical does
     not make its evaluation run. Returns the names of the stages that ran.
     """
-    ran = []
+    ran: list[str] = []
+    lock, view = read_lock(repo), view_for(repo, stages)
     for stage in select(stages, names):
-        lock, view = read_lock(repo), view_for(repo, stages)
         why = reasons(stage, lock.get(stage.name), view)
         if force and (not names or stage.name in names):
             why = why or ["forced"]
         if not why:
             continue
         _check_runnable(repo, stage, view)
-        before = record(stage, view)
         _execute(repo, stage, why, out)
         _stage_products(repo, stage)
-        lock[stage.name] = {**before, "outs": record(stage, view_for(repo, [stage]))["outs"]}
+        lock[stage.name] = record(stage, view, view_for(repo, [stage]))
         write_lock(repo, {s.name: lock[s.name] for s in stages if s.name in lock})
         ran.append(stage.name)
+        view = view_for(repo, stages)  # what the next stages read has just changed
     return ran
 
 
@@ -201,7 +201,8 @@ def _check_runnable(repo: Repo, stage: Stage, view: IndexView) -> None:
     changed = _split(repo.git("diff", "--name-only", "-z", "--", *specs))
     untracked = _split(repo.git("ls-files", "--others", "--exclude-standard", "-z", "--",
                                 *stage.deps))
-    for path in changed + untracked:
+    if changed or untracked:
+        path = (changed + untracked)[0]
         raise UserError(f"stage {stage.name!r}: {path} has changes that are not staged, so "
                         f"the model would not match the commit: `git add {path}` or "
                         "`git stash --keep-index`, then retry")

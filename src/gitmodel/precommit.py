@@ -18,14 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-from .atomic import write_file
 from .errors import UserError
 from .git import Repo
-from .pipeline import LOCK, StageFailed, run, status
-from .stages import CONFIG, Stage, covers, load
+from .stages import CONFIG, LOCK, Stage, covers, load
 
 POLICIES = ("run", "check", "off")
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def policy(repo: Repo) -> str:
@@ -50,16 +47,18 @@ def pre_commit(repo: Repo) -> int:
 
 
 def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
-    """True when the commit changes a file some stage reads or writes, `.gitmodel` or the lock."""
-    has_head = repo.git("rev-parse", "-q", "--verify", "HEAD", check=False).strip()
-    base = "HEAD" if has_head else EMPTY_TREE
-    staged = [p for p in repo.git("diff", "--cached", "--name-only", "--no-renames", "-z",
-                                  base).split("\0") if p]
+    """True when the commit changes a file some stage reads or writes, `.gitmodel` or the lock.
+
+    (`git diff --cached` compares with HEAD, or lists every staged file before the first commit.)
+    """
+    staged = [p for p in repo.git("diff", "--cached", "--name-only", "--no-renames",
+                                  "-z").split("\0") if p]
     watched = [p for s in stages for p in s.deps + s.products] + [CONFIG, LOCK]
     return any(covers(w, path) for path in staged for w in watched)
 
 
 def _check(repo: Repo, stages: list[Stage]) -> int:
+    from .pipeline import status
     stale = [s for s in status(repo, stages) if s.stale]
     if not stale:
         return 0
@@ -74,6 +73,7 @@ def _check(repo: Repo, stages: list[Stage]) -> int:
 
 def _run(repo: Repo, stages: list[Stage]) -> int:
     """Run stale stages; on any failure restore the index file byte for byte."""
+    from .pipeline import StageFailed, run
     index = _index_path(repo)
     saved = index.read_bytes() if index.exists() else None
     try:
@@ -109,6 +109,7 @@ def _index_path(repo: Repo) -> Path:
 
 
 def _restore(index: Path, saved: bytes | None) -> None:
+    from .atomic import write_file
     if saved is None:
         index.unlink(missing_ok=True)
     else:

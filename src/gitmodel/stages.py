@@ -26,6 +26,7 @@ from pathlib import Path
 from .errors import UserError
 
 CONFIG = ".gitmodel"
+LOCK = ".gitmodel.lock"  # written by pipeline.py; named here so the hook's fast path need not import it
 _KEYS = ("cmd", "deps", "outs", "metrics")
 _GLOB_CHARS = frozenset("*?[")
 
