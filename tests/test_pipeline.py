@@ -93,14 +93,29 @@ def set_params(path: Path, **params) -> None:
     (path / "params.json").write_text(json.dumps(body) + "\n")
 
 
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> Path:
+    """A repository (git-model installed) whose first commit ran both stages; built once."""
+    path = tmp_path_factory.mktemp("template") / "repo"
+    path.mkdir()
+    log = path.parent / "runs.log"
+    env = {**os.environ, "RUNLOG": str(log)}
+    git(path, "init", "-q")
+    gm(path, "install")
+    gm(path, "track", "*.safetensors")
+    write_project(path)
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "first", env=env)
+    assert log.read_text().split() == ["train", "evaluate"]
+    return path
+
+
 @pytest.fixture
-def project(repo, runlog) -> Path:
-    """A repository whose first commit ran both stages."""
-    write_project(repo)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "first")
-    assert runs(runlog) == ["train", "evaluate"]
-    return repo
+def project(template, tmp_path, runlog) -> Path:
+    """A fresh copy of the template (its .git, model cache included) for one test to change."""
+    path = tmp_path / "repo"
+    shutil.copytree(template, path, symlinks=True)
+    return path
 
 
 def show(repo: Path, name: str) -> bytes:
