@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from .chunking import Reader
 from .git import Repo
-from .pktline import PktReader, PktWriter, ProtocolError
+from .pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from .pointer import MAX_POINTER_SIZE, Pointer, parse
 from .statcache import StatCache
 from .store import CorruptObject, MissingObject, Store
@@ -61,7 +61,7 @@ class Filter:
                 expected = self.store.read_manifest(oid)
             except (MissingObject, CorruptObject):
                 expected = None
-        manifest = self.store.add_stream(reader, expected)
+        manifest = self.store.add_stream(reader, expected, path)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 
@@ -89,7 +89,9 @@ class Filter:
         """Write the object's verified content to `out`."""
         try:
             self.store.write_to(pointer, out)
-        except (CorruptObject, MissingObject) as exc:
+        except BrokenPipeError:
+            raise
+        except (CorruptObject, MissingObject, OSError) as exc:
             raise FilterError(f"{path}: the cached object {pointer.short} is damaged ({exc}); "
                               "run `git model fsck --repair`") from None
         self.stat.record(path, None, pointer.oid)
@@ -132,9 +134,12 @@ def smudge_once(repo: Repo, path: str) -> None:
 
 
 # -- the long-running filter process (gitattributes(5)) -----------------------------
-def serve(repo: Repo, stdin: BinaryIO, stdout: BinaryIO) -> None:
+def serve(repo: Repo, stdin_fd: int, stdout_fd: int) -> None:
     """Speak git's filter protocol version 2 until git closes the pipe."""
-    reader, writer = PktReader(stdin), PktWriter(stdout)
+    widen_pipe(stdin_fd)
+    widen_pipe(stdout_fd)
+    stdin = open(stdin_fd, "rb", buffering=1 << 20, closefd=False)
+    reader, writer = PktReader(stdin), PktWriter(stdout_fd)
     if reader.text_list() != ["git-filter-client", "version=2"]:
         raise ProtocolError("expected git-filter-client version=2")
     writer.text("git-filter-server", "version=2")
@@ -150,6 +155,8 @@ def serve(repo: Repo, stdin: BinaryIO, stdout: BinaryIO) -> None:
             except EOFError:
                 return
             _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
+    except BrokenPipeError:
+        return  # git went away (interrupted); it reports that itself
     finally:
         filt.finish()
 
@@ -173,8 +180,9 @@ def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer:
             reader.drain()
             writer.text("status=error")
             writer.flush()
-    except FilterError as exc:
-        print(f"git-model: {exc}", file=sys.stderr)
+    except (FilterError, OSError, CorruptObject, MissingObject) as exc:
+        print(f"git-model: {path}: {exc}" if not isinstance(exc, FilterError)
+              else f"git-model: {exc}", file=sys.stderr)
         reader.drain()
         writer.text("status=error")
         writer.flush()
