@@ -35,8 +35,10 @@ def policy(repo: Repo) -> str:
 
 def pre_commit(repo: Repo) -> int:
     """The hook's exit code: 0 lets the commit go on."""
+    if not (repo.top / CONFIG).is_file() or (repo.git_dir / "MERGE_HEAD").exists():
+        return 0
     mode = policy(repo)
-    if mode == "off" or (repo.git_dir / "MERGE_HEAD").exists():
+    if mode == "off":
         return 0
     stages = load(repo.top)
     if not stages or not _touches_stages(repo, stages):
