@@ -488,3 +488,13 @@ def test_partial_commit_commits_outputs_and_says_how_to_update_the_index(project
     assert committed_oid(project, "HEAD", "model.safetensors") == committed
     git(project, "add", "model.safetensors", "metrics.json", ".gitmodel.lock")
     assert git(project, "status", "--porcelain").stdout == b""
+
+
+def test_damaged_lock_is_one_line(project):
+    (project / ".gitmodel.lock").write_text('{"version": 1, "stages": {"train": {"deps": []}}}')
+    git(project, "add", ".gitmodel.lock")
+    proc = gm(project, "stages", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip().splitlines() == [
+        "git-model: error: .gitmodel.lock in the index is not a lock file git-model can read: "
+        "remove it (git rm --cached .gitmodel.lock) and run `git model run`"]

@@ -92,12 +92,17 @@ def read_lock(repo: Repo) -> dict[str, dict]:
     try:
         body = json.loads(proc.stdout)
         stages = body["stages"]
-        if body.get("version") != LOCK_VERSION or not isinstance(stages, dict):
+        if body.get("version") != LOCK_VERSION or not all(map(_is_record, stages.values())):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"{LOCK} in the index is not a lock file git-model can read: "
                         f"remove it (git rm --cached {LOCK}) and run `git model run`") from None
     return stages
+
+
+def _is_record(entry: object) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("deps", {}), dict)
+            and isinstance(entry.get("outs", {}), dict))
 
 
 def write_lock(repo: Repo, records: dict[str, dict]) -> None:
