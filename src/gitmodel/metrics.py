@@ -159,7 +159,7 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
     old, new = metrics_at(repo, [resolve(repo, a), resolve(repo, b) if b else None],
                           metric_files(repo))
     names = sorted(set(old) | set(new))
-    delta = {n: new[n] - old[n] if n in old and n in new else None for n in names}
+    delta = {n: _difference(old.get(n), new.get(n)) for n in names}
     if as_json:
         body = {n: {"old": old.get(n), "new": new.get(n), "diff": delta[n]} for n in names}
         return [json.dumps(body, indent=2, sort_keys=True)]
@@ -168,6 +168,13 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
     header = ["Metric", a, b or WORKSPACE, "Change"]
     return table([header] + [[n, fmt(old.get(n)), fmt(new.get(n)), fmt(delta[n], sign=True)]
                              for n in names])
+
+
+def _difference(old: float | None, new: float | None) -> float | None:
+    """new - old, rounded to 12 significant digits so 0.3 - 0.1 prints as 0.2."""
+    if old is None or new is None:
+        return None
+    return float(f"{new - old:.12g}")
 
 
 # -- git model log -----------------------------------------------------------------
