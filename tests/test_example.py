@@ -20,6 +20,8 @@ def test_tiny_regression_commit_trains_evaluates_and_is_deterministic(repo, monk
     shutil.copytree(ROOT / "examples" / "tiny-regression", repo, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "data", "model.safetensors",
                                                   "metrics.json", ".gitmodel.lock"))
+    params = json.loads((repo / "params.json").read_text())
+    (repo / "params.json").write_text(json.dumps({**params, "epochs": 100}))  # keep it quick
     git(repo, "add", "-A")
     proc = git(repo, "commit", "-m", "tiny regression")
     for stage in ("prepare", "train", "evaluate"):
