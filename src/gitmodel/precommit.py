@@ -7,7 +7,7 @@ Policy is git config `model.onCommit`:
 
 Most commits touch no stage at all, so the hook first asks git (one
 `git diff --cached`) whether anything a stage reads or writes is staged, and
-stops there when not: that keeps the hook under a tenth of a second. A merge
+stops there when not: the hook then adds about 0.1 s to a commit. A merge
 commit never retrains (the merged lock and models are the user's to resolve).
 A failing stage exits with the stage's code and puts the index back exactly as
 it was, so a failed commit leaves nothing half-staged behind.
