@@ -212,7 +212,6 @@ def metrics(revs: tuple[str, ...], as_json: bool) -> None:
               help="Image file to write (default METRIC.png).")
 def plot(metric: str, out: str | None) -> None:
     """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
-    from pathlib import Path
     from .metrics import plot as do_plot
     target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
     points = do_plot(_repo(), metric, target)

@@ -22,6 +22,9 @@ def _hook(name: str, args: list[str]) -> int:
     from .errors import UserError
     from .git import Repo
     from .hooks import run_hook
+    if name != "pre-commit":  # the others move model bytes (as cli's `hook` command does)
+        from . import alloc
+        alloc.tune()
     try:
         return run_hook(Repo.discover(), name, args)
     except UserError as exc:
