@@ -143,6 +143,81 @@ def gc(dry_run: bool, grace: float | None) -> None:
     click.echo(f"freed {human(freed)}; {kept} objects kept")
 
 
+@main.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Run the named stages (all, if none named) even when fresh.")
+def run_stages(names: tuple[str, ...], force: bool) -> None:
+    """Run stale stages of .gitmodel (and what they need), staging outputs and the lock."""
+    from .pipeline import StageFailed, run as do_run
+    from .stages import load
+    repo = _repo()
+    try:
+        ran = do_run(repo, load(repo.top), list(names), force, sys.stdout)
+    except StageFailed as exc:
+        click.echo(f"git-model: {exc}", err=True)
+        sys.exit(exc.code)
+    click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged" if ran
+               else "all stages are fresh")
+
+
+@main.command()
+def stages() -> None:
+    """Each stage of .gitmodel, in run order: fresh, or stale and why."""
+    from .pipeline import status as stage_status
+    from .stages import load
+    repo = _repo()
+    items = stage_status(repo, load(repo.top))
+    if not items:
+        click.echo("no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)")
+    for item in items:
+        state = f"stale: {'; '.join(item.reasons)}" if item.stale else "fresh"
+        click.echo(f"{item.stage.name}: {state}")
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option("-n", "--max-count", type=click.IntRange(min=1), default=None,
+              help="Show at most N commits.")
+def log(path: str | None, max_count: int | None) -> None:
+    """Commits that changed a model or metrics: sha, subject, model oid and size, metrics."""
+    from .metrics import history, log_lines
+    for line in log_lines(history(_repo(), path, max_count)):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("revs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def metrics(revs: tuple[str, ...], as_json: bool) -> None:
+    """Metrics of REVs side by side (default: working tree); `metrics diff [A] [B]` compares.
+
+    `diff` compares A (default HEAD) with B (default the working tree).
+    """
+    from . import metrics as mod
+    repo = _repo()
+    if revs and revs[0] == "diff":
+        if len(revs) > 3:
+            raise click.UsageError("metrics diff takes at most two revisions: A and B")
+        a = revs[1] if len(revs) > 1 else "HEAD"
+        lines = mod.diff(repo, a, revs[2] if len(revs) > 2 else None, as_json)
+    else:
+        lines = mod.show(repo, list(revs), as_json)
+    for line in lines:
+        click.echo(line)
+
+
+@main.command()
+@click.argument("metric")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Image file to write (default METRIC.png).")
+def plot(metric: str, out: str | None) -> None:
+    """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
+    from .metrics import plot as do_plot
+    target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
+    points = do_plot(_repo(), metric, target)
+    click.echo(f"wrote {target} ({points} commits)")
+
+
 @main.command()
 @click.argument("spec", metavar="[REV:]PATH")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
