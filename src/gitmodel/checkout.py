@@ -41,6 +41,10 @@ def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[
     for entry in pointer_files(repo, paths):
         (ready if store.has_object(entry.pointer) else missing).append(entry.path)
     if ready:
+        for path in ready:
+            # checkout-index skips entries whose stat matches the index even with -f,
+            # and git recorded the pointer file's stat when it wrote it: make it stale.
+            os.utime(repo.top / path)
         repo.git("checkout-index", "-f", "-u", "-z", "--stdin",
                  input="\0".join(ready).encode() + b"\0")
     return ready, missing

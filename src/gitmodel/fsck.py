@@ -5,7 +5,7 @@ id) and the result checked against the sha256 the file is named by; pointers in
 HEAD and the index whose objects are absent are reported as missing. `--repair`
 moves damaged objects aside to `model/bad/` (so nothing reads them again) and
 re-adds the file from the working tree when the file there still has the
-right content.
+right content, or else fetches it again from the default model remote.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .filter import open_store
-from .git import Repo
+from .git import Entry, Repo
 from .pointer import Pointer, is_oid
 from .store import CorruptObject, MissingObject, Store
 
@@ -33,10 +33,14 @@ class Problem:
         return f"{self.kind}: {where} (object {self.oid[:12]}): {self.detail}"
 
 
-def _paths_by_oid(repo: Repo) -> dict[str, list[str]]:
+def _entries(repo: Repo) -> list[Entry]:
     entries = repo.index_entries()
     if repo.git("rev-parse", "-q", "--verify", "HEAD", check=False):
         entries += repo.tree_entries("HEAD")
+    return entries
+
+
+def _paths_by_oid(entries: list[Entry]) -> dict[str, list[str]]:
     result: dict[str, list[str]] = {}
     for entry in entries:
         paths = result.setdefault(entry.pointer.oid, [])
@@ -94,19 +98,36 @@ def _readd_from_worktree(repo: Repo, store: Store, oid: str, paths: list[str]) -
     return False
 
 
+def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str]:
+    """Fetch objects that the working tree could not restore from the default remote."""
+    if not pointers:
+        return []
+    from .sync import refetch  # network code only when a repair needs it
+    repaired, error = refetch(repo, store, pointers)
+    lines = [f"repaired: object {p.short} fetched again from the model remote" for p in repaired]
+    return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
+
+
 def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     """Report lines and whether everything is sound (after repair, if asked)."""
     store = open_store(repo)
-    referenced = _paths_by_oid(repo)
+    entries = _entries(repo)
+    referenced = _paths_by_oid(entries)
     problems = find_problems(repo, store, referenced)
     lines = [p.line(referenced.get(p.oid, [])) for p in problems]
     if not problems or not repair:
         return lines, not problems
+    pointers = {e.pointer.oid: e.pointer for e in entries}
+    unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.bad_path is not None and problem.bad_path.exists():
             _quarantine(store, problem.bad_path)
-        if _readd_from_worktree(repo, store, problem.oid, referenced.get(problem.oid, [])):
+        paths = referenced.get(problem.oid, [])
+        if _readd_from_worktree(repo, store, problem.oid, paths):
             lines.append(f"repaired: object {problem.oid[:12]} re-added from the working tree")
+        elif (pointer := problem.pointer or pointers.get(problem.oid)) is not None:
+            unrepaired[pointer] = paths[0] if paths else f"object {pointer.short}"
+    lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(repo, store, referenced)
     lines += [f"still broken: {p.line(referenced.get(p.oid, []))}" for p in remaining]
     return lines, not remaining

@@ -76,6 +76,9 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
             print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
                   "the cache): run `git model pull`", file=sys.stderr)
         return 0
-    if name in ("pre-commit", "pre-push"):
-        return 0  # pipeline stages (pre-commit) and uploads (pre-push) plug in here
+    if name == "pre-push":
+        from .sync import pre_push
+        return pre_push(repo, args[0] if args else "origin", sys.stdin.read().splitlines())
+    if name == "pre-commit":
+        return 0  # pipeline stages plug in here
     raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")
