@@ -204,9 +204,7 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> St
         parallel(lambda cid: _download_chunk(store, backend, cid, sizes[cid], progress), needed)
     finally:
         progress.close()
-    downloaded = set(needed)
-    for manifest in manifests:
-        _verify_and_keep(store, backend, manifest, downloaded, pointers[manifest.pointer])
+    _verify_and_keep(store, backend, manifests, set(needed), pointers)
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
@@ -254,16 +252,28 @@ def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
     progress.update(size, len(blob))
 
 
-def _verify_and_keep(store: Store, backend: Backend, manifest: Manifest, downloaded: set[str],
-                     path: str) -> None:
-    """Rebuild the file, check its sha256, and only then put its manifest in the cache."""
-    try:
-        verify_object(manifest.pointer, store.iter_chunks(manifest))
-    except CorruptObject:
-        for cid, _ in manifest.chunks:
-            if cid in downloaded:
-                store.chunk_path(cid).unlink(missing_ok=True)
-        raise RemoteError(f"model remote {backend.name!r} sent content for {path} that does not "
-                          f"match its sha256 (object {manifest.pointer.short}); nothing was "
-                          "kept") from None
-    store.put_manifest(manifest)
+def _verify_and_keep(store: Store, backend: Backend, manifests: list[Manifest],
+                     downloaded: set[str], paths: Mapping[Pointer, str]) -> None:
+    """Rebuild each file and check its sha256; only then put its manifest in the cache.
+
+    A manifest that fails names chunks that match their ids but not the file: the
+    ones this fetch brought and no sound file uses are deleted again.
+    """
+    bad, good_chunks = [], set()
+    for manifest in manifests:
+        try:
+            verify_object(manifest.pointer, store.iter_chunks(manifest))
+        except CorruptObject:
+            bad.append(manifest)
+            continue
+        store.put_manifest(manifest)
+        good_chunks.update(c for c, _ in manifest.chunks)
+    if not bad:
+        return
+    for cid in {c for m in bad for c, _ in m.chunks} & downloaded - good_chunks:
+        store.chunk_path(cid).unlink(missing_ok=True)
+    first = bad[0].pointer
+    raise RemoteError(f"model remote {backend.name!r} sent content for {paths[first]} that does "
+                      f"not match its sha256 (object {first.short}"
+                      + (f", and {len(bad) - 1} more" if len(bad) > 1 else "")
+                      + "); it was not kept")
