@@ -1,7 +1,6 @@
 """Shared remotes over a local directory: config, push/pull/clone, hooks, resume, corruption."""
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
@@ -59,8 +58,10 @@ def test_remote_config_commands(repo: Path) -> None:
     gm(repo, "remote", "remove", "b")
     assert git(repo, "config", "-f", ".gitmodel", "core.remote", check=False).returncode == 1
     assert git(repo, "config", "-f", ".gitmodel", "stage.train.cmd").stdout.strip() == b"python train.py"
-    for args, message in [(("add", "a", "/x"), "already exists"), (("add", "bad name", "/x"), "invalid"),
-                          (("add", "c", "http://x/y"), "unsupported"), (("set-default", "zz"), "no model remote")]:
+    for args, message in [(("add", "a", "/x"), "already exists"),
+                          (("add", "bad name", "/x"), "invalid"),
+                          (("add", "c", "http://x/y"), "unsupported"),
+                          (("set-default", "zz"), "no model remote")]:
         proc = gm(repo, "remote", *args, check=False)
         err = proc.stderr.decode()
         assert proc.returncode == 1 and message in err and len(err.strip().splitlines()) == 1, err

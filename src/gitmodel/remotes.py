@@ -24,7 +24,6 @@ and the filter process start fast. Its layout mirrors the local cache:
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,11 +192,6 @@ class Backend:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
-    def check(self) -> None:
-        """Fail early, with one clear line, when the remote cannot be reached."""
-        with self.errors("cannot reach"):
-            self.fs.ls(self.root, detail=False) if self.fs.exists(self.root) else None
-
     def exists(self, key: str) -> bool:
         with self.errors("cannot check"):
             return self.fs.exists(self._path(key))
@@ -234,10 +228,6 @@ class Backend:
             tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
-
-    def delete(self, key: str) -> None:
-        with self.errors("cannot delete from"):
-            self.fs.rm_file(self._path(key))
 
     def _makedirs(self, path: str) -> None:
         if path not in self._made:
@@ -304,9 +294,10 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
         import sshfs
         if not parts.hostname:
             raise UserError(f"model remote {remote.name!r}: {remote.display} has no host")
-        fs = sshfs.SSHFileSystem(parts.hostname, port=parts.port or 22,
-                                 username=parts.username, password=parts.password,
-                                 known_hosts=(), skip_instance_cache=True, timeout=30)
+        login = {k: v for k, v in (("username", parts.username), ("password", parts.password)) if v}
+        # known_hosts=() means asyncssh's default (~/.ssh/known_hosts): sshfs would disable it
+        fs = sshfs.SSHFileSystem(parts.hostname, port=parts.port or 22, known_hosts=(),
+                                 skip_instance_cache=True, timeout=30, **login)
         return Backend(remote, fs, parts.path or "/", False)
 
 
