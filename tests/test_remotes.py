@@ -11,6 +11,7 @@ from conftest import copy, gm, git, novel_bytes
 
 from gitmodel import remotes, transfer
 from gitmodel.git import Repo
+from gitmodel.store import Store
 
 
 def _random_file(path: Path, mib: int, seed: int) -> bytes:
@@ -273,3 +274,29 @@ def test_workload_bytes_uploaded(shared: dict, workload: Path) -> None:
     print(f"\nuploaded v0 {v0} bytes, v1_head {v1} bytes (novel tensor bytes {novel}, "
           f"ratio {v1 / novel:.2f})")
     assert v1 <= 1.3 * novel
+
+
+def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects known to be on the remote cost no request; a new version checks only its chunks."""
+    repo = shared["repo"]
+    v1 = _random_file(repo / "m.bin", 4, seed=13)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    gm(repo, "push")
+    (repo / "m.bin").write_bytes(v1 + b"appended")
+    git(repo, "commit", "-qam", "v2")
+    calls: list[str] = []
+    for method in ("exists", "names", "read", "write"):
+        real = getattr(remotes.Backend, method)
+        monkeypatch.setattr(remotes.Backend, method,
+                            lambda self, *a, _r=real, _m=method: calls.append(_m) or _r(self, *a))
+    monkeypatch.chdir(repo)
+    from gitmodel import sync
+    _, stats = sync.push(Repo.discover(), ["HEAD~1"], False)
+    assert calls == [] and stats.up_to_date == 1, "known to be there: no request at all"
+    _, stats = sync.push(Repo.discover(), ["HEAD"], False)
+    manifest_chunks = len(Store(repo / ".git" / "model").read_manifest(
+        next(iter(Repo.discover().tree_entries("HEAD"))).pointer.oid).chunks)
+    checks = calls.count("exists") + calls.count("names")
+    assert checks <= 1 + manifest_chunks and stats.chunks <= 2, (calls, stats)
+    assert calls.count("write") == stats.chunks + 1  # the new chunks, then the manifest
