@@ -300,3 +300,14 @@ def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.Monkey
     checks = calls.count("exists") + calls.count("names")
     assert checks <= 1 + manifest_chunks and stats.chunks <= 2, (calls, stats)
     assert calls.count("write") == stats.chunks + 1  # the new chunks, then the manifest
+
+
+def test_start_up_does_not_load_network_code() -> None:
+    """The CLI, the filter process and the hooks import fsspec only when a transfer runs."""
+    code = ("import sys, gitmodel.cli, gitmodel.filter, gitmodel.hooks, gitmodel.status, "
+            "gitmodel.fsck\nheavy = {m.split('.')[0] for m in sys.modules} & "
+            "{'fsspec', 's3fs', 'sshfs', 'asyncssh', 'botocore', 'aiobotocore', 'tqdm'}\n"
+            "assert not heavy, heavy")
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", code], check=True)

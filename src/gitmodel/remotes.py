@@ -56,6 +56,7 @@ class Remote:
 
 
 def redact(url: str) -> str:
+    """`url` with any password replaced by ***."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -299,6 +300,11 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
         fs = sshfs.SSHFileSystem(parts.hostname, port=parts.port or 22, known_hosts=(),
                                  skip_instance_cache=True, timeout=30, **login)
         return Backend(remote, fs, parts.path or "/", False)
+
+
+def redact_text(text: str) -> str:
+    """Passwords in any URL inside `text` (a git error line) replaced by ***."""
+    return re.sub(r"(://[^/:@\s]*):[^/@\s]*@", r"\1:***@", text)
 
 
 def git_url_top(url: str) -> Path | None:

@@ -251,6 +251,6 @@ def _shallow_clone(url: str, rev: str, bare: Path) -> str:
             error = f"revision {rev!r} not found"
         else:
             lines = proc.stderr.decode(errors="replace").strip().splitlines()
-            error = lines[-1] if lines else "git clone failed"
+            error = remotes.redact_text(lines[-1]) if lines else "git clone failed"
         shutil.rmtree(bare, ignore_errors=True)
     raise UserError(f"cannot read {remotes.redact(url)}: {error}")
