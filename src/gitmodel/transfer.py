@@ -15,7 +15,10 @@ tree. The remote is named in every error.
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import hashlib
+import itertools
 import sqlite3
 import sys
 from collections import defaultdict
@@ -27,7 +30,7 @@ from .errors import UserError
 from .pointer import Pointer
 from .remotes import Backend, RemoteError
 from .status import human
-from .store import CorruptObject, Manifest, MissingObject, Store, verify_object
+from .store import CorruptObject, Manifest, MissingObject, Store
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
@@ -187,7 +190,11 @@ def _local_manifest(store: Store, pointer: Pointer, path: str, remote: str) -> M
 
 # -- fetch ------------------------------------------------------------------------------
 def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> Stats:
-    """Download, verify and cache the objects of `pointers` missing from the local cache."""
+    """Download, verify and cache the objects of `pointers` missing from the local cache.
+
+    Objects go one after the other, each one's chunks downloaded in parallel and
+    hashed in order as they arrive (a bounded window: memory stays at a few chunks).
+    """
     stats = Stats()
     todo = [p for p in pointers if p.size and not store.has_object(p)]
     stats.up_to_date = len(pointers) - len(todo)
@@ -195,17 +202,50 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> St
         return stats
     manifests = _remote_manifests(store, backend, todo, pointers)
     sizes = {cid: size for m in manifests for cid, size in m.chunks}
-    needed = [cid for cid in sizes if not store.has_chunk(cid)]
+    needed = {cid for cid in sizes if not store.has_chunk(cid)}
     stats.deduped = sum(sizes.values()) - sum(sizes[c] for c in needed)
     progress = Progress(f"fetch {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
+
+    def chunk(cid: str, size: int) -> bytes | bytearray:
+        if cid in needed and not store.has_chunk(cid):
+            return _download_chunk(store, backend, cid, size, progress)
+        return store.read_chunk(cid, size)
+
+    bad, good_chunks = [], set()
     try:
-        parallel(lambda cid: _download_chunk(store, backend, cid, sizes[cid], progress), needed)
+        with concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
+            for manifest in manifests:
+                if _sha256(manifest, chunk, pool) == manifest.oid:
+                    store.put_manifest(manifest)
+                    good_chunks.update(c for c, _ in manifest.chunks)
+                else:
+                    bad.append(manifest)
     finally:
         progress.close()
-    _verify_and_keep(store, backend, manifests, set(needed), pointers)
+    if bad:
+        _reject(store, backend, bad, needed - good_chunks, pointers)
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
+
+
+def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
+            pool: concurrent.futures.Executor) -> str:
+    """The sha256 of the file a manifest describes, its chunks fetched ahead in `pool`."""
+    sha = hashlib.sha256()
+    todo = iter(manifest.chunks)
+    window = collections.deque(pool.submit(chunk, cid, size)
+                               for cid, size in itertools.islice(todo, 2 * NET_WORKERS))
+    try:
+        while window:
+            data = window.popleft().result()
+            window.extend(pool.submit(chunk, cid, size) for cid, size in itertools.islice(todo, 1))
+            sha.update(data)
+    except BaseException:
+        for future in window:
+            future.cancel()
+        raise
+    return sha.hexdigest()
 
 
 def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
@@ -237,38 +277,25 @@ def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
 
 
 def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
-                    progress: Progress) -> None:
+                    progress: Progress) -> bytes | bytearray:
     blob = backend.read(_key("chunks", cid))
     if blob is None:
         raise RemoteError(f"model remote {backend.name!r} is missing chunk {cid} (an "
                           "interrupted push? push again from a clone that has the object)")
     try:
-        store.put_encoded(cid, size, blob)
+        data = store.put_encoded(cid, size, blob)
     except CorruptObject as exc:
         raise RemoteError(f"model remote {backend.name!r} sent a damaged object: {exc}; "
                           "it was not kept") from None
     progress.update(size, len(blob))
+    return data
 
 
-def _verify_and_keep(store: Store, backend: Backend, manifests: list[Manifest],
-                     downloaded: set[str], paths: Mapping[Pointer, str]) -> None:
-    """Rebuild each file and check its sha256; only then put its manifest in the cache.
-
-    A manifest that fails names chunks that match their ids but not the file: the
-    ones this fetch brought and no sound file uses are deleted again.
-    """
-    bad, good_chunks = [], set()
-    for manifest in manifests:
-        try:
-            verify_object(manifest.pointer, store.iter_chunks(manifest))
-        except CorruptObject:
-            bad.append(manifest)
-            continue
-        store.put_manifest(manifest)
-        good_chunks.update(c for c, _ in manifest.chunks)
-    if not bad:
-        return
-    for cid in {c for m in bad for c, _ in m.chunks} & downloaded - good_chunks:
+def _reject(store: Store, backend: Backend, bad: list[Manifest], brought: set[str],
+            paths: Mapping[Pointer, str]) -> None:
+    """Files whose sha256 failed: their chunks match their ids but not the file. Delete
+    the ones this fetch brought that no sound file uses, and say which remote lied."""
+    for cid in {c for m in bad for c, _ in m.chunks} & brought:
         store.chunk_path(cid).unlink(missing_ok=True)
     first = bad[0].pointer
     raise RemoteError(f"model remote {backend.name!r} sent content for {paths[first]} that does "
