@@ -111,7 +111,8 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
         known_there = remote_sha != ZERO and _exists(repo, remote_sha)
         exclude = [remote_sha] if known_there else [f"--remotes={git_remote}"]
         out = repo.git("rev-list", "--objects", local, "--not", *exclude)
-        blobs.update(line.split(" ", 1)[0] for line in out.splitlines() if " " in line)
+        # "<id> <path>" for trees and blobs; commits have no path
+        blobs.update(row.split(" ", 1)[0] for row in out.splitlines() if " " in row)
     data = read_blobs(repo.top, small_blobs(repo.top, blobs))
     return {p: f"object {p.short}" for raw in data.values()
             if (p := parse(raw)) is not None and p.size}
