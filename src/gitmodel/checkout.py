@@ -8,6 +8,7 @@ records the new stat data, so `git status` stays clean without a re-clean.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 from .filter import open_store
@@ -42,9 +43,19 @@ def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[
         (ready if store.has_object(entry.pointer) else missing).append(entry.path)
     if ready:
         for path in ready:
-            # checkout-index skips entries whose stat matches the index even with -f,
-            # and git recorded the pointer file's stat when it wrote it: make it stale.
-            os.utime(repo.top / path)
+            _make_stale(repo.top / path)
         repo.git("checkout-index", "-f", "-u", "-z", "--stdin",
                  input="\0".join(ready).encode() + b"\0")
     return ready, missing
+
+
+def _make_stale(path: Path) -> None:
+    """Make git see the pointer file as changed, so that checkout-index rewrites it.
+
+    Even with -f, checkout-index skips an entry whose stat matches the index, and
+    git recorded the pointer file's stat when it wrote it. Touching is not enough:
+    git compares whole seconds, and a racily clean entry is compared by content
+    (the pointer, unchanged). An mtime two seconds back always differs.
+    """
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 2_000_000_000))
