@@ -33,6 +33,7 @@ from .status import human
 from .store import CorruptObject, Manifest, MissingObject, Store
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
+OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
 T = TypeVar("T")
 
@@ -108,12 +109,12 @@ class Progress:
             self.bar.close()
 
 
-def parallel(func: Callable[[str], T], items: Iterable[str]) -> dict[str, T]:
+def parallel(func: Callable[[str], T], items: Iterable[str], workers: int = 0) -> dict[str, T]:
     """`func` over `items` in threads; the first exception cancels the rest and is raised."""
     items = list(items)
     if len(items) <= 1:
         return {item: func(item) for item in items}
-    with concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or NET_WORKERS) as pool:
         futures = {pool.submit(func, item): item for item in items}
         try:
             return {futures[f]: f.result() for f in concurrent.futures.as_completed(futures)}
@@ -192,8 +193,8 @@ def _local_manifest(store: Store, pointer: Pointer, path: str, remote: str) -> M
 def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> Stats:
     """Download, verify and cache the objects of `pointers` missing from the local cache.
 
-    Objects go one after the other, each one's chunks downloaded in parallel and
-    hashed in order as they arrive (a bounded window: memory stays at a few chunks).
+    A few files at a time, each one's chunks downloaded in parallel and hashed in
+    order as they arrive: memory stays at OBJECT_WORKERS x NET_WORKERS chunks.
     """
     stats = Stats()
     todo = [p for p in pointers if p.size and not store.has_object(p)]
@@ -211,18 +212,20 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> St
             return _download_chunk(store, backend, cid, size, progress)
         return store.read_chunk(cid, size)
 
-    bad, good_chunks = [], set()
+    by_oid = {m.oid: m for m in manifests}
     try:
         with concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
-            for manifest in manifests:
-                if _sha256(manifest, chunk, pool) == manifest.oid:
-                    store.put_manifest(manifest)
-                    good_chunks.update(c for c, _ in manifest.chunks)
-                else:
-                    bad.append(manifest)
+            def verify_and_keep(oid: str) -> bool:
+                if _sha256(by_oid[oid], chunk, pool) != oid:
+                    return False
+                store.put_manifest(by_oid[oid])
+                return True
+            sound = parallel(verify_and_keep, by_oid, OBJECT_WORKERS)
     finally:
         progress.close()
+    bad = [m for m in manifests if not sound[m.oid]]
     if bad:
+        good_chunks = {c for m in manifests if sound[m.oid] for c, _ in m.chunks}
         _reject(store, backend, bad, needed - good_chunks, pointers)
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
@@ -235,7 +238,7 @@ def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
     sha = hashlib.sha256()
     todo = iter(manifest.chunks)
     window = collections.deque(pool.submit(chunk, cid, size)
-                               for cid, size in itertools.islice(todo, 2 * NET_WORKERS))
+                               for cid, size in itertools.islice(todo, NET_WORKERS))
     try:
         while window:
             data = window.popleft().result()
