@@ -311,3 +311,31 @@ def test_start_up_does_not_load_network_code() -> None:
     import subprocess
     import sys
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_killed_push_resumes(shared: dict) -> None:
+    """SIGKILL during a push: whole chunks, no manifest, no half file; a re-run sends the rest."""
+    import signal
+    import subprocess
+    import time
+    repo, store = shared["repo"], shared["store"]
+    _random_file(repo / "m.bin", 24, seed=14)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "m")
+    proc = subprocess.Popen(["git-model", "push"], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _remote_files(store, "chunks") and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {p.name for p in _remote_files(store, "chunks")}
+    assert before and not _remote_files(store, "manifests"), "killed before the manifest"
+    out = gm(repo, "push").stdout.decode()
+    after = {p.name for p in _remote_files(store, "chunks")}
+    moved = int(out.split(" in ")[1].split()[0])
+    assert moved == len(after - before) and moved < len(after), out
+    git(repo, "push", "-q", "origin", "main")
+    clone = _clone(shared, "after-kill")
+    gm(clone, "pull")  # every chunk under its final name is whole: all verify
+    assert (clone / "m.bin").read_bytes() == (repo / "m.bin").read_bytes()
