@@ -81,5 +81,6 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
         from .precommit import pre_commit
         return pre_commit(repo)
     if name == "pre-push":
-        return 0  # uploads plug in here
+        from .sync import pre_push
+        return pre_push(repo, args[0] if args else "origin", sys.stdin.read().splitlines())
     raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")

@@ -145,10 +145,12 @@ class Store:
         """Store a chunk whose id the caller computed from `chunk.data`."""
         write_file(self.chunk_path(cid), codec.encode(chunk.data, chunk.width), self.tmp_dir, self.fsync)
 
-    def put_encoded(self, cid: str, size: int, blob: bytes) -> None:
-        """Store an already-encoded chunk (from a remote) after verifying it."""
-        self._decode(cid, size, blob)
+    def put_encoded(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
+        """Store an already-encoded chunk (from a remote) after verifying it; return its raw
+        bytes, so a download can hash the file without decoding every chunk twice."""
+        data = self._decode(cid, size, blob)
         write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
+        return data
 
     def read_encoded(self, cid: str) -> bytes:
         try:
