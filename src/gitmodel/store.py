@@ -24,7 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterator
 
 import xxhash
 
@@ -284,12 +284,3 @@ class _Ingest:
         for cid, size in self.chunks[:count]:
             self.sha.update(self.store.read_chunk(cid, size))
 
-
-def verify_object(pointer: Pointer, chunks: Iterable[bytes | bytearray]) -> None:
-    """Raise CorruptObject unless `chunks` hash to the pointer's sha256 and size."""
-    sha, size = hashlib.sha256(), 0
-    for data in chunks:
-        sha.update(data)
-        size += len(data)
-    if sha.hexdigest() != pointer.oid or size != pointer.size:
-        raise CorruptObject(f"object {pointer.short} does not match its sha256")
