@@ -98,10 +98,8 @@ def ls_files(rev: str | None) -> None:
 @click.argument("paths", nargs=-1)
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
-    from .checkout import materialize, settle_index
-    repo = _heavy_repo()
-    done, missing = materialize(repo, paths)
-    settle_index(repo)
+    from .checkout import materialize
+    done, missing = materialize(_heavy_repo(), paths)
     click.echo(f"restored {len(done)} file(s)")
     if missing:
         raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
