@@ -16,6 +16,7 @@ checkout path of every byte.
 """
 from __future__ import annotations
 
+import os
 import struct
 import threading
 
@@ -29,6 +30,8 @@ LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the sp
 _SAMPLE = 64 << 10
 _KEEP_RATIO = 0.92  # store raw unless zstd saves at least 8%
 _local = threading.local()
+_np_lock = threading.Lock()
+_np = None
 
 
 class CorruptChunk(Exception):
@@ -95,23 +98,40 @@ def decode(blob: bytes, size: int) -> bytes | bytearray:
     return out
 
 
+def _numpy():
+    """numpy, imported without OpenBLAS worker threads (they spin on our 2 cores for
+    nothing: we only copy bytes); the environment is left as it was for children.
+    Decoder threads race here, hence the lock."""
+    global _np
+    with _np_lock:
+        if _np is None:
+            added = "OPENBLAS_NUM_THREADS" not in os.environ
+            if added:
+                os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            try:
+                import numpy
+            finally:
+                if added:
+                    del os.environ["OPENBLAS_NUM_THREADS"]
+            _np = numpy
+    return _np
+
+
 def _split(data: bytes | bytearray, width: int) -> list[bytes]:
     """Byte i of every element, for each i."""
-    import numpy as np
+    np = _numpy()
     elements = np.frombuffer(data, np.uint8).reshape(-1, width)
     return [elements[:, i].tobytes() for i in range(width)]
 
 
 def _decode_grouped(blob: bytes, size: int) -> bytearray:
-    import numpy as np
     width = blob[1]
-    if width < 2 or size % width:
+    if width not in (2, 4, 8) or size % width:
         raise CorruptChunk(f"bad element width {width}")
-    out = bytearray(size)
-    elements = np.frombuffer(out, np.uint8).reshape(-1, width)
     pos, n = 2, size // width
     view = memoryview(blob)
-    for i in range(width):
+    streams = []
+    for _ in range(width):
         flag, length = struct.unpack_from("<BI", blob, pos)
         pos += 5
         payload = view[pos:pos + length]
@@ -122,5 +142,20 @@ def _decode_grouped(blob: bytes, size: int) -> bytearray:
             payload = _decompressor().decompress(payload, max_output_size=n)
         if len(payload) != n:
             raise CorruptChunk("stream of the wrong length")
-        elements[:, i] = np.frombuffer(payload, np.uint8)
+        streams.append(payload)
+    return _merge(streams, size, width)
+
+
+def _merge(streams: list, size: int, width: int) -> bytearray:
+    """Interleave the byte streams back into elements.
+
+    Built as little-endian words (byte i shifted by 8*i), which numpy does with
+    SIMD at 6.5 GB/s, rather than as a strided byte copy (2.8 GB/s).
+    """
+    np = _numpy()
+    out = bytearray(size)
+    words = np.frombuffer(out, f"<u{width}")
+    np.copyto(words, np.frombuffer(streams[0], np.uint8))
+    for i in range(1, width):
+        words |= np.left_shift(np.frombuffer(streams[i], np.uint8), 8 * i, dtype=words.dtype)
     return out
