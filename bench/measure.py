@@ -1,22 +1,25 @@
 """Running one benchmark command: wall time, peak RSS, output kept in a log.
 
-Peak RSS comes from `os.wait4`: Linux reports the largest resident set of the
-child *and of every descendant it waited for* (git, its filter processes,
-hooks, git-lfs transfer agents). That is exact, costs nothing while the
-command runs, and needs no polling thread competing for the 2 cores being
-measured. Processes that daemonize and are never waited for are not seen;
-none of the benchmarked tools does that.
+Peak RSS comes from wait4 rusage, read by `launch.py` (see there why a
+launcher): Linux reports the largest resident set of the command *and of every
+descendant it waited for* (git, its filter processes, hooks, git-lfs transfer
+agents). That is exact, costs nothing while the command runs, and needs no
+polling thread competing for the 2 cores being measured. Processes that
+daemonize and are never waited for are not seen; none of the benchmarked tools
+does that.
 """
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import threading
-import time
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 COMMAND_TIMEOUT = 1800.0  # seconds; a 1 GiB step takes well under a minute
 
 
@@ -47,24 +50,22 @@ class Runner:
 
     def run(self, cmd: Sequence[str], cwd: Path) -> Sample:
         """Run `cmd` to completion; raise BenchError with the log's tail if it fails."""
-        with open(self.log, "ab") as log:
+        with open(self.log, "ab") as log, tempfile.NamedTemporaryFile("r") as result:
             log.write(f"$ (cd {cwd} && {' '.join(cmd)})\n".encode())
             log.flush()
-            start = time.perf_counter()
-            proc = subprocess.Popen(list(cmd), cwd=cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log)
-            timer = threading.Timer(COMMAND_TIMEOUT, proc.kill)
-            timer.start()
+            proc = subprocess.Popen([sys.executable, "-I", "-S", str(LAUNCHER), result.name,
+                                     *cmd], cwd=cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, start_new_session=True)
             try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                timer.cancel()
-            seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode} in {cwd}:\n"
-                             f"{self.tail()}")
-        return Sample(seconds, usage.ru_maxrss * 1024)
+                code = proc.wait(COMMAND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise BenchError(f"`{' '.join(cmd)}` timed out after {COMMAND_TIMEOUT:.0f} s")
+            fields = result.read().split()
+        if code != 0 or len(fields) != 3:
+            raise BenchError(f"`{' '.join(cmd)}` exited {code} in {cwd}:\n{self.tail()}")
+        return Sample(float(fields[0]), int(fields[1]) * 1024)
 
     def steps(self, cmds: Sequence[Sequence[str]], cwd: Path) -> Sample:
         """Run commands one after the other as one step: seconds add up, RSS is the max."""

@@ -23,33 +23,35 @@ from workload import Workload
 GM, LFS, DVC = "git-model", "git-lfs", "dvc"
 MB = 1_000_000
 Values = dict[str, float | str]  # tool -> median, or why there is none
-Check = Callable[[Values, int], bool | None]  # (values, model bytes) -> target met?
+Limit = Callable[[int], float]  # model bytes -> bound
 
 
 @dataclass(frozen=True)
 class Metric:
+    """One row of the table; a target is a factor of git-lfs's figure or an absolute bound."""
+
     key: str
     label: str
     unit: str  # "s", "B" (bytes) or "x" (a plain ratio)
     target: str = ""
-    check: Check | None = None
+    lfs_factor: float | None = None
+    limit: Limit | None = None
 
-
-def vs_lfs(factor: float) -> Check:
-    def check(values: Values, _model: int) -> bool | None:
-        ours, theirs = values.get(GM), values.get(LFS)
-        if isinstance(ours, float) and isinstance(theirs, float) and theirs > 0:
-            return ours <= factor * theirs
-        return None
-    return check
-
-
-def at_most(limit: float | Callable[[int], float]) -> Check:
-    def check(values: Values, model: int) -> bool | None:
+    def met(self, values: Values, model_bytes: int) -> bool | None:
+        """Whether git-model meets the target; None when not measured (or no target)."""
         ours = values.get(GM)
-        bound = limit(model) if callable(limit) else limit
-        return ours <= bound if isinstance(ours, float) else None
-    return check
+        if not isinstance(ours, float):
+            return None
+        if self.limit is not None:
+            return ours <= self.limit(model_bytes)
+        theirs = values.get(LFS)
+        if self.lfs_factor is not None and isinstance(theirs, float) and theirs > 0:
+            return ours <= self.lfs_factor * theirs
+        return None
+
+
+def at_most(bound: float) -> Limit:
+    return lambda _model: bound
 
 
 def metrics(work: Workload) -> list[Metric]:
@@ -57,25 +59,25 @@ def metrics(work: Workload) -> list[Metric]:
     rss = at_most(200 * MB)
     return [
         *(Metric(f"add_{v.tag}", f"add + commit {v.source.name}", "s") for v in work.versions),
-        Metric("add_total", "add + commit, v0..v6 total", "s", "≤ 0.3× git-lfs", vs_lfs(0.3)),
-        Metric("store_bytes", "store after v0..v6", "B", "≤ 0.25× git-lfs", vs_lfs(0.25)),
+        Metric("add_total", "add + commit, v0..v6 total", "s", "≤ 0.3× git-lfs", lfs_factor=0.3),
+        Metric("store_bytes", "store after v0..v6", "B", "≤ 0.25× git-lfs", lfs_factor=0.25),
         Metric("checkout", f"checkout switch (median of {len(SWITCHES)})", "s",
-               "≤ 0.3× git-lfs", vs_lfs(0.3)),
-        Metric("status", "first status after checkout", "s", "≤ 0.1 s", at_most(0.1)),
+               "≤ 0.3× git-lfs", lfs_factor=0.3),
+        Metric("status", "first status after checkout", "s", "≤ 0.1 s", limit=at_most(0.1)),
         Metric("push_all", "push v0..v6: time", "s"),
         Metric("push_all_bytes", "push v0..v6: bytes written", "B"),
         Metric("push_one", "push one more fine-tune (v7): time", "s"),
         Metric("push_one_bytes", "push v7: bytes written", "B"),
         Metric("push_one_vs_novel", "push v7: bytes written / its novel bytes", "x",
-               "≤ 1.2", at_most(1.2)),
+               "≤ 1.2", limit=at_most(1.2)),
         Metric("clone_pull", "clone + pull HEAD (v7)", "s"),
-        Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", rss),
+        Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", limit=rss),
         Metric("rss_checkout", "peak RSS: checkout", "B", "≤ model + 100 MB",
-               at_most(lambda model: model + 100 * MB)),
-        Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", rss),
-        Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", rss),
-        Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", rss),
-        Metric("startup", "start-up (`--version`)", "s", "≤ 0.15 s", at_most(0.15)),
+               limit=lambda model: model + 100 * MB),
+        Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", limit=rss),
+        Metric("startup", "start-up (`--version`)", "s", "≤ 0.15 s", limit=at_most(0.15)),
     ]
 
 
@@ -168,7 +170,7 @@ class Report:
         ]
         for metric, values in rows:
             ratios = [ratio(values.get(GM), values.get(t)) for t in others]
-            met = metric.check(values, self.work.model_bytes) if metric.check else None
+            met = metric.met(values, self.work.model_bytes)
             cells = [metric.label, *(fmt(values[t], metric.unit) for t in self.tools),
                      *(f"{r:.2f}×" if r is not None else "–" for r in ratios),
                      metric.target or "", {True: "yes", False: "**no**", None: ""}[met]]
@@ -235,6 +237,7 @@ def chart_png(rows: list[tuple[Metric, Values]], path: Path) -> Path | None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib import ticker
     except ImportError:
         return None
     series = {t: [ratio(v.get(GM), v.get(t)) for _m, v in rows] for t in (LFS, DVC)}
@@ -247,8 +250,16 @@ def chart_png(rows: list[tuple[Metric, Values]], path: Path) -> Path | None:
     for n, (tool, values) in enumerate(series.items()):
         ys = [k + (n - 0.5) * height for k in range(len(keep))]
         ax.barh(ys, [values[i] or 0 for i in keep], height, label=f"git-model / {tool}")
+    targets = [(k - 0.5 * height, rows[i][0].lfs_factor) for k, i in enumerate(keep)
+               if rows[i][0].lfs_factor is not None]
+    if targets:
+        ax.scatter([f for _y, f in targets], [y for y, _f in targets], marker="|", s=300,
+                   color="red", zorder=3, label="target vs git-lfs")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks(range(len(keep)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("ratio (log scale; < 1 means git-model is smaller or faster)")
