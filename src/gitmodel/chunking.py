@@ -96,14 +96,21 @@ class _Grouper:
             self.buf = bytearray()
 
 
-def chunk_stream(raw: _Readable | BinaryIO) -> Iterator[Chunk]:
-    """Chunks of the whole stream, cut by the structure its first bytes reveal."""
+def chunk_stream(raw: _Readable | BinaryIO, name: str = "") -> Iterator[Chunk]:
+    """Chunks of the whole stream, cut by the structure its first bytes reveal.
+
+    A safetensors header is believed only for a `.safetensors` name (or when no
+    name is known): a file named otherwise that starts like one may be an
+    arbitrary binary edit of one, whose tensors no longer sit where its header
+    says, and content-defined cuts serve it better.
+    """
     reader = raw if isinstance(raw, Reader) else Reader(raw)
     head = reader.read(9)
     reader.unread(head)
     if head[:4] == _ZIP_LOCAL:
         yield from _zip_chunks(reader)
-    elif len(head) == 9 and head[8:9] == b"{":
+    elif (len(head) == 9 and head[8:9] == b"{"
+          and (not name or name.lower().endswith(".safetensors"))):
         yield from _safetensors_chunks(reader)
     else:
         yield from _cdc_chunks(reader)

@@ -89,8 +89,10 @@ def ls_files(rev: str | None) -> None:
 @click.argument("paths", nargs=-1)
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
-    from .checkout import materialize
-    done, missing = materialize(_repo(), paths)
+    from .checkout import materialize, settle_index
+    repo = _repo()
+    done, missing = materialize(repo, paths)
+    settle_index(repo)
     click.echo(f"restored {len(done)} file(s)")
     if missing:
         raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
@@ -136,7 +138,7 @@ def gc(dry_run: bool, grace: float | None) -> None:
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from .filter import serve
-    serve(_repo(), sys.stdin.buffer, sys.stdout.buffer)
+    serve(_repo(), sys.stdin.fileno(), sys.stdout.fileno())
 
 
 @main.command(hidden=True)

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from .chunking import Reader
 from .git import Repo
-from .pktline import PktReader, PktWriter, ProtocolError
+from .pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from .pointer import MAX_POINTER_SIZE, Pointer, parse
 from .statcache import StatCache
 from .store import CorruptObject, MissingObject, Store
@@ -61,7 +61,7 @@ class Filter:
                 expected = self.store.read_manifest(oid)
             except (MissingObject, CorruptObject):
                 expected = None
-        manifest = self.store.add_stream(reader, expected)
+        manifest = self.store.add_stream(reader, expected, path)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 
@@ -132,9 +132,12 @@ def smudge_once(repo: Repo, path: str) -> None:
 
 
 # -- the long-running filter process (gitattributes(5)) -----------------------------
-def serve(repo: Repo, stdin: BinaryIO, stdout: BinaryIO) -> None:
+def serve(repo: Repo, stdin_fd: int, stdout_fd: int) -> None:
     """Speak git's filter protocol version 2 until git closes the pipe."""
-    reader, writer = PktReader(stdin), PktWriter(stdout)
+    widen_pipe(stdin_fd)
+    widen_pipe(stdout_fd)
+    stdin = open(stdin_fd, "rb", buffering=1 << 20, closefd=False)
+    reader, writer = PktReader(stdin), PktWriter(stdout_fd)
     if reader.text_list() != ["git-filter-client", "version=2"]:
         raise ProtocolError("expected git-filter-client version=2")
     writer.text("git-filter-server", "version=2")

@@ -28,21 +28,33 @@ class Problem:
     detail: str
     bad_path: Path | None = None  # the damaged file in the cache, for --repair
 
-    def line(self, paths: list[str]) -> str:
-        where = ", ".join(paths) if paths else "(not in HEAD or the index)"
-        return f"{self.kind}: {where} (object {self.oid[:12]}): {self.detail}"
+    def line(self, uses: Uses) -> str:
+        return f"{self.kind}: {_where(uses.get(self.oid, []))} (object {self.oid[:12]}): {self.detail}"
 
 
-def _paths_by_oid(repo: Repo) -> dict[str, list[str]]:
-    entries = repo.index_entries()
+Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
+
+
+def _uses(repo: Repo) -> Uses:
+    """Where each object is used: in the index or HEAD, or in other branches and tags."""
+    named = [("", e) for e in repo.index_entries()]
     if repo.git("rev-parse", "-q", "--verify", "HEAD", check=False):
-        entries += repo.tree_entries("HEAD")
-    result: dict[str, list[str]] = {}
-    for entry in entries:
-        paths = result.setdefault(entry.pointer.oid, [])
-        if entry.path not in paths:
-            paths.append(entry.path)
+        named += [("", e) for e in repo.tree_entries("HEAD")]
+    refs = repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
+    for ref in refs.split():
+        named += [(ref, e) for e in repo.tree_entries(ref)]
+    result: Uses = {}
+    for ref, entry in named:
+        uses = result.setdefault(entry.pointer.oid, [])
+        if ("", entry.path) not in uses and (ref, entry.path) not in uses:
+            uses.append((ref, entry.path))
     return result
+
+
+def _where(uses: list[tuple[str, str]]) -> str:
+    if not uses:
+        return "(not in any branch, tag or the index)"
+    return ", ".join(f"{ref}:{path}" if ref else path for ref, path in uses)
 
 
 def _check(store: Store, oid: str) -> Problem | None:
@@ -65,13 +77,14 @@ def _check(store: Store, oid: str) -> Problem | None:
     return None
 
 
-def find_problems(repo: Repo, store: Store, referenced: dict[str, list[str]]) -> list[Problem]:
+def find_problems(store: Store, uses: Uses) -> list[Problem]:
     problems = []
     stored = sorted(p.name for p in store.manifest_dir.glob("*/*") if is_oid(p.name))
     for oid in stored:
         if (problem := _check(store, oid)) is not None:
             problems.append(problem)
-    for oid in sorted(set(referenced) - set(stored)):
+    current = {oid for oid, where in uses.items() if any(ref == "" for ref, _ in where)}
+    for oid in sorted(current - set(stored)):
         problems.append(Problem(None, oid, "missing", "not in the cache (git model pull fetches it)"))
     return problems
 
@@ -82,12 +95,12 @@ def _quarantine(store: Store, path: Path) -> None:
     os.replace(path, bad / path.name)
 
 
-def _readd_from_worktree(repo: Repo, store: Store, oid: str, paths: list[str]) -> bool:
+def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:
     """Re-add the object from a working-tree file that still has its content."""
-    for path in paths:
+    for _, path in uses:
         try:
             with open(repo.top / path, "rb") as handle:
-                if store.add_stream(handle).oid == oid:
+                if store.add_stream(handle, name=path).oid == oid:
                     return True
         except OSError:
             continue
@@ -97,16 +110,16 @@ def _readd_from_worktree(repo: Repo, store: Store, oid: str, paths: list[str]) -
 def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     """Report lines and whether everything is sound (after repair, if asked)."""
     store = open_store(repo)
-    referenced = _paths_by_oid(repo)
-    problems = find_problems(repo, store, referenced)
-    lines = [p.line(referenced.get(p.oid, [])) for p in problems]
+    uses = _uses(repo)
+    problems = find_problems(store, uses)
+    lines = [p.line(uses) for p in problems]
     if not problems or not repair:
         return lines, not problems
     for problem in problems:
         if problem.bad_path is not None and problem.bad_path.exists():
             _quarantine(store, problem.bad_path)
-        if _readd_from_worktree(repo, store, problem.oid, referenced.get(problem.oid, [])):
+        if _readd_from_worktree(repo, store, problem.oid, uses.get(problem.oid, [])):
             lines.append(f"repaired: object {problem.oid[:12]} re-added from the working tree")
-    remaining = find_problems(repo, store, referenced)
-    lines += [f"still broken: {p.line(referenced.get(p.oid, []))}" for p in remaining]
+    remaining = find_problems(store, uses)
+    lines += [f"still broken: {p.line(uses)}" for p in remaining]
     return lines, not remaining

@@ -12,7 +12,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .checkout import materialize
+from .checkout import materialize, settle_index
 from .errors import UserError
 from .git import Repo
 
@@ -72,6 +72,7 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     """Run git-model's part of hook `name`; the return value is the hook's exit code."""
     if name in ("post-checkout", "post-merge"):
         _, missing = materialize(repo)
+        settle_index(repo)
         if missing:
             print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
                   "the cache): run `git model pull`", file=sys.stderr)

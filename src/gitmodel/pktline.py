@@ -6,6 +6,7 @@ that neither side ever holds a whole model.
 """
 from __future__ import annotations
 
+import os
 from typing import BinaryIO
 
 MAX_PAYLOAD = 65516  # 65520 minus the 4-byte header
@@ -78,22 +79,26 @@ class PktReader:
 
 
 class PktWriter:
-    """Writes packets; `write` splits content into maximal packets."""
+    """Writes packets straight to a file descriptor, header and payload in one
+    `writev`, so a 1 GiB smudge costs 16k system calls rather than 32k."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
 
-    def packet(self, payload: bytes) -> None:
-        self._stream.write(b"%04x" % (len(payload) + 4))
-        self._stream.write(payload)
+    def packet(self, payload: bytes | memoryview) -> None:
+        header = b"%04x" % (len(payload) + 4)
+        written = os.writev(self._fd, [header, payload])
+        if written < len(header) + len(payload):  # a signal cut the write short
+            rest = memoryview(header + bytes(payload))[written:]
+            while rest:
+                rest = rest[os.write(self._fd, rest):]
 
     def text(self, *lines: str) -> None:
         for line in lines:
             self.packet(line.encode() + b"\n")
 
     def flush(self) -> None:
-        self._stream.write(FLUSH)
-        self._stream.flush()
+        os.write(self._fd, FLUSH)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data)
@@ -101,3 +106,11 @@ class PktWriter:
             self.packet(view[start:start + MAX_PAYLOAD])
         return len(view)
 
+
+def widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Ask Linux for a larger pipe buffer: fewer context switches per GiB."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):
+        pass  # not a pipe, not Linux, or over the system limit: the default works

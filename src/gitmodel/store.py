@@ -200,16 +200,31 @@ class Store:
         for data in self.iter_chunks(self.read_manifest(pointer.oid)):
             out.write(data)
 
-    def add_stream(self, stream: BinaryIO, expected: Manifest | None = None) -> Manifest:
+    def matches(self, path: Path, manifest: Manifest) -> bool:
+        """True when the file at `path` has exactly the chunks of `manifest`."""
+        try:
+            if path.stat().st_size != manifest.size:
+                return False
+            with open(path, "rb") as handle:
+                expected = iter(manifest.chunks)
+                for chunk in chunk_stream(handle, path.name):
+                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+                        return False
+                return next(expected, None) is None
+        except OSError:
+            return False
+
+    def add_stream(self, stream: BinaryIO, expected: Manifest | None = None,
+                   name: str = "") -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
         only compared chunk by chunk against it: when it matches, no sha256, no
         compression and no writes are needed. At the first difference the
         prefix is replayed from the cache into sha256 and the add goes on as a
-        normal one.
+        normal one. `name` (the file's path) guides how the content is cut.
         """
-        return _Ingest(self, expected).run(stream)
+        return _Ingest(self, expected).run(stream, name)
 
 
 class _Ingest:
@@ -222,10 +237,10 @@ class _Ingest:
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
 
-    def run(self, stream: BinaryIO) -> Manifest:
+    def run(self, stream: BinaryIO, name: str) -> Manifest:
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             inflight: collections.deque = collections.deque()
-            for chunk in chunk_stream(stream):
+            for chunk in chunk_stream(stream, name):
                 self._take(chunk, pool, inflight)
                 while len(inflight) > 2 * WORKERS:
                     inflight.popleft().result()

@@ -1,0 +1,159 @@
+"""Settling git's index after a checkout, so `git status` never re-cleans a model.
+
+Git writes a checked-out file and then the index in the same second, and an
+entry whose mtime is not older than the index file is "racily clean"
+(Documentation/technical/racy-git.txt): git cannot trust its stat data and
+re-runs the clean filter on it at the next `git status` and before the next
+checkout overwrites it. For a 1 GiB model that is a full pass through the
+filter pipe each time; git-lfs pays a full re-hash (13 s here).
+
+After a checkout we check each racily clean model file ourselves, reading it
+straight from disk and comparing its chunk ids with the manifest git just
+smudged from (xxh3, no pipe, no sha256). A file that matches gets its mtime
+set one second before the index and its index entry the new stat data; every
+other racy entry gets its size zeroed, which is exactly what git does to such
+entries so that it compares their content next time. The index is rewritten
+through `index.lock` like git does it, byte for byte the same but for those
+fields and the checksum. Split indexes are left alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+_STAT = struct.Struct(">10I")  # ctime s, ns, mtime s, ns, dev, ino, mode, uid, gid, size
+_EXTENDED = 0x4000
+
+
+class Unsupported(Exception):
+    """An index this module does not rewrite (unknown version, split index)."""
+
+
+@dataclass
+class RawEntry:
+    offset: int
+    path: str
+    stat: tuple[int, ...]
+
+    @property
+    def mtime_sec(self) -> int:
+        return self.stat[2]
+
+
+def parse(data: bytes, hash_len: int) -> list[RawEntry]:
+    """The entries of an index file (versions 2 to 4), with their offsets."""
+    if data[:4] != b"DIRC":
+        raise Unsupported("not an index file")
+    version, count = struct.unpack_from(">II", data, 4)
+    if version not in (2, 3, 4):
+        raise Unsupported(f"index version {version}")
+    entries, pos, previous = [], 12, b""
+    fixed = _STAT.size + hash_len + 2
+    for _ in range(count):
+        stat = _STAT.unpack_from(data, pos)
+        (flags,) = struct.unpack_from(">H", data, pos + fixed - 2)
+        name_at = pos + fixed + (2 if version >= 3 and flags & _EXTENDED else 0)
+        if version == 4:
+            strip, name_at = _varint(data, name_at)
+            end = data.index(b"\0", name_at)
+            name = previous[:len(previous) - strip] + data[name_at:end]
+            next_pos = end + 1
+        else:
+            end = data.index(b"\0", name_at)
+            name = data[name_at:end]
+            next_pos = pos + ((name_at - pos + len(name) + 8) & ~7)
+        entries.append(RawEntry(pos, name.decode("utf-8", "surrogateescape"), stat))
+        previous, pos = name, next_pos
+    _check_extensions(data, pos, hash_len)
+    return entries
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """git's offset varint (varint.c)."""
+    byte = data[pos]
+    value, pos = byte & 127, pos + 1
+    while byte & 128:
+        byte = data[pos]
+        value, pos = ((value + 1) << 7) + (byte & 127), pos + 1
+    return value, pos
+
+
+def _check_extensions(data: bytes, pos: int, hash_len: int) -> None:
+    while pos + 8 <= len(data) - hash_len:
+        signature, size = data[pos:pos + 4], struct.unpack_from(">I", data, pos + 4)[0]
+        if signature == b"link":
+            raise Unsupported("split index")
+        pos += 8 + size
+
+
+def _same_file(entry: RawEntry, st: os.stat_result) -> bool:
+    """The index's recorded stat (32-bit fields, as git stores them) matches `st`."""
+    mask = 0xFFFFFFFF
+    now = (st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9, st.st_mtime_ns // 10**9,
+           st.st_mtime_ns % 10**9, st.st_dev & mask, st.st_ino & mask, st.st_size & mask)
+    recorded = entry.stat[:6] + (entry.stat[9],)
+    return all((a & mask) == (b & mask) for a, b in zip(recorded, now))
+
+
+def settle(index_path: Path, top: Path, hash_len: int,
+           confirm: Callable[[list[str]], set[str]]) -> int:
+    """Rewrite the racy entries of the index; return how many files were settled.
+
+    `confirm(paths)` gets the racy paths whose stat still matches the index and
+    returns those it verified, by content, to be the model the index records.
+    """
+    st_index = os.stat(index_path)
+    data = bytearray(index_path.read_bytes())
+    racy = [e for e in parse(bytes(data), hash_len) if e.mtime_sec >= int(st_index.st_mtime)]
+    if not racy:
+        return 0
+    stats = {e.path: st for e in racy if (st := _stat(top / e.path)) and _same_file(e, st)}
+    verified = confirm(sorted(stats)) if stats else set()
+    before = int(st_index.st_mtime) - 1
+    for entry in racy:
+        if entry.path in verified:
+            _settle_file(top / entry.path, stats[entry.path], entry, data, before)
+        else:
+            struct.pack_into(">I", data, entry.offset + 36, 0)  # git's "smudge" of racy entries
+    _write_locked(index_path, data, hash_len)
+    return len(verified)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _settle_file(path: Path, st: os.stat_result, entry: RawEntry, data: bytearray,
+                 before: int) -> None:
+    """Date the file one second before the index, and record its new stat data."""
+    os.utime(path, ns=(st.st_atime_ns, before * 10**9 + st.st_mtime_ns % 10**9))
+    st = os.stat(path)
+    struct.pack_into(">4I", data, entry.offset, st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9,
+                     st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9)
+
+
+def _write_locked(index_path: Path, data: bytearray, hash_len: int) -> None:
+    """Replace the index through `index.lock`, as git does; give up if git holds it."""
+    body = bytes(data[:-hash_len])
+    if any(data[-hash_len:]):  # an all-zero trailer means index.skipHash
+        algorithm = hashlib.sha1 if hash_len == 20 else hashlib.sha256
+        data[-hash_len:] = algorithm(body).digest()
+    lock = index_path.with_name(index_path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise Unsupported("the index is locked by another git process") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(lock, index_path)
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise

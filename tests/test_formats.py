@@ -1,0 +1,146 @@
+"""Unit tests for the byte formats: pointers, chunk encoding, chunking, pkt-lines, manifests."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import struct
+
+import pytest
+
+from gitmodel import chunking, codec, pointer
+from gitmodel.pktline import PktReader, PktWriter
+from gitmodel.store import CorruptObject, Manifest
+
+OID = "a" * 64
+
+
+def test_pointer_round_trip_is_canonical():
+    text = pointer.Pointer(OID, 1234).encode()
+    assert text == (b"version https://git-lfs.github.com/spec/v1\n"
+                    b"oid sha256:" + OID.encode() + b"\nsize 1234\n")
+    assert pointer.parse(text) == pointer.Pointer(OID, 1234)
+
+
+@pytest.mark.parametrize("text", [
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:../../etc/passwd\nsize 1\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"A" * 64 + b"\nsize 1\n",
+    b"version https://git-lfs.github.com/spec/v1\r\noid sha256:" + b"a" * 64 + b"\r\nsize 1\r\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 01\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize -1\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 1\nx y\n",
+    b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 1",
+    b"oid sha256:" + b"a" * 64 + b"\nsize 1\n",
+    b"x" * 2000,
+])
+def test_pointer_parse_rejects_anything_not_canonical(text):
+    assert pointer.parse(text) is None
+
+
+def test_empty_file_is_its_own_pointer():
+    assert pointer.parse(b"") == pointer.EMPTY
+    assert pointer.EMPTY.encode() == b""
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_codec_round_trip(width):
+    rng = random.Random(width)
+    noise = bytes(rng.getrandbits(8) for _ in range(300_000))
+    data = (b"\x3f\x00" * 150_000)[: len(noise)]
+    mixed = bytes(a if i % 2 else b for i, (a, b) in enumerate(zip(noise, data)))
+    for sample in (noise, data, mixed, b"", b"x"):
+        blob = codec.encode(sample, width)
+        assert codec.decode(blob, len(sample)) == sample
+
+
+def test_codec_compresses_repetitive_bytes_and_keeps_noise_raw():
+    assert len(codec.encode(b"\x01\x02" * 200_000, 2)) < 10_000
+    noise = os.urandom(400_000)
+    assert len(codec.encode(noise, 1)) <= len(noise) + 16
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x09abc", b"\x01garbage", b"\x02\x02\x01\xff\xff\xff\x7f"])
+def test_codec_rejects_damaged_chunks(blob):
+    with pytest.raises(codec.CorruptChunk):
+        codec.decode(blob, 10)
+
+
+def _safetensors(tensors: dict[str, bytes], order=None) -> bytes:
+    header, offset = {"__metadata__": {"k": "v"}}, 0
+    for name in order or tensors:
+        data = tensors[name]
+        header[name] = {"dtype": "BF16", "shape": [len(data) // 2], "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(tensors[n] for n in order or tensors)
+
+
+def _cut(data: bytes) -> list[chunking.Chunk]:
+    chunks = list(chunking.chunk_stream(io.BytesIO(data)))
+    assert b"".join(c.data for c in chunks) == data
+    return chunks
+
+
+def test_safetensors_cut_on_tensor_boundaries_survives_reordering():
+    rng = random.Random(1)
+    tensors = {f"t{i}": bytes(rng.getrandbits(8) for _ in range(size))
+               for i, size in enumerate([5 << 20, 100, 200_000, 300])}
+    first = {bytes(c.data) for c in _cut(_safetensors(tensors))[1:]}
+    reordered = _cut(_safetensors(tensors, order=["t2", "t0", "t1", "t3"]))
+    big = {bytes(c.data) for c in reordered if len(c.data) >= chunking.SMALL}
+    assert big <= first  # every large-tensor piece is shared
+    assert max(len(c.data) for c in reordered) <= chunking.PIECE
+    assert reordered[1].width == 2
+
+
+def test_content_defined_chunking_absorbs_an_insertion():
+    data = os.urandom(8 << 20)
+    edited = data[: 3 << 20] + b"inserted" * 512 + data[3 << 20:]
+    before = {bytes(c.data) for c in _cut(data)}
+    after = [bytes(c.data) for c in _cut(edited)]
+    assert sum(len(c) for c in after if c not in before) < 3 * chunking.CDC_MAX
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x00" * 9, struct.pack("<Q", 10) + b"{not json}", struct.pack("<Q", 2**40) + b"{",
+    struct.pack("<Q", 8) + b'{"a":1} ' + b"rest",
+    b"PK\x03\x04" + b"\x00" * 10, b"PK\x03\x04" + os.urandom(100_000),
+])
+def test_chunking_is_total_on_malformed_input(data):
+    _cut(data)
+
+
+def test_safetensors_layout_rejects_holes_and_overlaps():
+    good = json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                       "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})
+    assert chunking.safetensors_layout(good.encode()) == [(0, 4, 4), (4, 8, 4)]
+    hole = good.replace("[4, 8]", "[5, 9]")
+    assert chunking.safetensors_layout(hole.encode()) is None
+
+
+def test_pktline_content_round_trip(tmp_path):
+    with open(tmp_path / "packets", "wb") as out:
+        writer = PktWriter(out.fileno())
+        writer.text("command=clean", "pathname=a b")
+        writer.flush()
+        payload = os.urandom(200_000)
+        writer.write(payload)
+        writer.flush()
+    reader = PktReader(io.BytesIO((tmp_path / "packets").read_bytes()))
+    assert reader.text_list() == ["command=clean", "pathname=a b"]
+    reader.start_content()
+    got = chunking.Reader(reader).read(300_000)
+    assert bytes(got) == payload
+
+
+def test_manifest_decode_validates_untrusted_input():
+    good = Manifest(OID, 3, (("0" * 32, 3),))
+    assert Manifest.decode(OID, good.encode()) == good
+    for bad in [b"{}", b"not json", good.encode().replace(b'"size":3', b'"size":4'),
+                good.encode().replace(b"0" * 32, b"../" + b"0" * 29)]:
+        with pytest.raises(CorruptObject):
+            Manifest.decode(OID, bad)
+    with pytest.raises(CorruptObject):
+        Manifest.decode("b" * 64, good.encode())
