@@ -212,7 +212,7 @@ def isolated_env(lay: Layout, tool: Tool) -> dict[str, str]:
         "XDG_DATA_HOME": str(lay.home / ".local" / "share"),
         "GIT_CONFIG_GLOBAL": str(lay.home / ".gitconfig"),
         "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CEILING_DIRECTORIES": str(lay.root),
+        "GIT_CEILING_DIRECTORIES": str(lay.root.parent),  # never find the project repo around
         "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
         "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
         "DVC_NO_ANALYTICS": "1",
