@@ -200,7 +200,8 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
         "- peak RSS: the largest single process of the step, git and hooks included "
-        "(`wait4` rusage over the waited-for process tree).",
+        "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
+        "whose own ~9 MB is the floor of this figure).",
     ]
     for tool, errors in failures.items():
         lines.append(f"- **{tool} failed in {len(errors)} repetition(s)**: "
