@@ -80,6 +80,15 @@ def cache_bytes(repo: Path) -> int:
 
 
 @pytest.fixture
+def plain_repo(tmp_path) -> Path:
+    """A new repository without git-model installed."""
+    path = tmp_path / "plain"
+    path.mkdir()
+    git(path, "init", "-q")
+    return path
+
+
+@pytest.fixture
 def repo(tmp_path) -> Path:
     """A new repository with git-model installed and *.safetensors/*.bin/*.pt tracked."""
     path = tmp_path / "repo"

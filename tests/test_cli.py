@@ -49,10 +49,8 @@ def test_track_lists_and_untrack(repo):
     assert "*.pt filter=model diff=model merge=binary -text" in attrs
 
 
-def test_install_keeps_and_chains_an_existing_hook(tmp_path):
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git(repo, "init", "-q")
+def test_install_keeps_and_chains_an_existing_hook(plain_repo, tmp_path):
+    repo = plain_repo
     hook = repo / ".git/hooks/post-checkout"
     hook.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/ran\n")
     hook.chmod(0o755)
@@ -67,10 +65,8 @@ def test_install_keeps_and_chains_an_existing_hook(tmp_path):
     assert git(repo, "config", "--get", "filter.model.process", check=False).returncode == 1
 
 
-def test_install_honours_core_hooks_path(tmp_path):
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git(repo, "init", "-q")
+def test_install_honours_core_hooks_path(plain_repo, tmp_path):
+    repo = plain_repo
     git(repo, "config", "core.hooksPath", "githooks")
     gm(repo, "install")
     for name in ("pre-commit", "post-checkout", "post-merge", "pre-push"):
@@ -78,10 +74,8 @@ def test_install_honours_core_hooks_path(tmp_path):
     assert not (repo / ".git/hooks/post-checkout").exists()
 
 
-def test_install_refuses_to_overwrite_foreign_filter_config(tmp_path):
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git(repo, "init", "-q")
+def test_install_refuses_to_overwrite_foreign_filter_config(plain_repo, tmp_path):
+    repo = plain_repo
     git(repo, "config", "filter.model.process", "something-else")
     err = one_line_error(gm(repo, "install", check=False))
     assert "--force" in err
@@ -89,10 +83,8 @@ def test_install_refuses_to_overwrite_foreign_filter_config(tmp_path):
     assert git(repo, "config", "filter.model.process").stdout.strip() == b"git-model filter-process"
 
 
-def test_pre_push_hook_passes_stdin_to_the_previous_hook(tmp_path):
-    repo = tmp_path / "r"
-    repo.mkdir()
-    git(repo, "init", "-q")
+def test_pre_push_hook_passes_stdin_to_the_previous_hook(plain_repo, tmp_path):
+    repo = plain_repo
     previous = repo / ".git/hooks/pre-push"
     previous.write_text(f"#!/bin/sh\ncat > {tmp_path}/stdin\nexit 3\n")
     previous.chmod(0o755)

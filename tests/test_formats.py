@@ -144,3 +144,28 @@ def test_manifest_decode_validates_untrusted_input():
             Manifest.decode(OID, bad)
     with pytest.raises(CorruptObject):
         Manifest.decode("b" * 64, good.encode())
+
+
+def test_torch_checkpoint_cut_at_storage_records(tmp_path):
+    torch = pytest.importorskip("torch")
+    state = {"big": torch.randn(1024, 1024), "small": torch.randn(10),
+             "exact": torch.zeros(chunking.PIECE // 4)}
+    torch.save(state, tmp_path / "a.pt")
+    state["small"] = torch.randn(10)
+    state["big"][0, 0] += 1.0
+    torch.save(state, tmp_path / "b.pt")
+    first = _cut((tmp_path / "a.pt").read_bytes())
+    second = _cut((tmp_path / "b.pt").read_bytes())
+    sizes = [len(c.data) for c in first]
+    assert sizes.count(chunking.PIECE) == 2  # both 4 MiB storages, on their own
+    old = {bytes(c.data) for c in first}
+    novel = sum(len(c.data) for c in second if bytes(c.data) not in old)
+    assert chunking.PIECE <= novel < chunking.PIECE + 64 << 10  # the edited storage only
+
+
+def test_zip_descriptor_signature_inside_tensor_bytes_does_not_cut(tmp_path):
+    torch = pytest.importorskip("torch")
+    payload = torch.frombuffer(bytearray(b"PK\x07\x08" + b"\x01" * 12) * 65536, dtype=torch.uint8)
+    torch.save({"t": payload.clone()}, tmp_path / "c.pt")
+    chunks = _cut((tmp_path / "c.pt").read_bytes())
+    assert bytes(payload.numpy()) in {bytes(c.data) for c in chunks}

@@ -238,3 +238,16 @@ def test_racy_small_files_stay_checked_by_git(repo, workload, version):
     (repo / "params.json").write_text('{"lr": 3}')  # same size, likely the same second
     assert git(repo, "status", "--porcelain").stdout.strip() == b"M params.json"
     assert git(repo, "fsck", "--no-progress").returncode == 0
+
+
+def test_concurrent_adds_in_two_worktrees_share_the_cache_safely(repo, workload, tmp_path):
+    commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "-b", "other")
+    copy(workload / "v1_head.safetensors", repo / "model.safetensors")
+    copy(workload / "v4_vocab.safetensors", tmp_path / "wt/model.safetensors")
+    procs = [subprocess.Popen(["git", "commit", "-qam", "parallel"], cwd=cwd)
+             for cwd in (repo, tmp_path / "wt")]
+    assert [p.wait() for p in procs] == [0, 0]
+    assert gm(repo, "fsck").returncode == 0
+    git(tmp_path / "wt", "checkout", "-q", "--detach", "main")
+    assert (tmp_path / "wt/model.safetensors").read_bytes() == (workload / "v1_head.safetensors").read_bytes()

@@ -33,6 +33,8 @@ MAX_SAFETENSORS_HEADER = 100 << 20
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
 _ZIP_LOCAL = b"PK\x03\x04"
+_ZIP_DESCRIPTOR = b"PK\x07\x08"
+_DESCRIPTOR_MAX = 24  # signature, crc32, zip64 compressed and uncompressed sizes
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,9 @@ def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
             break
         meta, data_length, is_storage = record
         yield from group.add(meta)
-        if is_storage:
+        if data_length is None:
+            yield from _described_entry(reader, is_storage, group)
+        elif is_storage:
             yield from _region(reader, data_length, 1, group)
         else:
             yield from group.add(reader.read(data_length))
@@ -201,28 +205,76 @@ def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
     yield from _cdc_chunks(reader)  # central directory and anything unparsed
 
 
-def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int, bool] | None:
+def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, bool] | None:
     """(header bytes, data length, is a stored tensor record) of one local entry.
 
-    None when the bytes are not a local header we can size without the central
-    directory (the stream then goes to content-defined chunking).
+    The length is None for a stored entry followed by a data descriptor (torch
+    writes those); None as a whole when the bytes are not a local header we can
+    follow without the central directory (the stream then goes to FastCDC).
     """
     if len(fixed) < 30 or fixed[:4] != _ZIP_LOCAL:
         return None
     flags, method = struct.unpack_from("<HH", fixed, 6)
     csize, usize, name_len, extra_len = struct.unpack_from("<IIHH", fixed, 18)
     tail = reader.read(name_len + extra_len)
-    if flags & 0x08 or len(tail) < name_len + extra_len:
+    if len(tail) < name_len + extra_len or (flags & 0x08 and method != 0):
         reader.unread(tail)
         return None
-    if csize == 0xFFFFFFFF:
-        csize = _zip64_size(tail[name_len:], usize == 0xFFFFFFFF)
-        if csize is None:
+    length: int | None = None if flags & 0x08 else csize
+    if length == 0xFFFFFFFF:
+        length = _zip64_size(tail[name_len:], usize == 0xFFFFFFFF)
+        if length is None:
             reader.unread(tail)
             return None
     name = bytes(tail[:name_len])
     is_storage = method == 0 and b"/data/" in name and not name.endswith(b"/")
-    return fixed + tail, csize, is_storage
+    return fixed + tail, length, is_storage
+
+
+def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+    """A stored entry whose size only its trailing data descriptor tells.
+
+    The data is read in fixed pieces from its start, each search window
+    reaching 24 bytes past the piece so a descriptor on a piece boundary is
+    found; a descriptor is only believed when the sizes it records equal the
+    bytes seen, so tensor bytes that happen to hold its signature do not end
+    the entry.
+    """
+    if is_storage:
+        yield from group.flush()
+    buf, seen = bytearray(), 0
+    while True:
+        buf += reader.read(PIECE + _DESCRIPTOR_MAX - len(buf))
+        found = _find_descriptor(buf, seen)
+        if found is not None or len(buf) < PIECE + _DESCRIPTOR_MAX:
+            end, length = found if found is not None else (len(buf), 0)
+            yield from _entry_data(buf[:end], is_storage, group)
+            yield from group.add(buf[end:end + length])
+            reader.unread(buf[end + length:])
+            return
+        yield from _entry_data(buf[:PIECE], is_storage, group)
+        del buf[:PIECE]
+        seen += PIECE
+
+
+def _entry_data(data: bytearray, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+    if is_storage and data:
+        yield Chunk(data)
+    elif data:
+        yield from group.add(data)
+
+
+def _find_descriptor(buf: bytearray, seen: int) -> tuple[int, int] | None:
+    """(offset, length) of the data descriptor ending a stored entry, if in `buf`."""
+    at = buf.find(_ZIP_DESCRIPTOR)
+    while at != -1 and at + 16 <= len(buf):
+        size = seen + at
+        if at + 24 <= len(buf) and struct.unpack_from("<QQ", buf, at + 8) == (size, size):
+            return at, 24
+        if size < 1 << 32 and struct.unpack_from("<II", buf, at + 8) == (size, size):
+            return at, 16
+        at = buf.find(_ZIP_DESCRIPTOR, at + 1)
+    return None
 
 
 def _zip64_size(extra: bytes | bytearray, has_usize: bool) -> int | None:

@@ -5,7 +5,9 @@ process git spawns) loads only what that command needs.
 """
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -16,6 +18,13 @@ from .errors import UserError
 def _repo():
     from .git import Repo
     return Repo.discover()
+
+
+def _heavy_repo():
+    """The repository, for commands that move model bytes (allocator tuned first)."""
+    from . import alloc
+    alloc.tune()
+    return _repo()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +99,7 @@ def ls_files(rev: str | None) -> None:
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
     from .checkout import materialize, settle_index
-    repo = _repo()
+    repo = _heavy_repo()
     done, missing = materialize(repo, paths)
     settle_index(repo)
     click.echo(f"restored {len(done)} file(s)")
@@ -105,7 +114,7 @@ def checkout(paths: tuple[str, ...]) -> None:
 def fsck(repair: bool) -> None:
     """Verify every cached object; exit 1 when anything is wrong."""
     from .fsck import fsck as do_fsck
-    lines, ok = do_fsck(_repo(), repair)
+    lines, ok = do_fsck(_heavy_repo(), repair)
     for line in lines:
         click.echo(line)
     if not ok:
@@ -134,11 +143,142 @@ def gc(dry_run: bool, grace: float | None) -> None:
     click.echo(f"freed {human(freed)}; {kept} objects kept")
 
 
+@main.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Run the named stages (all, if none named) even when fresh.")
+def run_stages(names: tuple[str, ...], force: bool) -> None:
+    """Run stale stages of .gitmodel (and what they need), staging outputs and the lock."""
+    from .pipeline import StageFailed, run as do_run
+    from .stages import load
+    repo = _repo()
+    try:
+        ran = do_run(repo, load(repo.top), list(names), force, sys.stdout)
+    except StageFailed as exc:
+        click.echo(f"git-model: {exc}", err=True)
+        sys.exit(exc.code)
+    click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged" if ran
+               else "all stages are fresh")
+
+
+@main.command()
+def stages() -> None:
+    """Each stage of .gitmodel, in run order: fresh, or stale and why."""
+    from .pipeline import status as stage_status
+    from .stages import load
+    repo = _repo()
+    items = stage_status(repo, load(repo.top))
+    if not items:
+        click.echo("no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)")
+    for item in items:
+        state = f"stale: {'; '.join(item.reasons)}" if item.stale else "fresh"
+        click.echo(f"{item.stage.name}: {state}")
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option("-n", "--max-count", type=click.IntRange(min=1), default=None,
+              help="Show at most N commits.")
+def log(path: str | None, max_count: int | None) -> None:
+    """Commits that changed a model or metrics: sha, subject, model oid and size, metrics."""
+    from .metrics import history, log_lines
+    for line in log_lines(history(_repo(), path, max_count)):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("revs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def metrics(revs: tuple[str, ...], as_json: bool) -> None:
+    """Metrics of REVs side by side (default: working tree); `metrics diff [A] [B]` compares.
+
+    `diff` compares A (default HEAD) with B (default the working tree).
+    """
+    from . import metrics as mod
+    repo = _repo()
+    if revs and revs[0] == "diff":
+        if len(revs) > 3:
+            raise click.UsageError("metrics diff takes at most two revisions: A and B")
+        a = revs[1] if len(revs) > 1 else "HEAD"
+        lines = mod.diff(repo, a, revs[2] if len(revs) > 2 else None, as_json)
+    else:
+        lines = mod.show(repo, list(revs), as_json)
+    for line in lines:
+        click.echo(line)
+
+
+@main.command()
+@click.argument("metric")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Image file to write (default METRIC.png).")
+def plot(metric: str, out: str | None) -> None:
+    """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
+    from .metrics import plot as do_plot
+    target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
+    points = do_plot(_repo(), metric, target)
+    click.echo(f"wrote {target} ({points} commits)")
+
+
+@main.command()
+@click.argument("spec", metavar="[REV:]PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show(spec: str, as_json: bool) -> None:
+    """Tensors, parameters, metadata and storage of one model version.
+
+    PATH alone is the working tree file; REV:PATH (path from the top) a commit's,
+    :PATH the index's.
+    """
+    from .show import show as do_show
+    shown = do_show(_repo(), spec)
+    try:
+        if as_json:
+            click.echo(json.dumps(shown.as_json()))
+        else:
+            for line in shown.lines():
+                click.echo(line)
+    finally:
+        shown.model.close()
+
+
+@main.command()
+@click.argument("args", nargs=-1, metavar="[REV_A [REV_B]] [-- PATH...]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def diff(args: tuple[str, ...], as_json: bool) -> None:
+    """What changed inside model files, tensor by tensor.
+
+    No REV: index vs working tree; one: REV vs working tree; two: REV_A vs REV_B.
+    """
+    from .inspection import diff as do_diff
+    for file_diff in do_diff(_repo(), args):
+        if as_json:
+            click.echo(json.dumps(file_diff.as_json()))
+        else:
+            for line in file_diff.lines():
+                click.echo(line)
+
+
+@main.command(hidden=True)
+@click.argument("path", type=click.Path(path_type=Path))
+def textconv(path: Path) -> None:
+    """diff.model.textconv: one version as a listing for git's own line diff."""
+    from .inspection import textconv as do_textconv
+    for line in do_textconv(path):
+        click.echo(line)
+
+
+@main.command("diff-driver", hidden=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def diff_driver(args: tuple[str, ...]) -> None:
+    """diff.model.command: the tensor-level diff `git diff` prints for a model file."""
+    from .inspection import external_diff
+    for line in external_diff(args):
+        click.echo(line)
+
+
 @main.command("filter-process", hidden=True)
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from .filter import serve
-    serve(_repo(), sys.stdin.fileno(), sys.stdout.fileno())
+    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno())
 
 
 @main.command(hidden=True)
@@ -146,7 +286,7 @@ def filter_process() -> None:
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
     from .filter import clean_once
-    clean_once(_repo(), path)
+    clean_once(_heavy_repo(), path)
 
 
 @main.command(hidden=True)
@@ -154,7 +294,7 @@ def clean(path: str) -> None:
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
     from .filter import smudge_once
-    smudge_once(_repo(), path)
+    smudge_once(_heavy_repo(), path)
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True})
@@ -163,7 +303,7 @@ def smudge(path: str) -> None:
 def hook(name: str, args: tuple[str, ...]) -> None:
     """Run git-model's part of a git hook (called by the shims in hooks/)."""
     from .hooks import run_hook
-    sys.exit(run_hook(_repo(), name, list(args)))
+    sys.exit(run_hook(_heavy_repo(), name, list(args)))
 
 
 def run() -> None:

@@ -89,7 +89,9 @@ class Filter:
         """Write the object's verified content to `out`."""
         try:
             self.store.write_to(pointer, out)
-        except (CorruptObject, MissingObject) as exc:
+        except BrokenPipeError:
+            raise
+        except (CorruptObject, MissingObject, OSError) as exc:
             raise FilterError(f"{path}: the cached object {pointer.short} is damaged ({exc}); "
                               "run `git model fsck --repair`") from None
         self.stat.record(path, None, pointer.oid)
@@ -153,6 +155,8 @@ def serve(repo: Repo, stdin_fd: int, stdout_fd: int) -> None:
             except EOFError:
                 return
             _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
+    except BrokenPipeError:
+        return  # git went away (interrupted); it reports that itself
     finally:
         filt.finish()
 
@@ -176,8 +180,9 @@ def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer:
             reader.drain()
             writer.text("status=error")
             writer.flush()
-    except FilterError as exc:
-        print(f"git-model: {exc}", file=sys.stderr)
+    except (FilterError, OSError, CorruptObject, MissingObject) as exc:
+        print(f"git-model: {path}: {exc}" if not isinstance(exc, FilterError)
+              else f"git-model: {exc}", file=sys.stderr)
         reader.drain()
         writer.text("status=error")
         writer.flush()

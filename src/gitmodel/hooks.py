@@ -12,7 +12,6 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .checkout import materialize, settle_index
 from .errors import UserError
 from .git import Repo
 
@@ -71,12 +70,16 @@ def uninstall_hooks(repo: Repo) -> None:
 def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     """Run git-model's part of hook `name`; the return value is the hook's exit code."""
     if name in ("post-checkout", "post-merge"):
+        from .checkout import materialize, settle_index  # heavy (the store): imported only here
         _, missing = materialize(repo)
         settle_index(repo)
         if missing:
             print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
                   "the cache): run `git model pull`", file=sys.stderr)
         return 0
-    if name in ("pre-commit", "pre-push"):
-        return 0  # pipeline stages (pre-commit) and uploads (pre-push) plug in here
+    if name == "pre-commit":
+        from .precommit import pre_commit
+        return pre_commit(repo)
+    if name == "pre-push":
+        return 0  # uploads plug in here
     raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")

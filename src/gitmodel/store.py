@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -180,17 +181,13 @@ class Store:
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
         """The verified raw chunks of a file in order, decoded ahead in threads."""
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
-            pending: collections.deque = collections.deque()
             todo = iter(manifest.chunks)
-            for cid, size in todo:
-                pending.append(pool.submit(self.read_chunk, cid, size))
-                if len(pending) >= READ_AHEAD:
-                    break
+            pending = collections.deque(pool.submit(self.read_chunk, cid, size)
+                                        for cid, size in itertools.islice(todo, READ_AHEAD))
             while pending:
                 data = pending.popleft().result()
-                for cid, size in todo:
-                    pending.append(pool.submit(self.read_chunk, cid, size))
-                    break
+                if (following := next(todo, None)) is not None:
+                    pending.append(pool.submit(self.read_chunk, *following))
                 yield data
 
     def write_to(self, pointer: Pointer, out: BinaryIO) -> None:
