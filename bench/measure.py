@@ -100,6 +100,22 @@ def tree_bytes(*roots: Path) -> int:
     return total
 
 
+def linked_bytes(*roots: Path) -> int:
+    """Bytes of files under `roots` that are hardlinks (st_nlink > 1), i.e. shared, not copied.
+
+    git-lfs's file:// agent hardlinks objects into a remote on the same file
+    system: that push moves no data, and the table must say so.
+    """
+    total = 0
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                info = os.lstat(os.path.join(folder, name))
+                if info.st_nlink > 1:
+                    total += info.st_size
+    return total
+
+
 def same_bytes(a: Path, b: Path, block: int = 1 << 22) -> bool:
     """Byte-for-byte comparison, streamed so a 1 GiB model is never held in memory."""
     if not a.is_file() or a.stat().st_size != b.stat().st_size:

@@ -70,6 +70,7 @@ def metrics(work: Workload) -> list[Metric]:
         Metric("push_one_bytes", "push v7: bytes written", "B"),
         Metric("push_one_vs_novel", "push v7: bytes written / its novel bytes", "x",
                "≤ 1.2", limit=at_most(1.2)),
+        Metric("push_linked_bytes", "push v0..v7: of which hardlinked, not copied", "B"),
         Metric("clone_pull", "clone + pull HEAD (v7)", "s"),
         Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", limit=rss),
         Metric("rss_checkout", "peak RSS: checkout", "B", "≤ model + 100 MB",
@@ -87,7 +88,9 @@ def medians(reps: list[dict], key: str) -> float | str:
     if numbers:
         return float(statistics.median(numbers))
     reasons = [r[key] for r in reps if isinstance(r.get(key), str)]
-    return reasons[0] if reasons else "failed"
+    if reasons:
+        return reasons[0]
+    return "not measured" if reps else "failed"
 
 
 def fmt(value: float | str | None, unit: str) -> str:
@@ -196,7 +199,10 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "after (DVC: then `dvc status`), and the tree must be clean.",
         "- push: `git push` to a bare repository on this disk; git-model and git-lfs upload "
         "in the pre-push hook (git-lfs via `file://`), DVC adds `dvc push` (`--all-commits` "
-        "the first time). Bytes written = growth of the remote folders.",
+        "the first time). Bytes written = growth of the remote folders (what a remote over "
+        "the network would receive). A tool that hardlinks into a remote on the same file "
+        "system (git-lfs's `file://` agent does) copies nothing: its push time is then not a "
+        "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
         "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
         "- peak RSS: the largest single process of the step, git and hooks included "

@@ -11,7 +11,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from measure import BenchError, Runner, Sample, same_bytes, tree_bytes
+from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
 from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
@@ -48,7 +48,8 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     else:
         commit_version(tool, runner, lay.repo, work.extra)
         for key in ("push_all", "push_all_bytes", "push_one", "push_one_bytes",
-                    "push_one_vs_novel", "clone_pull", "rss_push", "rss_clone_pull"):
+                    "push_one_vs_novel", "push_linked_bytes", "clone_pull", "rss_push",
+                    "rss_clone_pull"):
             result[key] = f"n/a ({missing})"
 
     checkouts, statuses = [], []
@@ -91,6 +92,7 @@ def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: 
     commit_version(tool, runner, lay.repo, work.extra)
     push_one = tool.push(runner, lay.repo, first=False)
     after_one = tree_bytes(*tool.remote_dirs(lay))
+    linked = linked_bytes(*tool.remote_dirs(lay))  # before the clone can add links of its own
     pulled = tool.clone_pull(runner, lay)
     if not same_bytes(lay.clone / work.extra.path, work.extra.source):
         raise BenchError(f"{tool.name}: clone + pull did not restore {work.extra.path} "
@@ -99,6 +101,7 @@ def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: 
         "push_all": push_all.seconds, "push_all_bytes": after_all - before,
         "push_one": push_one.seconds, "push_one_bytes": after_one - after_all,
         "push_one_vs_novel": (after_one - after_all) / work.extra.novel_bytes,
+        "push_linked_bytes": linked,
         "clone_pull": pulled.seconds,
         "rss_push": max(push_all.peak_rss, push_one.peak_rss), "rss_clone_pull": pulled.peak_rss,
     })
