@@ -264,7 +264,9 @@ def chart_png(rows: list[tuple[Metric, Values]], path: Path) -> Path | None:
                    color="red", zorder=3, label="target vs git-lfs")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    shown = [v for values in series.values() for v in values if v]
+    wide = max(shown) / min(shown) > 1000  # 1-2-5 ticks would collide over many decades
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}×"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks(range(len(keep)), labels, fontsize=8)
