@@ -459,8 +459,6 @@ def test_pre_commit_framework_with_the_published_hook(repo, runlog, tmp_path):
     _commit_through_framework(repo, runlog, env)
 
 
-@pytest.mark.skipif(not os.environ.get("GITMODEL_SLOW_TESTS"),
-                    reason="builds a virtualenv with git-model in it (~40 s): set GITMODEL_SLOW_TESTS=1")
 def test_pre_commit_framework_from_a_clone_of_this_project(repo, runlog, tmp_path):
     """What a team's .pre-commit-config.yaml does: `repo:` a clone of git-model at a commit."""
     pytest.importorskip("pre_commit")

@@ -1,21 +1,23 @@
 """Turning pointers left in the working tree into the real files (`git model checkout`).
 
 A pointer stays in the working tree when its object was not in the cache at
-checkout time. Once the object arrives, git itself re-checks the file out
-(`git checkout-index -f -u`): the smudge filter writes the content and git
-records the new stat data, so `git status` stays clean without a re-clean.
+checkout time. Once the object arrives, `materialize` writes the file and
+records its stat data in the index, so `git status` stays clean without a
+re-clean.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import index
-from .atomic import write_file
+from .atomic import atomic_output
 from .filter import open_store
 from .git import Entry, Repo
 from .pointer import MAX_POINTER_SIZE
+from .store import CorruptObject, MissingObject, Store
 
 
 def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
@@ -38,30 +40,38 @@ def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
 
 
 def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """Write real files for pointers whose objects are cached; return (done, still missing).
+    """Write real files for pointers whose objects are cached; return (done, not done).
 
-    git skips an entry whose stat data still matches the index, so each pointer
-    file is removed first (its text is in the index) and put back if git fails.
+    Files are written here, streamed from the cache into a temporary file that
+    replaces the pointer, rather than through `git checkout-index`: git would
+    hold each whole model in memory and pipe it through the filter. The index
+    entries already name this content (the pointer); `settle_index` records
+    the new files' stat data so git does not re-clean them.
     """
     store = open_store(repo)
-    ready, missing = [], []
+    done, missing = [], []
     for entry in pointer_files(repo, paths):
-        (ready if store.has_object(entry.pointer) else missing).append(entry)
-    for entry in ready:
-        (repo.top / entry.path).unlink()
+        if store.has_object(entry.pointer) and _write(repo, store, entry):
+            done.append(entry.path)
+        else:
+            missing.append(entry.path)
+    settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+    return done, missing
+
+
+def _write(repo: Repo, store: Store, entry: Entry) -> bool:
+    target = repo.top / entry.path
     try:
-        if ready:
-            repo.git("checkout-index", "-f", "-u", "-z", "--stdin",
-                     input="\0".join(e.path for e in ready).encode() + b"\0")
-    finally:
-        for entry in ready:
-            target = repo.top / entry.path
-            if not target.exists():
-                write_file(target, entry.pointer.encode())
-    return [e.path for e in ready], [e.path for e in missing]
+        with atomic_output(target, mode=target.stat().st_mode & 0o777) as out:
+            store.write_to(entry.pointer, out)
+    except (CorruptObject, MissingObject) as exc:
+        print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
+              "run `git model fsck --repair`", file=sys.stderr)
+        return False
+    return True
 
 
-def settle_index(repo: Repo) -> int:
+def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
     """Make freshly written model files clean in git's index (see `index`)."""
     index_path = Path(repo.git("rev-parse", "--git-path", "index").strip())
     hash_len = 32 if repo.git("rev-parse", "--show-object-format").strip() == "sha256" else 20
@@ -79,6 +89,6 @@ def settle_index(repo: Repo) -> int:
         return verified
 
     try:
-        return index.settle(repo.top / index_path, repo.top, hash_len, confirm)
+        return index.settle(repo.top / index_path, repo.top, hash_len, confirm, written)
     except index.Unsupported:
         return 0  # git re-checks racy entries itself; only slower

@@ -98,10 +98,8 @@ def ls_files(rev: str | None) -> None:
 @click.argument("paths", nargs=-1)
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
-    from .checkout import materialize, settle_index
-    repo = _heavy_repo()
-    done, missing = materialize(repo, paths)
-    settle_index(repo)
+    from .checkout import materialize
+    done, missing = materialize(_heavy_repo(), paths)
     click.echo(f"restored {len(done)} file(s)")
     if missing:
         raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
@@ -272,6 +270,96 @@ def diff_driver(args: tuple[str, ...]) -> None:
     from .inspection import external_diff
     for line in external_diff(args):
         click.echo(line)
+
+
+@main.group()
+def remote() -> None:
+    """Shared model remotes, kept in .gitmodel (commit it so clones know them)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+def remote_add(name: str, url: str) -> None:
+    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
+    from . import remotes
+    made_default = remotes.add(_repo(), name, url)
+    click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
+
+
+@remote.command("remove")
+@click.argument("name")
+def remote_remove(name: str) -> None:
+    """Remove remote NAME from .gitmodel."""
+    from . import remotes
+    remotes.remove(_repo(), name)
+    click.echo(f"removed model remote {name}")
+
+
+@remote.command("list")
+def remote_list() -> None:
+    """Remotes, the default marked with '*'."""
+    from . import remotes
+    repo = _repo()
+    default = remotes.default_name(repo)
+    for item in remotes.list_remotes(repo):
+        click.echo(f"{'*' if item.name == default else ' '} {item.name}\t{item.display}")
+
+
+@remote.command("set-default")
+@click.argument("name")
+def remote_set_default(name: str) -> None:
+    """Make NAME the remote that push, fetch, pull and checkout use."""
+    from . import remotes
+    remotes.set_default(_repo(), name)
+    click.echo(f"default model remote: {name}")
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
+def push(everything: bool, args: tuple[str, ...]) -> None:
+    """Upload the objects of REVs (default HEAD) that the remote lacks."""
+    from .sync import push as do_push
+    name, stats = do_push(_repo(), args, everything)
+    click.echo(stats.summary("pushed", name))
+
+
+@main.command()
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Only paths matching GLOB (repeatable).")
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
+def fetch(include: tuple[str, ...], args: tuple[str, ...]) -> None:
+    """Download and verify the objects of REVs (default HEAD) into the cache."""
+    from .sync import fetch as do_fetch
+    name, stats = do_fetch(_repo(), args, include)
+    click.echo(stats.summary("fetched", name))
+
+
+@main.command()
+@click.argument("name", required=False, metavar="[REMOTE]")
+def pull(name: str | None) -> None:
+    """Fetch the checked-out revision's objects and write the model files."""
+    from .sync import pull as do_pull
+    remote_name, stats, done, missing = do_pull(_repo(), name)
+    click.echo(stats.summary("fetched", remote_name))
+    click.echo(f"restored {len(done)} file(s)")
+    if missing:
+        raise UserError(f"{len(missing)} file(s) still pointers: {', '.join(missing[:3])}")
+
+
+@main.command()
+@click.argument("url")
+@click.argument("rev")
+@click.argument("path")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the file.")
+def get(url: str, rev: str, path: str, out: str) -> None:
+    """Download PATH at REV of the git repository URL, verified, without a clone."""
+    from pathlib import Path
+    from .sync import get as do_get
+    stats = do_get(url, rev, path, Path(out))
+    click.echo(f"wrote {out} ({stats.summary('fetched', 'remote')})", err=True)
 
 
 @main.command("filter-process", hidden=True)

@@ -4,9 +4,11 @@ clean:  file content -> chunks in the cache -> pointer text for git to store.
 smudge: pointer text -> verified content from the cache -> working tree.
 
 Content passes through in a stream in both directions; the filter never holds
-a whole model. A pointer whose object is not in the cache is written out as the
-pointer (git keeps working; `git model pull` or `checkout` restores it later),
-or fails the checkout when `model.smudge.strict` is set.
+a whole model. A pointer whose object is not in the cache is fetched from the
+default model remote (unless `model.fetchOnCheckout` is false); failing that it
+is written out as the pointer (git keeps working; `git model pull` or
+`checkout` restores it later), or fails the checkout when `model.smudge.strict`
+is set.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class Filter:
         self.store = open_store(repo)
         self.strict = repo.config_bool("model.smudge.strict", False)
         self._stat: StatCache | None = None
+        self._on_demand = None  # sync.OnDemand, made at the first missing object
         self.missing: list[str] = []
 
     @property
@@ -73,7 +76,7 @@ class Filter:
         pointer = parse(data)
         if pointer is None or pointer.size == 0:
             return None
-        if self.store.has_object(pointer):
+        if self.store.has_object(pointer) or self._fetch(pointer, path):
             return pointer
         if self.strict:
             raise FilterError(f"{path}: object {pointer.short} is not in the cache "
@@ -84,6 +87,13 @@ class Filter:
                   "pointer in place. Run `git model pull` to fetch it, or `git model checkout` "
                   "once it is in the cache.", file=sys.stderr)
         return None
+
+    def _fetch(self, pointer: Pointer, path: str) -> bool:
+        """Fetch a missing object from the default remote (model.fetchOnCheckout)."""
+        if self._on_demand is None:
+            from .sync import OnDemand  # loads fsspec only when an object is missing
+            self._on_demand = OnDemand(self.repo, self.store)
+        return self._on_demand.fetch(pointer, path)
 
     def smudge(self, path: str, pointer: Pointer, out: BinaryIO | PktWriter) -> None:
         """Write the object's verified content to `out`."""

@@ -5,7 +5,7 @@ id) and the result checked against the sha256 the file is named by; pointers in
 HEAD and the index whose objects are absent are reported as missing. `--repair`
 moves damaged objects aside to `model/bad/` (so nothing reads them again) and
 re-adds the file from the working tree when the file there still has the
-right content.
+right content, or else fetches it again from the default model remote.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ class Problem:
 Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
 
 
-def _uses(repo: Repo) -> Uses:
-    """Where each object is used: in the index or HEAD, or in other branches and tags."""
+def _uses(repo: Repo) -> tuple[Uses, dict[str, Pointer]]:
+    """Where each object is used (index or HEAD, other branches and tags), and its pointer."""
     named = [("", e) for e in repo.index_entries()]
     if repo.git("rev-parse", "-q", "--verify", "HEAD", check=False):
         named += [("", e) for e in repo.tree_entries("HEAD")]
@@ -48,7 +48,7 @@ def _uses(repo: Repo) -> Uses:
         uses = result.setdefault(entry.pointer.oid, [])
         if ("", entry.path) not in uses and (ref, entry.path) not in uses:
             uses.append((ref, entry.path))
-    return result
+    return result, {entry.pointer.oid: entry.pointer for _, entry in named}
 
 
 def _where(uses: list[tuple[str, str]]) -> str:
@@ -97,7 +97,9 @@ def _quarantine(store: Store, path: Path) -> None:
 
 def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:
     """Re-add the object from a working-tree file that still has its content."""
-    for _, path in uses:
+    for ref, path in uses:
+        if ref:  # used in another branch: the working tree holds something else
+            continue
         try:
             with open(repo.top / path, "rb") as handle:
                 if store.add_stream(handle, name=path).oid == oid:
@@ -107,19 +109,34 @@ def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[st
     return False
 
 
+def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str]:
+    """Fetch objects that the working tree could not restore from the default remote."""
+    if not pointers:
+        return []
+    from .sync import refetch  # network code only when a repair needs it
+    repaired, error = refetch(repo, store, pointers)
+    lines = [f"repaired: object {p.short} fetched again from the model remote" for p in repaired]
+    return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
+
+
 def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     """Report lines and whether everything is sound (after repair, if asked)."""
     store = open_store(repo)
-    uses = _uses(repo)
+    uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
     lines = [p.line(uses) for p in problems]
     if not problems or not repair:
         return lines, not problems
+    unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.bad_path is not None and problem.bad_path.exists():
             _quarantine(store, problem.bad_path)
-        if _readd_from_worktree(repo, store, problem.oid, uses.get(problem.oid, [])):
+        where = uses.get(problem.oid, [])
+        if _readd_from_worktree(repo, store, problem.oid, where):
             lines.append(f"repaired: object {problem.oid[:12]} re-added from the working tree")
+        elif (pointer := problem.pointer or pointers.get(problem.oid)) is not None:
+            unrepaired[pointer] = _where(where)
+    lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]
     return lines, not remaining

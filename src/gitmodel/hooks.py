@@ -70,9 +70,8 @@ def uninstall_hooks(repo: Repo) -> None:
 def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     """Run git-model's part of hook `name`; the return value is the hook's exit code."""
     if name in ("post-checkout", "post-merge"):
-        from .checkout import materialize, settle_index  # heavy (the store): imported only here
+        from .checkout import materialize  # heavy (the store): imported only here
         _, missing = materialize(repo)
-        settle_index(repo)
         if missing:
             print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
                   "the cache): run `git model pull`", file=sys.stderr)
@@ -81,5 +80,6 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
         from .precommit import pre_commit
         return pre_commit(repo)
     if name == "pre-push":
-        return 0  # uploads plug in here
+        from .sync import pre_push
+        return pre_push(repo, args[0] if args else "origin", sys.stdin.read().splitlines())
     raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")

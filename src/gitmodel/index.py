@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -100,27 +101,33 @@ def _same_file(entry: RawEntry, st: os.stat_result) -> bool:
 
 
 def settle(index_path: Path, top: Path, hash_len: int,
-           confirm: Callable[[list[str]], set[str]]) -> int:
-    """Rewrite the racy entries of the index; return how many files were settled.
+           confirm: Callable[[list[str]], set[str]], written: frozenset[str] = frozenset()) -> int:
+    """Rewrite racy entries, and those of files we just `written`; return how many were settled.
 
     `confirm(paths)` gets the racy paths whose stat still matches the index and
     returns those it verified, by content, to be the model the index records.
+    Files in `written` were just written by us from verified objects in place
+    of their pointer files: the index entry already names their content, only
+    its stat data is the pointer file's.
     """
     st_index = os.stat(index_path)
     data = bytearray(index_path.read_bytes())
-    racy = [e for e in parse(bytes(data), hash_len) if e.mtime_sec >= int(st_index.st_mtime)]
+    racy = [e for e in parse(bytes(data), hash_len)
+            if e.path in written or e.mtime_sec >= int(st_index.st_mtime)]
     if not racy:
         return 0
-    stats = {e.path: st for e in racy if (st := _stat(top / e.path)) and _same_file(e, st)}
-    verified = confirm(sorted(stats)) if stats else set()
-    before = int(st_index.st_mtime) - 1
+    stats = {e.path: st for e in racy if (st := _stat(top / e.path))
+             and (e.path in written or _same_file(e, st))}
+    unsure = sorted(p for p in stats if p not in written)
+    settled = (confirm(unsure) if unsure else set()) | (written & stats.keys())
+    before = int(time.time()) - 1
     for entry in racy:
-        if entry.path in verified:
+        if entry.path in settled:
             _settle_file(top / entry.path, stats[entry.path], entry, data, before)
         else:
             struct.pack_into(">I", data, entry.offset + 36, 0)  # git's "smudge" of racy entries
     _write_locked(index_path, data, hash_len)
-    return len(verified)
+    return len(settled)
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -132,11 +139,15 @@ def _stat(path: Path) -> os.stat_result | None:
 
 def _settle_file(path: Path, st: os.stat_result, entry: RawEntry, data: bytearray,
                  before: int) -> None:
-    """Date the file one second before the index, and record its new stat data."""
+    """Date the file one second before the index we write, and record its stat data."""
     os.utime(path, ns=(st.st_atime_ns, before * 10**9 + st.st_mtime_ns % 10**9))
     st = os.stat(path)
-    struct.pack_into(">4I", data, entry.offset, st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9,
-                     st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9)
+    mask = 0xFFFFFFFF
+    struct.pack_into(">6I", data, entry.offset, st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9,
+                     st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9, st.st_dev & mask,
+                     st.st_ino & mask)
+    struct.pack_into(">3I", data, entry.offset + 28, st.st_uid & mask, st.st_gid & mask,
+                     st.st_size & mask)
 
 
 def _write_locked(index_path: Path, data: bytearray, hash_len: int) -> None:

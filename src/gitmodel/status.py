@@ -31,6 +31,8 @@ class Status:
     modified: list[str] = field(default_factory=list)
     pointer_only: list[Entry] = field(default_factory=list)
     not_cached: list[Entry] = field(default_factory=list)
+    remote: str | None = None
+    unpushed: list[Entry] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = []
@@ -41,6 +43,8 @@ class Status:
              [f"{e.path} ({e.pointer.short})" for e in self.pointer_only]),
             ("Objects missing from the cache (git model pull):",
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.not_cached]),
+            (f"Not yet pushed to model remote {self.remote!r} (git model push):",
+             [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.unpushed]),
         ]
         for title, items in sections:
             if items:
@@ -56,7 +60,10 @@ def status(repo: Repo) -> Status:
                     else repo.git("ls-files", "-z"))
     unstaged = _split(repo.git("diff", "--name-only", "-z"))
     store = open_store(repo)
+    from .sync import unpushed  # no network: what this clone knows the remote has
+    remote, not_pushed = unpushed(repo)
     return Status(
+        remote=remote, unpushed=not_pushed,
         staged=sorted(tracked & staged),
         modified=sorted(tracked & unstaged),
         pointer_only=pointer_files(repo),

@@ -24,7 +24,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, Iterator
 
 import xxhash
 
@@ -145,10 +145,12 @@ class Store:
         """Store a chunk whose id the caller computed from `chunk.data`."""
         write_file(self.chunk_path(cid), codec.encode(chunk.data, chunk.width), self.tmp_dir, self.fsync)
 
-    def put_encoded(self, cid: str, size: int, blob: bytes) -> None:
-        """Store an already-encoded chunk (from a remote) after verifying it."""
-        self._decode(cid, size, blob)
+    def put_encoded(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
+        """Store an already-encoded chunk (from a remote) after verifying it; return its raw
+        bytes, so a download can hash the file without decoding every chunk twice."""
+        data = self._decode(cid, size, blob)
         write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
+        return data
 
     def read_encoded(self, cid: str) -> bytes:
         try:
@@ -282,12 +284,3 @@ class _Ingest:
         for cid, size in self.chunks[:count]:
             self.sha.update(self.store.read_chunk(cid, size))
 
-
-def verify_object(pointer: Pointer, chunks: Iterable[bytes | bytearray]) -> None:
-    """Raise CorruptObject unless `chunks` hash to the pointer's sha256 and size."""
-    sha, size = hashlib.sha256(), 0
-    for data in chunks:
-        sha.update(data)
-        size += len(data)
-    if sha.hexdigest() != pointer.oid or size != pointer.size:
-        raise CorruptObject(f"object {pointer.short} does not match its sha256")

@@ -1,0 +1,196 @@
+"""Shared remotes over real servers started by the tests: S3 (moto's HTTP server) and OpenSSH."""
+from __future__ import annotations
+
+import getpass
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import gm, git
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _roundtrip(tmp_path: Path, repo: Path, url: str) -> None:
+    """push (pre-push hook), clone + pull, checkout of an old commit fetching on demand."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    gm(repo, "remote", "add", "shared", url)
+    rng = random.Random(url)
+    v1 = rng.randbytes(3 << 20)
+    (repo / "m.bin").write_bytes(v1)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    v2 = v1[:1 << 20] + rng.randbytes(1 << 20) + v1[2 << 20:]
+    (repo / "m.bin").write_bytes(v2)
+    git(repo, "commit", "-qam", "v2")
+    git(repo, "push", "-q", "origin", "main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install")
+    gm(clone, "pull")
+    assert (clone / "m.bin").read_bytes() == v2
+    git(clone, "checkout", "-q", "HEAD~1")
+    assert (clone / "m.bin").read_bytes() == v1
+    assert "nothing to transfer" in gm(repo, "push", "--all").stdout.decode()
+
+
+# -- S3 ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict]:
+    """A moto S3 server over HTTP on 127.0.0.1 that checks credentials (IAM user with a key)."""
+    server_mod = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    port = _free_port()
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        # the next 4 requests go unauthenticated: make a user, its key, its policy, the bucket
+        urllib.request.urlopen(urllib.request.Request(
+            f"{endpoint}/moto-api/reset-auth", data=b"4", method="POST",
+            headers={"Content-Type": "text/plain"})).read()
+        boot = dict(endpoint_url=endpoint, region_name="us-east-1",
+                    aws_access_key_id="boot", aws_secret_access_key="boot")
+        iam = boto3.client("iam", **boot)
+        iam.create_user(UserName="ci")
+        key = iam.create_access_key(UserName="ci")["AccessKey"]
+        iam.put_user_policy(UserName="ci", PolicyName="s3", PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Action": "s3:*", "Resource": "*"}]}'))
+        boto3.client("s3", **boot).create_bucket(Bucket="team-models")
+        yield {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in s3.items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def test_s3_push_clone_pull_checkout(tmp_path: Path, repo: Path, s3_env: dict) -> None:
+    _roundtrip(tmp_path, repo, "s3://team-models/project-x")
+
+
+def test_s3_wrong_credentials_one_line(repo: Path, s3_env: dict,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    gm(repo, "remote", "add", "shared", "s3://team-models/creds")
+    (repo / "m.bin").write_bytes(b"x" * 5000)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "m")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    proc = gm(repo, "push", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert "model remote 'shared'" in err and "credentials were rejected" in err, err
+    assert "not-the-secret" not in err and s3_env["AWS_ACCESS_KEY_ID"] not in err
+
+
+# -- SSH -----------------------------------------------------------------------------------
+def _keygen(path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory, isolated_git: Path) -> Iterator[dict]:
+    """OpenSSH's sshd on 127.0.0.1 with throwaway keys; our user key in ~/.ssh."""
+    if not SSHD.exists():
+        pytest.skip("OpenSSH server not installed (/usr/sbin/sshd; Debian openssh-server)")
+    pytest.importorskip("sshfs")
+    tmp = tmp_path_factory.mktemp("sshd")
+    host_pub = _keygen(tmp / "host_key")
+    dot_ssh = isolated_git / ".ssh"
+    dot_ssh.mkdir(mode=0o700, exist_ok=True)
+    (tmp / "authorized_keys").write_text(_keygen(dot_ssh / "id_ed25519"))
+    port = _free_port()
+    (dot_ssh / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}")
+    config = tmp / "sshd_config"
+    config.write_text(f"""ListenAddress 127.0.0.1
+HostKey {tmp / 'host_key'}
+PidFile {tmp / 'sshd.pid'}
+AuthorizedKeysFile {tmp / 'authorized_keys'}
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+Subsystem sftp internal-sftp
+LogLevel ERROR
+""")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation dir, when run as root
+    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config), "-p", str(port)],
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"sshd exited: {proc.stderr.read().decode()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield {"port": port, "key": dot_ssh / "id_ed25519", "tmp": tmp}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def ssh_env(sshd: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return sshd
+
+
+def test_ssh_push_clone_pull_checkout(tmp_path: Path, repo: Path, ssh_env: dict) -> None:
+    url = f"ssh://{getpass.getuser()}@127.0.0.1:{ssh_env['port']}{tmp_path}/remote-models"
+    _roundtrip(tmp_path, repo, url)
+    assert list((tmp_path / "remote-models" / "manifests").glob("*/*"))
+    assert not list((tmp_path / "remote-models" / "tmp").glob("*"))
+
+
+def test_ssh_wrong_key_one_line(tmp_path: Path, repo: Path, ssh_env: dict) -> None:
+    key = ssh_env["key"]
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    for path in (key, key.with_suffix(".pub")):
+        shutil.move(path, saved / path.name)
+    try:
+        _keygen(key)  # a key the server does not know
+        url = f"sftp://{getpass.getuser()}@127.0.0.1:{ssh_env['port']}{tmp_path}/models"
+        gm(repo, "remote", "add", "shared", url)
+        (repo / "m.bin").write_bytes(b"y" * 5000)
+        git(repo, "add", ".")
+        git(repo, "commit", "-qm", "m")
+        proc = gm(repo, "push", check=False)
+    finally:
+        for path in (key, key.with_suffix(".pub")):
+            path.unlink(missing_ok=True)
+            shutil.move(saved / path.name, path)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and len(err.strip().splitlines()) == 1, err
+    assert "model remote 'shared'" in err and "authentication failed" in err, err
