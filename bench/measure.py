@@ -1,0 +1,127 @@
+"""Running one benchmark command: wall time, peak RSS, output kept in a log.
+
+Peak RSS comes from wait4 rusage, read by `launch.py` (see there why a
+launcher): Linux reports the largest resident set of the command *and of every
+descendant it waited for* (git, its filter processes, hooks, git-lfs transfer
+agents). That is exact, costs nothing while the command runs, and needs no
+polling thread competing for the 2 cores being measured. Processes that
+daemonize and are never waited for are not seen; none of the benchmarked tools
+does that.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+COMMAND_TIMEOUT = 1800.0  # seconds; a 1 GiB step takes well under a minute
+
+
+class BenchError(Exception):
+    """A benchmarked command failed or produced a wrong result."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What one or several commands cost: wall seconds and the largest process's RSS."""
+
+    seconds: float
+    peak_rss: int  # bytes
+
+    def __add__(self, other: "Sample") -> "Sample":
+        return Sample(self.seconds + other.seconds, max(self.peak_rss, other.peak_rss))
+
+
+ZERO = Sample(0.0, 0)
+
+
+class Runner:
+    """Runs commands in one tool's isolated environment, appending their output to a log."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+
+    def run(self, cmd: Sequence[str], cwd: Path) -> Sample:
+        """Run `cmd` to completion; raise BenchError with the log's tail if it fails."""
+        with open(self.log, "ab") as log, tempfile.NamedTemporaryFile("r") as result:
+            log.write(f"$ (cd {cwd} && {' '.join(cmd)})\n".encode())
+            log.flush()
+            proc = subprocess.Popen([sys.executable, "-I", "-S", str(LAUNCHER), result.name,
+                                     *cmd], cwd=cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, start_new_session=True)
+            try:
+                code = proc.wait(COMMAND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise BenchError(f"`{' '.join(cmd)}` timed out after {COMMAND_TIMEOUT:.0f} s")
+            fields = result.read().split()
+        if code != 0 or len(fields) != 3:
+            raise BenchError(f"`{' '.join(cmd)}` exited {code} in {cwd}:\n{self.tail()}")
+        return Sample(float(fields[0]), int(fields[1]) * 1024)
+
+    def steps(self, cmds: Sequence[Sequence[str]], cwd: Path) -> Sample:
+        """Run commands one after the other as one step: seconds add up, RSS is the max."""
+        total = ZERO
+        for cmd in cmds:
+            total = total + self.run(cmd, cwd)
+        return total
+
+    def output(self, cmd: Sequence[str], cwd: Path) -> str:
+        """Stdout of an untimed helper command (checks, versions)."""
+        proc = subprocess.run(list(cmd), cwd=cwd, env=self.env, capture_output=True,
+                              timeout=COMMAND_TIMEOUT)
+        if proc.returncode != 0:
+            raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode} in {cwd}:\n"
+                             f"{proc.stderr.decode(errors='replace')[-2000:]}")
+        return proc.stdout.decode(errors="replace")
+
+    def tail(self, lines: int = 20) -> str:
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def tree_bytes(*roots: Path) -> int:
+    """Apparent size of every regular file under `roots` (0 for a missing root)."""
+    total = 0
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    total += os.path.getsize(path)
+    return total
+
+
+def linked_bytes(*roots: Path) -> int:
+    """Bytes of files under `roots` that are hardlinks (st_nlink > 1), i.e. shared, not copied.
+
+    git-lfs's file:// agent hardlinks objects into a remote on the same file
+    system: that push moves no data, and the table must say so.
+    """
+    total = 0
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                info = os.lstat(os.path.join(folder, name))
+                if info.st_nlink > 1:
+                    total += info.st_size
+    return total
+
+
+def same_bytes(a: Path, b: Path, block: int = 1 << 22) -> bool:
+    """Byte-for-byte comparison, streamed so a 1 GiB model is never held in memory."""
+    if not a.is_file() or a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while chunk := fa.read(block):
+            if chunk != fb.read(block):
+                return False
+    return True

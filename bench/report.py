@@ -1,0 +1,279 @@
+"""BENCHMARKS.md, its chart and its raw numbers, from the repetitions' results.
+
+Every figure is the median over repetitions of that repetition's value (a
+step repeated inside one repetition, like the checkout switches, is first
+reduced to its median for times and its maximum for peak RSS). Ratios are
+git-model's median over the other tool's median; a target is checked only
+where both sides were measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from scenario import SWITCHES
+from workload import Workload
+
+GM, LFS, DVC = "git-model", "git-lfs", "dvc"
+MB = 1_000_000
+Values = dict[str, float | str]  # tool -> median, or why there is none
+Limit = Callable[[int], float]  # model bytes -> bound
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the table; a target is a factor of git-lfs's figure or an absolute bound."""
+
+    key: str
+    label: str
+    unit: str  # "s", "B" (bytes) or "x" (a plain ratio)
+    target: str = ""
+    lfs_factor: float | None = None
+    limit: Limit | None = None
+
+    def met(self, values: Values, model_bytes: int) -> bool | None:
+        """Whether git-model meets the target; None when not measured (or no target)."""
+        ours = values.get(GM)
+        if not isinstance(ours, float):
+            return None
+        if self.limit is not None:
+            return ours <= self.limit(model_bytes)
+        theirs = values.get(LFS)
+        if self.lfs_factor is not None and isinstance(theirs, float) and theirs > 0:
+            return ours <= self.lfs_factor * theirs
+        return None
+
+
+def at_most(bound: float) -> Limit:
+    return lambda _model: bound
+
+
+def metrics(work: Workload) -> list[Metric]:
+    """The table's rows, in the order of the scenario, with issue 6's targets."""
+    rss = at_most(200 * MB)
+    return [
+        *(Metric(f"add_{v.tag}", f"add + commit {v.source.name}", "s") for v in work.versions),
+        Metric("add_total", "add + commit, v0..v6 total", "s", "≤ 0.3× git-lfs", lfs_factor=0.3),
+        Metric("store_bytes", "store after v0..v6", "B", "≤ 0.25× git-lfs", lfs_factor=0.25),
+        Metric("checkout", f"checkout switch (median of {len(SWITCHES)})", "s",
+               "≤ 0.3× git-lfs", lfs_factor=0.3),
+        Metric("status", "first status after checkout", "s", "≤ 0.1 s", limit=at_most(0.1)),
+        Metric("push_all", "push v0..v6: time", "s"),
+        Metric("push_all_bytes", "push v0..v6: bytes written", "B"),
+        Metric("push_one", "push one more fine-tune (v7): time", "s"),
+        Metric("push_one_bytes", "push v7: bytes written", "B"),
+        Metric("push_one_vs_novel", "push v7: bytes written / its novel bytes", "x",
+               "≤ 1.2", limit=at_most(1.2)),
+        Metric("push_linked_bytes", "push v0..v7: of which hardlinked, not copied", "B"),
+        Metric("clone_pull", "clone + pull HEAD (v7)", "s"),
+        Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_checkout", "peak RSS: checkout", "B", "≤ model + 100 MB",
+               limit=lambda model: model + 100 * MB),
+        Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", limit=rss),
+        Metric("startup", "start-up (`--version`)", "s", "≤ 0.15 s", limit=at_most(0.15)),
+    ]
+
+
+def medians(reps: list[dict], key: str) -> float | str:
+    """Median over the repetitions that measured `key`; else the reason none did."""
+    numbers = [r[key] for r in reps if isinstance(r.get(key), (int, float))]
+    if numbers:
+        return float(statistics.median(numbers))
+    reasons = [r[key] for r in reps if isinstance(r.get(key), str)]
+    if reasons:
+        return reasons[0]
+    return "not measured" if reps else "failed"
+
+
+def fmt(value: float | str | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if unit == "s":
+        return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
+    if unit == "B":
+        return f"{value / MB:,.1f} MB"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | str | None, theirs: float | str | None) -> float | None:
+    if isinstance(ours, float) and isinstance(theirs, float) and theirs > 0:
+        return ours / theirs
+    return None
+
+
+@dataclass
+class Report:
+    work: Workload
+    tools: list[str]
+    results: dict[str, list[dict]]  # tool -> one result per successful repetition
+    failures: dict[str, list[str]]  # tool -> error messages
+    versions: dict[str, str]        # tool -> its version string
+    command: str
+    reps: int
+    seconds: float
+
+    def rows(self) -> list[tuple[Metric, Values]]:
+        return [(m, {t: medians(self.results.get(t, []), m.key) for t in self.tools})
+                for m in metrics(self.work)]
+
+    def write(self, out: Path, work_dir: Path) -> list[Path]:
+        """Write BENCHMARKS.md, .json and (with matplotlib) .png into `out`."""
+        out.mkdir(parents=True, exist_ok=True)
+        rows = self.rows()
+        written = [out / "BENCHMARKS.json"]
+        written[0].write_text(json.dumps({
+            "command": self.command, "size_mib": self.work.size_mib, "reps": self.reps,
+            "versions": self.versions, "results": self.results, "failures": self.failures,
+        }, indent=1))
+        chart = chart_png(rows, out / "BENCHMARKS.png")
+        if chart is not None:
+            written.append(chart)
+        md = out / "BENCHMARKS.md"
+        md.write_text(self.markdown(rows, work_dir, chart))
+        return [md, *written]
+
+    def markdown(self, rows: list[tuple[Metric, Values]], work_dir: Path,
+                 chart: Path | None) -> str:
+        others = [t for t in (LFS, DVC) if t in self.tools and GM in self.tools]
+        head = ["step", *self.tools, *(f"git-model / {t}" for t in others), "target", "met"]
+        lines = [
+            "# Benchmarks: git-model, git-lfs and DVC",
+            "",
+            "Generated by `bench/run.py`; do not edit by hand. Reproduce with:",
+            "",
+            "```",
+            "pip install -e '.[bench]'",
+            self.command,
+            "```",
+            "",
+            f"Workload: `make_models.py --size-mib {self.work.size_mib}` (seven versions, "
+            f"{self.work.model_bytes / MB:,.1f} MB each) plus v7, a further head fine-tune "
+            f"with {self.work.extra.novel_bytes / MB:,.1f} MB of novel tensor bytes. "
+            f"{self.reps} repetition(s), tool order rotated each repetition, medians shown; "
+            f"run took {self.seconds / 60:.1f} min. MB = 10^6 bytes.",
+            "",
+            "## Machine",
+            "",
+            *(f"- {line}" for line in machine(work_dir, self.versions)),
+            "",
+            "## Results",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for metric, values in rows:
+            ratios = [ratio(values.get(GM), values.get(t)) for t in others]
+            met = metric.met(values, self.work.model_bytes)
+            cells = [metric.label, *(fmt(values[t], metric.unit) for t in self.tools),
+                     *(f"{r:.2f}×" if r is not None else "–" for r in ratios),
+                     metric.target or "", {True: "yes", False: "**no**", None: ""}[met]]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", *notes(self.failures)]
+        if chart is not None:
+            lines += ["", f"![git-model / other tool, log scale]({chart.name})"]
+        return "\n".join(lines) + "\n"
+
+
+def notes(failures: dict[str, list[str]]) -> list[str]:
+    lines = [
+        "How each step is run (all in throwaway repositories with their own HOME and git "
+        "config; no caches dropped):",
+        "",
+        "- add + commit: git-model and git-lfs `git add -A && git commit`; DVC `dvc add`, "
+        "`git add -A`, `git commit`. v0..v5 are `model.safetensors`, v6 replaces it by "
+        "`model.bin`.",
+        "- store: git-model `.git/model`, git-lfs `.git/lfs/objects`, DVC `.dvc/cache` "
+        "(DVC's default link type here is copy).",
+        f"- checkout: `git checkout` to {', '.join(SWITCHES)} in turn (DVC: then `dvc checkout`), "
+        "the model verified byte for byte each time; status: the first `git status` right "
+        "after (DVC: then `dvc status`), and the tree must be clean.",
+        "- push: `git push` to a bare repository on this disk; git-model and git-lfs upload "
+        "in the pre-push hook (git-lfs via `file://`), DVC adds `dvc push` (`--all-commits` "
+        "the first time). Bytes written = growth of the remote folders (what a remote over "
+        "the network would receive). A tool that hardlinks into a remote on the same file "
+        "system (git-lfs's `file://` agent does) copies nothing: its push time is then not a "
+        "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
+        "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
+        "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
+        "- peak RSS: the largest single process of the step, git and hooks included "
+        "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
+        "whose own ~9 MB is the floor of this figure).",
+    ]
+    for tool, errors in failures.items():
+        lines.append(f"- **{tool} failed in {len(errors)} repetition(s)**: "
+                     f"{errors[0].splitlines()[0]}")
+    return lines
+
+
+def machine(work_dir: Path, versions: dict[str, str]) -> list[str]:
+    """What a reader needs to compare these figures with their own."""
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor() or "unknown")
+    mem = next((int(line.split()[1]) * 1024 for line in _read("/proc/meminfo")
+                if line.startswith("MemTotal")), 0)
+    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(work_dir)],
+                        capture_output=True, text=True).stdout.strip() or "unknown"
+    return [
+        f"CPU: {cpu}, {os.cpu_count()} cores; RAM: {mem / 2**30:.1f} GiB",
+        f"disk: {fs} (work folder `{work_dir}`); kernel {platform.release()}; "
+        f"Python {platform.python_version()}",
+        *(f"{tool}: {version}" for tool, version in versions.items()),
+    ]
+
+
+def _read(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def chart_png(rows: list[tuple[Metric, Values]], path: Path) -> Path | None:
+    """A bar chart of git-model's ratios; None when matplotlib (the bench extra) is absent."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib import ticker
+    except ImportError:
+        return None
+    series = {t: [ratio(v.get(GM), v.get(t)) for _m, v in rows] for t in (LFS, DVC)}
+    keep = [i for i in range(len(rows)) if any(s[i] for s in series.values())]
+    if not keep:
+        return None
+    labels = [rows[i][0].label for i in keep]
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(keep) + 1.5))
+    height = 0.4
+    for n, (tool, values) in enumerate(series.items()):
+        ys = [k + (n - 0.5) * height for k in range(len(keep))]
+        ax.barh(ys, [values[i] or 0 for i in keep], height, label=f"git-model / {tool}")
+    targets = [(k - 0.5 * height, rows[i][0].lfs_factor) for k, i in enumerate(keep)
+               if rows[i][0].lfs_factor is not None]
+    if targets:
+        ax.scatter([f for _y, f in targets], [y for y, _f in targets], marker="|", s=300,
+                   color="red", zorder=3, label="target vs git-lfs")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    shown = [v for values in series.values() for v in values if v]
+    wide = max(shown) / min(shown) > 1000  # 1-2-5 ticks would collide over many decades
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_yticks(range(len(keep)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ratio (log scale; < 1 means git-model is smaller or faster)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,121 @@
+"""One repetition of the benchmark for one tool: every step in order, every result checked.
+
+Steps: add+commit v0..v6 -> store size -> push all -> add+commit v7 -> push it
+-> clone + pull -> checkout switches, each followed by the first status.
+A wrong working tree or a dirty status makes the run fail rather than report
+a fast but incorrect number.
+"""
+from __future__ import annotations
+
+import shutil
+import statistics
+from pathlib import Path
+
+from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from tools import Layout, Tool, isolated_env
+from workload import Version, Workload
+
+SWITCHES = ("v2", "v6", "v1")  # full fine-tune, opaque .bin under a new path, head fine-tune
+STARTUP_RUNS = 5
+
+Result = dict[str, float | str]  # metric key -> value, or the reason it is not available
+
+
+def run_tool(tool: Tool, work: Workload, root: Path, log: Path) -> Result:
+    """Run the whole scenario in `root` (created here, deleted at the end); commands go to `log`."""
+    lay = Layout(root)
+    runner = Runner(isolated_env(lay, tool), log)
+    try:
+        return _scenario(tool, work, lay, runner)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result:
+    result: Result = {"startup": startup(tool, runner, lay.root)}
+    tool.setup(runner, lay)
+    by_tag = {v.tag: v for v in [*work.versions, work.extra]}
+
+    adds = [commit_version(tool, runner, lay.repo, v) for v in work.versions]
+    for version, sample in zip(work.versions, adds):
+        result[f"add_{version.tag}"] = sample.seconds
+    result["add_total"] = sum(s.seconds for s in adds)
+    result["store_bytes"] = tree_bytes(lay.repo / tool.store)
+
+    missing = tool.remote_missing(runner, lay.repo)
+    if missing is None:
+        push_steps(tool, runner, lay, work, result)
+    else:
+        commit_version(tool, runner, lay.repo, work.extra)
+        for key in ("push_all", "push_all_bytes", "push_one", "push_one_bytes",
+                    "push_one_vs_novel", "push_linked_bytes", "clone_pull", "rss_push",
+                    "rss_clone_pull"):
+            result[key] = f"n/a ({missing})"
+
+    checkouts, statuses = [], []
+    for tag in SWITCHES:
+        checkouts.append(tool.checkout(runner, lay.repo, tag))
+        verify_tree(lay.repo, by_tag[tag], tool)
+        statuses.append(tool.status(runner, lay.repo))
+        verify_clean(runner, lay.repo, tool)
+    result["checkout"] = statistics.median(s.seconds for s in checkouts)
+    result["status"] = statistics.median(s.seconds for s in statuses)
+    result["rss_add"] = max(s.peak_rss for s in adds)
+    result["rss_checkout"] = max(s.peak_rss for s in checkouts)
+    result["rss_status"] = max(s.peak_rss for s in statuses)
+    return result
+
+
+def startup(tool: Tool, runner: Runner, cwd: Path) -> float:
+    """Median wall time of the tool's version command: what every hook and filter pays."""
+    return statistics.median(runner.run(tool.version_cmd(), cwd).seconds
+                             for _ in range(STARTUP_RUNS))
+
+
+def commit_version(tool: Tool, runner: Runner, repo: Path, version: Version) -> Sample:
+    """Put `version` in place as the only model file (untimed), then time add + commit."""
+    for stale in ("model.safetensors", "model.bin"):
+        (repo / stale).unlink(missing_ok=True)
+        if stale != version.path:
+            (repo / (stale + ".dvc")).unlink(missing_ok=True)
+    shutil.copyfile(version.source, repo / version.path)
+    sample = tool.add_commit(runner, repo, version.path, version.tag)
+    runner.output(["git", "tag", version.tag], repo)
+    return sample
+
+
+def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: Result) -> None:
+    """Push v0..v6, add v7 and push it, then clone and pull HEAD; bytes are remote growth."""
+    before = tree_bytes(*tool.remote_dirs(lay))
+    push_all = tool.push(runner, lay.repo, first=True)
+    after_all = tree_bytes(*tool.remote_dirs(lay))
+    commit_version(tool, runner, lay.repo, work.extra)
+    push_one = tool.push(runner, lay.repo, first=False)
+    after_one = tree_bytes(*tool.remote_dirs(lay))
+    linked = linked_bytes(*tool.remote_dirs(lay))  # before the clone can add links of its own
+    pulled = tool.clone_pull(runner, lay)
+    if not same_bytes(lay.clone / work.extra.path, work.extra.source):
+        raise BenchError(f"{tool.name}: clone + pull did not restore {work.extra.path} "
+                         f"byte for byte\n{runner.tail()}")
+    result.update({
+        "push_all": push_all.seconds, "push_all_bytes": after_all - before,
+        "push_one": push_one.seconds, "push_one_bytes": after_one - after_all,
+        "push_one_vs_novel": (after_one - after_all) / work.extra.novel_bytes,
+        "push_linked_bytes": linked,
+        "clone_pull": pulled.seconds,
+        "rss_push": max(push_all.peak_rss, push_one.peak_rss), "rss_clone_pull": pulled.peak_rss,
+    })
+
+
+def verify_tree(repo: Path, version: Version, tool: Tool) -> None:
+    """The checked-out model must be the workload file, byte for byte."""
+    if not same_bytes(repo / version.path, version.source):
+        raise BenchError(f"{tool.name}: after checking out {version.tag}, {version.path} "
+                         f"differs from {version.source.name}")
+
+
+def verify_clean(runner: Runner, repo: Path, tool: Tool) -> None:
+    """After a checkout nothing may look modified: a dirty tree would mean a broken filter."""
+    dirty = runner.output(["git", "status", "--porcelain"], repo).strip()
+    if dirty:
+        raise BenchError(f"{tool.name}: working tree not clean after checkout:\n{dirty}")

@@ -1,0 +1,34 @@
+"""The benchmark harness keeps working: a tiny git-model-only run completes and writes its table.
+
+No timing is asserted: CI machines are shared and noisy; the figures that
+matter come from the full run (see bench/README.md).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--size-mib", "8", "--reps", "1",
+         "--tools", "git-model", "--out", str(out), "--work", str(work)],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    table = (out / "BENCHMARKS.md").read_text()
+    assert "| step | git-model | target | met |" in table
+    for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
+                "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
+                "peak RSS: checkout", "start-up"):
+        assert f"| {row}" in table, row
+
+    results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
+    assert len(results) == 1
+    assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
+    assert not (work / "runs").exists(), "throwaway repositories must be deleted"
