@@ -1,7 +1,7 @@
 """The benchmark harness keeps working: a tiny git-model-only run completes and writes its table.
 
 No timing is asserted: CI machines are shared and noisy; the figures that
-matter come from the full run (see bench/README.md).
+matter come from the full run (see the README's Benchmarks section).
 """
 from __future__ import annotations
 
