@@ -61,7 +61,7 @@ class Runner:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                raise BenchError(f"`{' '.join(cmd)}` timed out after {COMMAND_TIMEOUT:.0f} s")
+                raise BenchError(f"`{' '.join(cmd)}` timed out after {COMMAND_TIMEOUT:.0f} s") from None
             fields = result.read().split()
         if code != 0 or len(fields) != 3:
             raise BenchError(f"`{' '.join(cmd)}` exited {code} in {cwd}:\n{self.tail()}")
