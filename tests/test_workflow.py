@@ -252,3 +252,17 @@ def test_concurrent_adds_in_two_worktrees_share_the_cache_safely(repo, workload,
     assert gm(repo, "fsck").returncode == 0
     git(tmp_path / "wt", "checkout", "-q", "--detach", "main")
     assert (tmp_path / "wt/model.safetensors").read_bytes() == (workload / "v1_head.safetensors").read_bytes()
+
+
+def test_checkout_paths_are_relative_to_where_the_user_stands(repo, workload, tmp_path):
+    (repo / "sub").mkdir()
+    copy(workload / "v0_base.safetensors", repo / "sub/model.safetensors")
+    git(repo, "add", ".gitattributes", "sub/model.safetensors")
+    git(repo, "commit", "-q", "-m", "v0")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
+    gm(clone, "install")
+    git(clone, "checkout", "-q", "main")
+    shutil.copytree(repo / ".git/model/objects", clone / ".git/model/objects")
+    assert b"restored 1 file(s)" in gm(clone / "sub", "checkout", "model.safetensors").stdout
+    assert (clone / "sub/model.safetensors").read_bytes() == (workload / "v0_base.safetensors").read_bytes()

@@ -99,7 +99,8 @@ def ls_files(rev: str | None) -> None:
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
     from .checkout import materialize
-    done, missing = materialize(_heavy_repo(), paths)
+    repo = _heavy_repo()
+    done, missing = materialize(repo, repo.from_cwd(paths))
     click.echo(f"restored {len(done)} file(s)")
     if missing:
         raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "

@@ -6,6 +6,7 @@ and include files included.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -60,6 +61,11 @@ class Repo:
                             "(git init, or cd into one)")
         top, git_dir, common = (Path(line) for line in lines)
         return cls(top, git_dir, common)
+
+    def from_cwd(self, paths: Sequence[str]) -> list[str]:
+        """Paths the user typed (relative to where they stand) as paths from the top,
+        which is where git-model runs git."""
+        return [os.path.relpath(os.path.abspath(p), self.top) for p in paths]
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
         return run(args, cwd=self.top, input=input, check=check)
