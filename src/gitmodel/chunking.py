@@ -32,7 +32,7 @@ MAX_SAFETENSORS_HEADER = 100 << 20
 
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
-_ZIP_LOCAL = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"  # a zip local file header: torch.save's format
 _ZIP_DESCRIPTOR = b"PK\x07\x08"
 _DESCRIPTOR_MAX = 24  # signature, crc32, zip64 compressed and uncompressed sizes
 
@@ -109,7 +109,7 @@ def chunk_stream(raw: _Readable | BinaryIO, name: str = "") -> Iterator[Chunk]:
     reader = raw if isinstance(raw, Reader) else Reader(raw)
     head = reader.read(9)
     reader.unread(head)
-    if head[:4] == _ZIP_LOCAL:
+    if head[:4] == ZIP_MAGIC:
         yield from _zip_chunks(reader)
     elif (len(head) == 9 and head[8:9] == b"{"
           and (not name or name.lower().endswith(".safetensors"))):
@@ -212,7 +212,7 @@ def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None
     writes those); None as a whole when the bytes are not a local header we can
     follow without the central directory (the stream then goes to FastCDC).
     """
-    if len(fixed) < 30 or fixed[:4] != _ZIP_LOCAL:
+    if len(fixed) < 30 or fixed[:4] != ZIP_MAGIC:
         return None
     flags, method = struct.unpack_from("<HH", fixed, 6)
     csize, usize, name_len, extra_len = struct.unpack_from("<IIHH", fixed, 18)

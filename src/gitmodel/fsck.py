@@ -38,7 +38,7 @@ Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index 
 def _uses(repo: Repo) -> tuple[Uses, dict[str, Pointer]]:
     """Where each object is used (index or HEAD, other branches and tags), and its pointer."""
     named = [("", e) for e in repo.index_entries()]
-    if repo.git("rev-parse", "-q", "--verify", "HEAD", check=False):
+    if repo.commit("HEAD"):
         named += [("", e) for e in repo.tree_entries("HEAD")]
     refs = repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
     for ref in refs.split():

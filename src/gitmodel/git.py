@@ -67,6 +67,14 @@ class Repo:
         which is where git-model runs git."""
         return [os.path.relpath(os.path.abspath(p), self.top) for p in paths]
 
+    def commit(self, rev: str) -> str | None:
+        """The commit `rev` names, or None (an option-looking rev names nothing)."""
+        if not rev or rev.startswith("-"):
+            return None
+        out = self.git("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}",
+                       check=False)
+        return out.strip() or None
+
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
         return run(args, cwd=self.top, input=input, check=check)
 
@@ -155,23 +163,29 @@ def small_blobs(cwd: Path, blobs: Iterable[str]) -> set[str]:
     return small
 
 
-def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
-    """Contents of small blobs, by id, with one `git cat-file --batch`."""
-    blobs = sorted(blobs)
-    if not blobs:
-        return {}
-    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=cwd,
-                          input="".join(b + "\n" for b in blobs).encode(), capture_output=True)
-    out, pos, result = proc.stdout, 0, {}
-    while pos < len(out):
+def cat_batch(cwd: Path, names: Sequence[str]) -> list[bytes | None]:
+    """Contents of objects (ids or `REV:PATH`), in order, with one `git cat-file --batch`;
+    None where the name resolves to nothing or to something that is not a blob."""
+    if not names:
+        return []
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=cwd, capture_output=True,
+                          input="".join(n + "\n" for n in names).encode())
+    out, pos, result = proc.stdout, 0, []
+    for _ in names:
         end = out.index(b"\n", pos)
         header = out[pos:end].split()
         pos = end + 1
-        if len(header) != 3:  # "<id> missing"
+        if header[-1] in (b"missing", b"ambiguous"):  # "NAME missing"
+            result.append(None)
             continue
         size = int(header[2])
-        if size < MAX_POINTER_SIZE:
-            result[header[0].decode()] = out[pos:pos + size]
+        result.append(out[pos:pos + size] if header[1] == b"blob" else None)
         pos += size + 1
     return result
 
+
+def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
+    """Contents of small blobs, by id."""
+    ids = sorted(blobs)
+    return {blob: data for blob, data in zip(ids, cat_batch(cwd, ids))
+            if data is not None and len(data) < MAX_POINTER_SIZE}

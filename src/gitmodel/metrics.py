@@ -11,13 +11,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import write_file
 from .errors import UserError
-from .git import Repo
+from .git import Repo, cat_batch
 from .pointer import MAX_POINTER_SIZE, parse
 from .stages import CONFIG, load
 from .status import human
@@ -26,27 +25,7 @@ WORKSPACE = "workspace"
 Metrics = dict[str, float]
 
 
-# -- reading files at revisions -------------------------------------------------
-def cat_files(repo: Repo, names: list[str]) -> list[bytes | None]:
-    """Contents of `REV:PATH` objects, in order (None where there is no such file)."""
-    if not names:
-        return []
-    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=repo.top, capture_output=True,
-                          input="".join(n + "\n" for n in names).encode())
-    out, pos, result = proc.stdout, 0, []
-    for _ in names:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if header[-1] in (b"missing", b"ambiguous"):  # "REV:PATH missing"
-            result.append(None)
-            continue
-        size = int(header[2])
-        result.append(out[pos:pos + size] if header[1] == b"blob" else None)
-        pos += size + 1
-    return result
-
-
+# -- metrics files ----------------------------------------------------------------
 def flatten(value: object, prefix: str = "") -> Metrics:
     """Numbers in nested dicts and lists, keyed by their dotted path."""
     if isinstance(value, bool):
@@ -98,7 +77,7 @@ def metric_files(repo: Repo) -> list[str]:
 def metrics_at(repo: Repo, revs: list[str | None], files: list[str]) -> list[Metrics]:
     """The metrics of each revision (None: the working tree), keyed `KEY` or `FILE:KEY`."""
     names = [f"{rev}:{f}" for rev in revs if rev is not None for f in files]
-    blobs = iter(cat_files(repo, names))
+    blobs = iter(cat_batch(repo.top, names))
     result = []
     for rev in revs:
         merged: Metrics = {}
@@ -120,9 +99,8 @@ def _workspace(repo: Repo, path: str) -> bytes | None:
 
 
 def resolve(repo: Repo, rev: str) -> str:
-    out = repo.git("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}",
-                   check=False).strip()
-    if not out:
+    out = repo.commit(rev)
+    if out is None:
         raise UserError(f"{rev!r} is not a commit in this repository")
     return out
 
@@ -197,12 +175,12 @@ def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogE
     watched = outs + files
     if not watched:
         raise UserError(f"no stage in {CONFIG} declares outs or metrics, and no PATH given")
-    if not repo.git("rev-parse", "-q", "--verify", "HEAD", check=False).strip():
+    if repo.commit("HEAD") is None:
         return []
     args = ["log", "--format=%H%x00%s", *([f"-n{limit}"] if limit else []), "HEAD", "--",
             *watched]
     commits = [line.split("\0", 1) for line in repo.git(*args).splitlines() if line]
-    blobs = iter(cat_files(repo, [f"{sha}:{o}" for sha, _ in commits for o in outs]))
+    blobs = iter(cat_batch(repo.top, [f"{sha}:{o}" for sha, _ in commits for o in outs]))
     found = metrics_at(repo, [sha for sha, _ in commits], files) if files else [{}] * len(commits)
     entries = []
     for (sha, subject), metrics in zip(commits, found):

@@ -21,14 +21,10 @@ from typing import BinaryIO, Iterator, Protocol
 
 import xxhash
 
-from .chunking import MAX_SAFETENSORS_HEADER, PIECE, safetensors_layout
+from .chunking import MAX_SAFETENSORS_HEADER, PIECE, ZIP_MAGIC, safetensors_layout
 from .errors import UserError
 from .pointer import MAX_POINTER_SIZE, Pointer, parse
 from .store import CorruptObject, Manifest, MissingObject, Store, chunk_id
-
-ZIP_MAGIC = b"PK\x03\x04"
-ITEM_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2,
-              "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class Status:
 
 def status(repo: Repo) -> Status:
     tracked = repo.filtered_paths(_split(repo.git("ls-files", "-z")))
-    has_head = repo.git("rev-parse", "-q", "--verify", "HEAD", check=False) != ""
+    has_head = repo.commit("HEAD") is not None
     staged = _split(repo.git("diff", "--cached", "--name-only", "-z") if has_head
                     else repo.git("ls-files", "-z"))
     unstaged = _split(repo.git("diff", "--name-only", "-z"))

@@ -51,7 +51,7 @@ def split_remote(repo: Repo, args: Sequence[str]) -> tuple[str | None, list[str]
 def _rev_entries(repo: Repo, revs: Sequence[str]) -> list[Entry]:
     entries: list[Entry] = []
     for rev in revs or ["HEAD"]:
-        if not repo.git("rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False).strip():
+        if repo.commit(rev) is None:
             raise UserError(f"unknown revision {rev!r}")
         entries += repo.tree_entries(rev)
     return entries
@@ -108,7 +108,7 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
         if len(fields) != 4 or fields[1] == ZERO:
             continue  # malformed, or a deleted ref
         local, remote_sha = fields[1], fields[3]
-        known_there = remote_sha != ZERO and _exists(repo, remote_sha)
+        known_there = remote_sha != ZERO and repo.commit(remote_sha) is not None
         exclude = [remote_sha] if known_there else [f"--remotes={git_remote}"]
         out = repo.git("rev-list", "--objects", local, "--not", *exclude)
         # "<id> <path>" for trees and blobs; commits have no path
@@ -116,11 +116,6 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
     data = read_blobs(repo.top, small_blobs(repo.top, blobs))
     return {p: f"object {p.short}" for raw in data.values()
             if (p := parse(raw)) is not None and p.size}
-
-
-def _exists(repo: Repo, sha: str) -> bool:
-    return subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo.top,
-                          capture_output=True).returncode == 0
 
 
 # -- fetch, pull -----------------------------------------------------------------------
@@ -195,7 +190,7 @@ def unpushed(repo: Repo) -> tuple[str | None, list[Entry]]:
         return None, []
     remote = remotes.resolve(repo, name)
     entries = repo.index_entries()
-    if repo.git("rev-parse", "-q", "--verify", "HEAD", check=False):
+    if repo.commit("HEAD"):
         entries += repo.tree_entries("HEAD")
     known = transfer.Known(repo.model_dir, remote.url)
     store = open_store(repo)
@@ -245,8 +240,7 @@ def _shallow_clone(url: str, rev: str, bare: Path) -> str:
     for args, name in tries:
         proc = subprocess.run(args, capture_output=True)
         if proc.returncode == 0:
-            commit = Repo(bare, bare, bare).git("rev-parse", "-q", "--verify",
-                                                f"{name}^{{commit}}", check=False).strip()
+            commit = Repo(bare, bare, bare).commit(name)
             if commit:
                 return commit
             error = f"revision {rev!r} not found"

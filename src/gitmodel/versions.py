@@ -30,18 +30,9 @@ INDEX = Side("index")
 WORKTREE = Side("working tree", worktree=True)
 
 
-def commit_of(repo: Repo, rev: str) -> str | None:
-    """The commit `rev` names, or None."""
-    if not rev or rev.startswith("-"):
-        return None
-    out = repo.git("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}",
-                   check=False)
-    return out.strip() or None
-
-
 def rev_side(repo: Repo, rev: str) -> Side:
     """The commit side named `rev`; UserError when it names no commit."""
-    commit = commit_of(repo, rev)
+    commit = repo.commit(rev)
     if commit is None:
         raise UserError(f"unknown revision {rev!r}")
     return Side(rev, commit)
@@ -50,7 +41,7 @@ def rev_side(repo: Repo, rev: str) -> Side:
 def parent_side(repo: Repo, side: Side) -> Side | None:
     """The version a side grew from: a commit's first parent, or HEAD for index and disk."""
     rev = f"{side.commit}^1" if side.commit else "HEAD"
-    commit = commit_of(repo, rev)
+    commit = repo.commit(rev)
     if commit is None:
         return None
     return Side(f"{side.label}^" if side.commit else "HEAD", commit)
@@ -91,7 +82,7 @@ def split_revs(repo: Repo, args: Sequence[str]) -> tuple[list[str], list[str]]:
     """
     revs: list[str] = []
     for arg in args:
-        if len(revs) == 2 or commit_of(repo, arg) is None:
+        if len(revs) == 2 or repo.commit(arg) is None:
             break
         revs.append(arg)
     return revs, [to_top(repo, arg) for arg in args[len(revs):]]
@@ -102,6 +93,6 @@ def parse_spec(repo: Repo, spec: str) -> tuple[Side, str]:
     rev, sep, path = spec.partition(":")
     if sep and not rev:
         return INDEX, path
-    if sep and commit_of(repo, rev) is not None:
+    if sep and repo.commit(rev) is not None:
         return rev_side(repo, rev), path
     return WORKTREE, to_top(repo, spec)
