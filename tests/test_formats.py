@@ -43,7 +43,7 @@ def test_empty_file_is_its_own_pointer():
     assert pointer.EMPTY.encode() == b""
 
 
-@pytest.mark.parametrize("width", [1, 2, 4])
+@pytest.mark.parametrize("width", [1, 2, 4, 8])
 def test_codec_round_trip(width):
     rng = random.Random(width)
     noise = bytes(rng.getrandbits(8) for _ in range(300_000))

@@ -84,6 +84,9 @@ def test_missing_object_leaves_pointer_then_checkout_restores(repo, workload, tm
     assert_clean(clone)
     assert b" - model.safetensors" in gm(clone, "ls-files").stdout
     assert b"Objects missing from the cache" in gm(clone, "status").stdout
+    early = gm(clone, "checkout", check=False)
+    assert early.returncode == 1 and b"git model pull" in early.stderr
+    assert len(early.stderr.strip().splitlines()) == 1 and b"Traceback" not in early.stderr
     shutil.copytree(repo / ".git/model/objects", clone / ".git/model/objects")
     gm(clone, "checkout")
     assert (clone / "model.safetensors").read_bytes() == (workload / "v0_base.safetensors").read_bytes()
