@@ -82,10 +82,14 @@ def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
         tracked = repo.filtered_paths(e.path for e in entries)
         verified = set()
         for entry in entries:
-            if entry.path in tracked and store.has_manifest(entry.pointer.oid):
+            if entry.path not in tracked:
+                continue
+            try:
                 manifest = store.read_manifest(entry.pointer.oid)
-                if store.matches(repo.top / entry.path, manifest):
-                    verified.add(entry.path)
+            except (MissingObject, CorruptObject):
+                continue  # git re-cleans it; fsck names a damaged manifest
+            if store.matches(repo.top / entry.path, manifest):
+                verified.add(entry.path)
         return verified
 
     try:

@@ -29,6 +29,10 @@ SMALL = 64 << 10  # regions below this are grouped with their neighbours
 GROUP = 1 << 20  # a group chunk is flushed before it grows past this
 CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
 MAX_SAFETENSORS_HEADER = 100 << 20
+# No chunk is longer: the largest are a PIECE plus a data descriptor's few bytes.
+# Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
+# remote cannot make a fetch decode 1 GiB chunks, several at once.
+MAX_CHUNK = PIECE + (64 << 10)
 
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
@@ -146,7 +150,7 @@ def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] 
     """
     try:
         meta = json.loads(header)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: a header nested 100,000 deep
         return None
     if not isinstance(meta, dict):
         return None
@@ -177,7 +181,9 @@ def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
         reader.unread(prefix + header)
         yield from _cdc_chunks(reader)
         return
-    yield Chunk(bytes(prefix + header))
+    whole = bytes(prefix + header)
+    for start in range(0, len(whole), PIECE):  # a header past 4 MiB: pieces, as everything
+        yield Chunk(whole[start:start + PIECE])
     group = _Grouper()
     for begin, end, width in layout:
         yield from _region(reader, end - begin, width, group)
@@ -197,10 +203,8 @@ def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
         yield from group.add(meta)
         if data_length is None:
             yield from _described_entry(reader, is_storage, group)
-        elif is_storage:
+        else:  # pieces from its start; a small entry that is not a storage is grouped
             yield from _region(reader, data_length, 1, group)
-        else:
-            yield from group.add(reader.read(data_length))
     yield from group.flush()
     yield from _cdc_chunks(reader)  # central directory and anything unparsed
 

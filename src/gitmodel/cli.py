@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import UserError
+from .errors import CacheError, UserError, cache_error_line, os_error_line
 
 
 def _repo():
@@ -132,13 +132,14 @@ def gc(dry_run: bool, grace: float | None) -> None:
     from . import gc as gcmod
     from .status import human
     grace = gcmod.DEFAULT_GRACE if grace is None else grace
-    garbage, kept = gcmod.find_garbage(_repo(), grace)
+    repo = _repo()
+    garbage, kept = gcmod.find_garbage(repo, grace)
     if dry_run:
         for path in garbage.files:
             click.echo(f"would delete {path}")
         click.echo(f"would free {human(garbage.bytes)} ({len(garbage.files)} files); {kept} kept")
         return
-    freed = gcmod.collect(garbage, grace)
+    freed = gcmod.collect(repo, garbage, grace)
     click.echo(f"freed {human(freed)}; {kept} objects kept")
 
 
@@ -318,11 +319,13 @@ def remote_set_default(name: str) -> None:
 
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
+@click.option("--verify", is_flag=True,
+              help="Also check every chunk the remote should hold; upload what is missing.")
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
-def push(everything: bool, args: tuple[str, ...]) -> None:
+def push(everything: bool, verify: bool, args: tuple[str, ...]) -> None:
     """Upload the objects of REVs (default HEAD) that the remote lacks."""
     from .sync import push as do_push
-    name, stats = do_push(_repo(), args, everything)
+    name, stats = do_push(_repo(), args, everything, verify)
     click.echo(stats.summary("pushed", name))
 
 
@@ -413,3 +416,9 @@ def run() -> None:
         sys.exit(141)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # a full disk, a read-only cache: one line, not a traceback
+        print(f"git-model: error: {os_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except CacheError as exc:
+        print(f"git-model: error: {cache_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)

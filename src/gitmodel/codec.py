@@ -76,6 +76,34 @@ def encode(data: bytes, width: int = 1) -> bytes:
     return bytes([CODEC_ZSTD if flag else CODEC_RAW]) + payload
 
 
+def max_encoded(size: int) -> int:
+    """The longest encoding of `size` raw bytes: every stream is stored raw when zstd
+    does not save 8%, so at most the codec byte, the width and 5 bytes per stream."""
+    return size + 2 + 5 * 8
+
+
+def raw_size(blob: bytes) -> int | None:
+    """The raw length an encoded chunk records (zstd frames carry their content size),
+    or None when it records none or cannot be read."""
+    try:
+        if blob[0] == CODEC_RAW:
+            return len(blob) - 1
+        if blob[0] == CODEC_ZSTD:
+            return _frame_size(blob[1:])
+        if blob[0] == CODEC_ZSTD_GROUPED:
+            flag, length = struct.unpack_from("<BI", blob, 2)
+            stream = _frame_size(blob[7:7 + length]) if flag else length
+            return None if stream is None else stream * blob[1]
+    except (IndexError, struct.error, zstandard.ZstdError):
+        return None
+    return None
+
+
+def _frame_size(frame: bytes) -> int | None:
+    size = zstandard.frame_content_size(frame)
+    return size if size >= 0 else None
+
+
 def decode(blob: bytes, size: int) -> bytes | bytearray:
     """Decode a stored chunk whose raw length is `size`; raise CorruptChunk."""
     if not blob:

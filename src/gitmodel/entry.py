@@ -19,7 +19,7 @@ def main() -> None:
 
 
 def _hook(name: str, args: list[str]) -> int:
-    from .errors import UserError
+    from .errors import CacheError, UserError, cache_error_line, os_error_line
     from .git import Repo
     from .hooks import run_hook
     if name != "pre-commit":  # the others move model bytes (as cli's `hook` command does)
@@ -34,3 +34,9 @@ def _hook(name: str, args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except OSError as exc:
+        print(f"git-model: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except CacheError as exc:
+        print(f"git-model: error: {cache_error_line(exc)}", file=sys.stderr)
+        return 1

@@ -26,7 +26,7 @@ class Problem:
     oid: str
     kind: str  # "corrupt" or "missing"
     detail: str
-    bad_path: Path | None = None  # the damaged file in the cache, for --repair
+    chunk: str | None = None  # the chunk a rebuild failed at (damaged itself, or misnamed)
 
     def line(self, uses: Uses) -> str:
         return f"{self.kind}: {_where(uses.get(self.oid, []))} (object {self.oid[:12]}): {self.detail}"
@@ -43,6 +43,7 @@ def _uses(repo: Repo) -> tuple[Uses, dict[str, Pointer]]:
     refs = repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
     for ref in refs.split():
         named += [(ref, e) for e in repo.tree_entries(ref)]
+    named = [(ref, e) for ref, e in named if e.pointer.size]  # the empty file is never stored
     result: Uses = {}
     for ref, entry in named:
         uses = result.setdefault(entry.pointer.oid, [])
@@ -62,18 +63,16 @@ def _check(store: Store, oid: str) -> Problem | None:
     try:
         manifest = store.read_manifest(oid)
     except CorruptObject as exc:
-        return Problem(None, oid, "corrupt", str(exc), store.manifest_path(oid))
+        return Problem(None, oid, "corrupt", str(exc))
     sha = hashlib.sha256()
     for cid, size in manifest.chunks:
         try:
             sha.update(store.read_chunk(cid, size))
         except (CorruptObject, MissingObject) as exc:
             detail = f"chunk {cid} is missing" if isinstance(exc, MissingObject) else str(exc)
-            bad = store.chunk_path(cid) if isinstance(exc, CorruptObject) else None
-            return Problem(manifest.pointer, oid, "corrupt", detail, bad)
+            return Problem(manifest.pointer, oid, "corrupt", detail, cid)
     if sha.hexdigest() != oid:
-        return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256",
-                       store.manifest_path(oid))
+        return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256")
     return None
 
 
@@ -93,6 +92,24 @@ def _quarantine(store: Store, path: Path) -> None:
     bad = store.root / "bad"
     bad.mkdir(exist_ok=True)
     os.replace(path, bad / path.name)
+
+
+def _set_aside(store: Store, problem: Problem) -> None:
+    """Move what a failed rebuild cannot vouch for out of the way of every reader.
+
+    The manifest always goes: a well-formed one may still lie (a changed digit
+    in a chunk id, swapped lengths), and while it stays, a re-add does not
+    rewrite it and a fetch prefers it to the remote's. The chunk the rebuild
+    failed at goes only if it is damaged by itself (decoded at the length its
+    encoding records, it does not match its id): a manifest that lied about
+    its length must not cost another file its good chunk.
+    """
+    manifest = store.manifest_path(problem.oid)
+    if manifest.exists():
+        _quarantine(store, manifest)
+    if problem.chunk is not None and store.has_chunk(problem.chunk) \
+            and not store.chunk_is_sound(problem.chunk):
+        _quarantine(store, store.chunk_path(problem.chunk))
 
 
 def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:
@@ -129,13 +146,13 @@ def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
         return lines, not problems
     unrepaired: dict[Pointer, str] = {}
     for problem in problems:
-        if problem.bad_path is not None and problem.bad_path.exists():
-            _quarantine(store, problem.bad_path)
+        if problem.kind == "corrupt":
+            _set_aside(store, problem)
         where = uses.get(problem.oid, [])
         if _readd_from_worktree(repo, store, problem.oid, where):
             lines.append(f"repaired: object {problem.oid[:12]} re-added from the working tree")
-        elif (pointer := problem.pointer or pointers.get(problem.oid)) is not None:
-            unrepaired[pointer] = _where(where)
+        elif (pointer := pointers.get(problem.oid) or problem.pointer) is not None:
+            unrepaired[pointer] = _where(where)  # git's pointer first: the manifest may lie
     lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]

@@ -2,8 +2,13 @@
 
 An object is kept when any ref, reflog entry, stash or index points at it, or
 when it was written within the grace period: a concurrent `git add` writes
-its chunks and manifest before git records the pointer anywhere, and chunks it
-reuses are freshened (mtime) for the same reason.
+its chunks and manifest before git records the pointer anywhere, and the
+chunks and manifest it reuses are freshened (mtime) for the same reason, under
+a lock that deletion takes (`Store.gc_lock`).
+
+If git cannot list everything reachable (a ref to a missing commit, a damaged
+object), nothing is deleted: an empty "referenced" set would mean deleting
+every model, which is what happened before the walk was checked.
 """
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
 from .filter import open_store
-from .git import Repo
+from .git import GitError, Repo
 from .pointer import is_oid
 from .store import CorruptObject, MissingObject, is_chunk_id
 
@@ -41,7 +47,11 @@ def find_garbage(repo: Repo, grace: float) -> tuple[Garbage, int]:
     kept = 0
     cutoff = time.time() - grace
     garbage = Garbage()
-    referenced = {p.oid for p in repo.reachable_pointers()}
+    try:
+        referenced = {p.oid for p in repo.reachable_pointers()}
+    except GitError as exc:
+        raise UserError(f"gc: git cannot list what the repository references ({exc}); "
+                        "nothing was deleted: repair the repository (git fsck) first") from None
     for path in store.manifest_dir.glob("*/*"):
         stat = path.stat()
         if path.name in referenced or not is_oid(path.name) or not _old(stat, cutoff):
@@ -65,16 +75,18 @@ def find_garbage(repo: Repo, grace: float) -> tuple[Garbage, int]:
     return garbage, kept
 
 
-def collect(garbage: Garbage, grace: float) -> int:
-    """Delete the garbage, re-checking each file's age just before; return bytes freed."""
+def collect(repo: Repo, garbage: Garbage, grace: float) -> int:
+    """Delete the garbage, re-checking each file's age just before, under the lock an
+    add's freshening waits for; return bytes freed."""
     cutoff = time.time() - grace
     freed = 0
-    for path in garbage.files:
-        try:
-            stat = path.stat()
-            if _old(stat, cutoff):
-                path.unlink()
-                freed += stat.st_size
-        except FileNotFoundError:
-            continue
+    with open_store(repo).gc_lock(shared=False):
+        for path in garbage.files:
+            try:
+                stat = path.stat()
+                if _old(stat, cutoff):
+                    path.unlink()
+                    freed += stat.st_size
+            except FileNotFoundError:
+                continue
     return freed

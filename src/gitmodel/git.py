@@ -130,9 +130,12 @@ class Repo:
         return entries
 
     def reachable_pointers(self) -> set[Pointer]:
-        """Every pointer any ref, reflog entry, stash or index (of any worktree) holds."""
-        out = self.git("rev-list", "--objects", "--all", "--reflog", "--indexed-objects",
-                       check=False)
+        """Every pointer any ref, reflog entry, stash or index (of any worktree) holds.
+
+        Raises GitError when git cannot walk it all: a partial answer must never
+        pass for the whole one (gc would delete what it missed).
+        """
+        out = self.git("rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
         ids = {line.split(" ", 1)[0] for line in out.splitlines() if line}
         blobs = read_blobs(self.top, small_blobs(self.top, ids))
         return {p for data in blobs.values() if (p := parse(data)) is not None and p.size}

@@ -198,14 +198,18 @@ def _safetensors(source: ByteSource) -> ModelFile | None:
     header = source.read(8, length)
     if safetensors_layout(header) is None:
         return None
-    meta = json.loads(header)
+    meta = json.loads(header)  # cannot fail: the layout parsed it
     metadata = meta.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        return None
     tensors = {}
     base = 8 + length
     for name, info in meta.items():
         begin, end = info["data_offsets"]
-        tensors[name] = TensorInfo(name, str(info.get("dtype")),
-                                   tuple(int(d) for d in info.get("shape", ())),
+        shape = info.get("shape", [])
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            return None  # a header we cannot describe: the file is shown as opaque bytes
+        tensors[name] = TensorInfo(name, str(info.get("dtype")), tuple(shape),
                                    base + begin, base + end)
     if any(t.end > source.size for t in tensors.values()):
         return None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 VERSION = "https://git-lfs.github.com/spec/v1"
 MAX_POINTER_SIZE = 1024
+MAX_SIZE = 2**63 - 1  # what git-lfs (Go int64) and every size field we write can hold
+EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 _OID_RE = re.compile(r"[0-9a-f]{64}")
 _POINTER_RE = re.compile(
     rb"version https://git-lfs\.github\.com/spec/v1\n"
@@ -30,8 +32,10 @@ class Pointer:
     def __post_init__(self) -> None:
         if not is_oid(self.oid):
             raise ValueError(f"invalid oid {self.oid!r}")
-        if not 0 <= self.size < 2**63:
+        if not 0 <= self.size <= MAX_SIZE:
             raise ValueError(f"invalid size {self.size!r}")
+        if self.size == 0 and self.oid != EMPTY_OID:
+            raise ValueError("only the empty content has size 0")
 
     def encode(self) -> bytes:
         """The canonical pointer text (the empty file is its own pointer)."""
@@ -49,7 +53,6 @@ def is_oid(value: object) -> bool:
     return isinstance(value, str) and _OID_RE.fullmatch(value) is not None
 
 
-EMPTY_OID = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 EMPTY = Pointer(EMPTY_OID, 0)
 
 
@@ -57,7 +60,10 @@ def parse(data: bytes) -> Pointer | None:
     """Return the pointer that `data` canonically encodes, or None.
 
     Only the exact canonical text is accepted (no extra keys, no CRLF, no
-    leading zeros): a file that merely looks like a pointer is content.
+    leading zeros): a file that merely looks like a pointer is content. So is
+    one naming a size no file can have (19 digits reach past 2**63) or size 0
+    with an oid other than the empty content's: one such blob in a history
+    must not stop every command of a clone. Never raises.
     """
     if not data:
         return EMPTY
@@ -66,4 +72,7 @@ def parse(data: bytes) -> Pointer | None:
     match = _POINTER_RE.fullmatch(data)
     if match is None:
         return None
-    return Pointer(match.group(1).decode(), int(match.group(2)))
+    oid, size = match.group(1).decode(), int(match.group(2))
+    if size > MAX_SIZE or (size == 0 and oid != EMPTY_OID):
+        return None
+    return Pointer(oid, size)

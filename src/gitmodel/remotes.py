@@ -24,6 +24,7 @@ and the filter process start fast. Its layout mirrors the local cache:
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from .git import Repo
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SCHEMES = ("file", "s3", "ssh", "sftp")
+STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
 
 
 class RemoteError(UserError):
@@ -209,13 +211,21 @@ class Backend:
     def _ls_kwargs(self) -> dict:
         return {"refresh": True} if self.atomic_put else {}
 
-    def read(self, key: str) -> bytes | None:
-        """The bytes stored under `key`, or None when it does not exist."""
+    def read(self, key: str, limit: int) -> bytes | None:
+        """The bytes stored under `key`, or None when it does not exist.
+
+        At most `limit` bytes are accepted, and no more than one past it is read:
+        the remote does not decide how much memory a download takes.
+        """
         with self.errors("cannot download from"):
             try:
-                return self.fs.cat_file(self._path(key))
+                data = self.fs.cat_file(self._path(key), start=0, end=limit + 1)
             except FileNotFoundError:
                 return None
+        if len(data) > limit:
+            raise RemoteError(f"model remote {self.name!r} holds an oversized {key} "
+                              f"(more than {limit} bytes): it was not read")
+        return data
 
     def write(self, key: str, data: bytes) -> None:
         """Store `data` under `key` so that no reader ever sees part of it."""
@@ -229,6 +239,27 @@ class Backend:
             tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
+
+    def remove_stale_tmp(self, age: float = STALE_TMP) -> int:
+        """Delete uploads left in tmp/ by pushes killed more than `age` seconds ago
+        (a running push's temporary file is minutes old at most); return how many."""
+        if self.atomic_put:
+            return 0  # S3 puts are atomic: nothing is ever left in tmp/
+        cutoff = time.time() - age
+        removed = 0
+        with self.errors("cannot clean up"):
+            try:
+                entries = self.fs.ls(self._path("tmp"), detail=True)
+            except FileNotFoundError:
+                return 0
+            for entry in entries:
+                mtime = entry.get("mtime")
+                mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
+                if (entry.get("type") == "file" and str(entry["name"]).endswith(".part")
+                        and isinstance(mtime, (int, float)) and mtime < cutoff):
+                    self.fs.rm_file(entry["name"])
+                    removed += 1
+        return removed
 
     def _makedirs(self, path: str) -> None:
         if path not in self._made:

@@ -29,14 +29,28 @@ def _key(st: os.stat_result | None) -> tuple:
 
 
 class StatCache:
-    """path -> (stat, oid), in SQLite so concurrent git processes can share it."""
+    """path -> (stat, oid), in SQLite so concurrent git processes can share it.
+
+    Only a hint: when the database cannot be opened or written (a read-only
+    cache, a shared one without write access, a full disk), it is switched off
+    for this process and every lookup misses, which costs speed, never a result.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (sqlite3.Error, OSError):
+            self._off()
+
+    def _off(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = None
 
     def expected_oid(self, path: str, st: os.stat_result | None) -> str | None:
         """The oid recorded for `path`, if its stat still matches (or was unknown).
@@ -44,8 +58,14 @@ class StatCache:
         An entry recorded at smudge time has no stat (git writes the file after
         we return), and is used as long as no later stat replaces it.
         """
-        row = self._db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, oid FROM stat "
-                               "WHERE path = ?", (path,)).fetchone()
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT dev, ino, size, mtime_ns, ctime_ns, oid FROM stat "
+                                   "WHERE path = ?", (path,)).fetchone()
+        except sqlite3.Error:
+            self._off()
+            return None
         if row is None:
             return None
         if row[0] is None or tuple(row[:5]) == _key(st):
@@ -53,8 +73,13 @@ class StatCache:
         return None
 
     def record(self, path: str, st: os.stat_result | None, oid: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (path, *_key(st), oid))
+        if self._db is None:
+            return
+        try:
+            self._db.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (path, *_key(st), oid))
+        except sqlite3.Error:
+            self._off()
 
     def close(self) -> None:
-        self._db.close()
+        self._off()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
@@ -30,20 +32,23 @@ import xxhash
 
 from . import codec
 from .atomic import write_file
-from .chunking import Chunk, chunk_stream
-from .pointer import Pointer, is_oid
+from .chunking import MAX_CHUNK, Chunk, chunk_stream
+from .errors import CacheError
+from .pointer import MAX_SIZE, Pointer, is_oid
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
 MANIFEST_VERSION = 1
 WORKERS = 2  # the machines we target have 2+ cores; zstd and xxh3 release the GIL
 READ_AHEAD = 6  # chunks decoded ahead of the writer: bounds memory to ~6 x 4 MiB
+# A manifest lists ~45 bytes per chunk: 16 MiB covers 370k chunks (> 1 TB of model).
+MAX_MANIFEST = 16 << 20
 
 
-class CorruptObject(Exception):
+class CorruptObject(CacheError):
     """A stored chunk or manifest that does not match its name."""
 
 
-class MissingObject(Exception):
+class MissingObject(CacheError):
     """An object that is not in the cache."""
 
 
@@ -74,15 +79,22 @@ class Manifest:
 
     @classmethod
     def decode(cls, oid: str, data: bytes) -> "Manifest":
-        """Parse untrusted manifest bytes; raise CorruptObject unless well-formed."""
+        """Parse untrusted manifest bytes; raise CorruptObject unless well-formed.
+
+        Chunk lengths are bounded by what the chunker makes (MAX_CHUNK): every
+        length here becomes a buffer when the chunk is decoded.
+        """
         try:
+            if len(data) > MAX_MANIFEST:
+                raise ValueError("too large")
             body = json.loads(data)
-            chunks = tuple((str(c), int(n)) for c, n in body["chunks"])
+            chunks = tuple((c, n) for c, n in body["chunks"])
             ok = (body.get("version") == MANIFEST_VERSION and body.get("oid") == oid
-                  and type(body.get("size")) is int
-                  and all(is_chunk_id(c) and 0 < n <= 1 << 30 for c, n in chunks)
+                  and type(body.get("size")) is int and 0 < body["size"] <= MAX_SIZE
+                  and all(is_chunk_id(c) and type(n) is int and 0 < n <= MAX_CHUNK
+                          for c, n in chunks)
                   and sum(n for _, n in chunks) == body["size"])
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             ok = False
         if not ok:
             raise CorruptObject(f"manifest {oid[:12]} is malformed")
@@ -132,7 +144,8 @@ class Store:
     # -- manifests -----------------------------------------------------------
     def read_manifest(self, oid: str) -> Manifest:
         try:
-            data = self.manifest_path(oid).read_bytes()
+            with open(self.manifest_path(oid), "rb") as handle:
+                data = handle.read(MAX_MANIFEST + 1)
         except FileNotFoundError:
             raise MissingObject(oid) from None
         return Manifest.decode(oid, data)
@@ -152,15 +165,32 @@ class Store:
         write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
         return data
 
-    def read_encoded(self, cid: str) -> bytes:
+    def read_encoded(self, cid: str, size: int = MAX_CHUNK) -> bytes:
+        """The stored bytes of a chunk of raw length `size`, read no further than its
+        encoding of that length can reach (a damaged file may be any length)."""
+        limit = codec.max_encoded(size)
         try:
-            return self.chunk_path(cid).read_bytes()
+            with open(self.chunk_path(cid), "rb") as handle:
+                blob = handle.read(limit + 1)
         except FileNotFoundError:
             raise MissingObject(cid) from None
+        if len(blob) > limit:
+            raise CorruptObject(f"chunk {cid} is damaged (longer than {size} bytes can encode to)")
+        return blob
 
     def read_chunk(self, cid: str, size: int) -> bytes | bytearray:
         """The raw bytes of a chunk, verified against its id."""
-        return self._decode(cid, size, self.read_encoded(cid))
+        return self._decode(cid, size, self.read_encoded(cid, size))
+
+    def chunk_is_sound(self, cid: str) -> bool:
+        """True when the stored chunk decodes, at the length its encoding records, to
+        bytes matching its id: a verdict on the chunk alone, whatever a manifest says."""
+        try:
+            blob = self.read_encoded(cid)
+            size = codec.raw_size(blob)
+            return size is not None and chunk_id(codec.decode(blob, size)) == cid
+        except (MissingObject, CorruptObject, codec.CorruptChunk, OSError):
+            return False
 
     @staticmethod
     def _decode(cid: str, size: int, blob: bytes) -> bytes | bytearray:
@@ -172,12 +202,28 @@ class Store:
             raise CorruptObject(f"chunk {cid} does not match its id")
         return data
 
-    def freshen(self, cid: str) -> None:
-        """Mark a reused chunk as recently written so `gc`'s grace period covers it."""
+    @contextlib.contextmanager
+    def gc_lock(self, shared: bool) -> Iterator[None]:
+        """gc deletes under the exclusive lock; an add dates the objects it reuses under
+        the shared one. So a reused object was either seen fresh by gc's last look
+        before deleting, or was already gone and the add writes it again."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            os.utime(self.chunk_path(cid))
-        except FileNotFoundError:
-            pass
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def freshen(self, path: Path) -> bool:
+        """Date an object an add reuses now, so gc's grace period covers it until git
+        records the pointer; False when it is not there (the caller writes it)."""
+        with self.gc_lock(shared=True):
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return False
+        return True
 
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
@@ -246,12 +292,13 @@ class _Ingest:
             for future in inflight:
                 future.result()
         size = sum(n for _, n in self.chunks)
-        if self.sha is None:
-            if len(self.chunks) == len(self.expected.chunks):
-                return self.expected
-            self._replay(len(self.chunks))
-        manifest = Manifest(self.sha.hexdigest(), size, tuple(self.chunks))
-        if size and not self.store.has_manifest(manifest.oid):
+        if self.sha is None and len(self.chunks) == len(self.expected.chunks):
+            manifest = self.expected
+        else:
+            if self.sha is None:
+                self._replay(len(self.chunks))
+            manifest = Manifest(self.sha.hexdigest(), size, tuple(self.chunks))
+        if size and not self.store.freshen(self.store.manifest_path(manifest.oid)):
             self.store.put_manifest(manifest)
         return manifest
 
@@ -273,9 +320,7 @@ class _Ingest:
         if cid in self.seen:
             return
         self.seen.add(cid)
-        if self.store.has_chunk(cid):
-            self.store.freshen(cid)
-        else:
+        if not self.store.freshen(self.store.chunk_path(cid)):
             inflight.append(pool.submit(self.store.put_chunk, cid, chunk))
 
     def _replay(self, count: int) -> None:

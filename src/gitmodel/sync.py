@@ -24,7 +24,11 @@ from .git import Entry, Repo, read_blobs, small_blobs
 from .pointer import Pointer, parse
 from .store import Store
 
-ZERO = "0" * 40
+
+
+def _is_zero(object_id: str) -> bool:
+    """git's "no object" id: 40 zeros, or 64 in a SHA-256 repository."""
+    return not object_id.strip("0")
 
 
 def _labels(entries: Iterable[Entry]) -> dict[Pointer, str]:
@@ -58,8 +62,10 @@ def _rev_entries(repo: Repo, revs: Sequence[str]) -> list[Entry]:
 
 
 # -- push ------------------------------------------------------------------------------
-def push(repo: Repo, args: Sequence[str], everything: bool) -> tuple[str, transfer.Stats]:
-    """Push the objects of REVs (default HEAD), or of everything reachable with --all."""
+def push(repo: Repo, args: Sequence[str], everything: bool,
+         verify: bool = False) -> tuple[str, transfer.Stats]:
+    """Push the objects of REVs (default HEAD), or of everything reachable with --all;
+    `verify` also checks every chunk of what the remote already has."""
     name, revs = split_remote(repo, args)
     if everything and revs:
         raise UserError("give either --all or revisions, not both")
@@ -68,13 +74,14 @@ def push(repo: Repo, args: Sequence[str], everything: bool) -> tuple[str, transf
         pointers = {p: f"object {p.short}" for p in repo.reachable_pointers()}
     else:
         pointers = _labels(_rev_entries(repo, revs))
-    return backend.name, _push(repo, backend, pointers)
+    return backend.name, _push(repo, backend, pointers, verify)
 
 
-def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str]) -> transfer.Stats:
+def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
+          verify: bool = False) -> transfer.Stats:
     known = transfer.Known(repo.model_dir, backend.remote.url)
     try:
-        return transfer.push(open_store(repo), backend, known, pointers)
+        return transfer.push(open_store(repo), backend, known, pointers, verify)
     finally:
         known.close()
 
@@ -105,10 +112,10 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
     blobs: set[str] = set()
     for line in lines:
         fields = line.split()
-        if len(fields) != 4 or fields[1] == ZERO:
+        if len(fields) != 4 or _is_zero(fields[1]):
             continue  # malformed, or a deleted ref
         local, remote_sha = fields[1], fields[3]
-        known_there = remote_sha != ZERO and repo.commit(remote_sha) is not None
+        known_there = not _is_zero(remote_sha) and repo.commit(remote_sha) is not None
         exclude = [remote_sha] if known_there else [f"--remotes={git_remote}"]
         out = repo.git("rev-list", "--objects", local, "--not", *exclude)
         # "<id> <path>" for trees and blobs; commits have no path

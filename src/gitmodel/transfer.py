@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 
+from . import codec
 from .errors import UserError
 from .pointer import Pointer
 from .remotes import Backend, RemoteError
 from .status import human
-from .store import CorruptObject, Manifest, MissingObject, Store
+from .store import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
 OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
@@ -80,6 +81,11 @@ class Known:
 
     def add(self, oids: Iterable[str]) -> None:
         self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
+                             [(self.url, oid) for oid in oids])
+
+    def forget(self, oids: Iterable[str]) -> None:
+        """The remote was found without these (it lost them): `status` must say so."""
+        self._db.executemany("DELETE FROM known WHERE url = ? AND oid = ?",
                              [(self.url, oid) for oid in oids])
 
     def close(self) -> None:
@@ -144,18 +150,30 @@ def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
 
 
 # -- push -------------------------------------------------------------------------------
-def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer, str]) -> Stats:
-    """Upload the objects of `pointers` (pointer -> a path, for messages) the remote lacks."""
+def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer, str],
+         verify: bool = False) -> Stats:
+    """Upload the objects of `pointers` (pointer -> a path, for messages) the remote lacks.
+
+    What this clone remembers pushing is not trusted: a remote can lose objects
+    (wiped, restored from a backup, expired by lifecycle rules), so the manifests
+    of the objects being pushed are always asked for (one listing per 2-hex
+    prefix, or a few existence checks). `verify` also checks every chunk of
+    the manifests found, and uploads again what is missing.
+    """
     stats = Stats()
-    todo = [p for p in pointers if p.size and not known.has(p.oid)]
+    todo = [p for p in pointers if p.size]
     stats.up_to_date = len(pointers) - len(todo)
     there = remote_has(backend, "manifests", [p.oid for p in todo])
+    if verify:
+        there -= _incomplete(store, backend, [p for p in todo if p.oid in there], pointers)
+    known.forget(p.oid for p in todo if p.oid not in there)
     known.add(there)
     stats.up_to_date += len(there)
     manifests = [_local_manifest(store, p, pointers[p], backend.name)
                  for p in todo if p.oid not in there]
     if not manifests:
         return stats
+    backend.remove_stale_tmp()
     sizes = {cid: size for m in manifests for cid, size in m.chunks}
     present = remote_has(backend, "chunks", sizes)
     needed = [cid for cid in sizes if cid not in present]
@@ -163,7 +181,7 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     progress = Progress(f"push {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
     try:
         def upload(cid: str) -> None:
-            blob = store.read_encoded(cid)
+            blob = store.read_encoded(cid, sizes[cid])
             backend.write(_key("chunks", cid), blob)
             progress.update(sizes[cid], len(blob))
         parallel(upload, needed)
@@ -175,6 +193,33 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
+
+
+def _incomplete(store: Store, backend: Backend, present: list[Pointer],
+                paths: Mapping[Pointer, str]) -> set[str]:
+    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks.
+
+    The chunks are those of the local manifest when the cache has the object
+    whole (it is what a re-upload sends), else those of the remote's manifest;
+    an object incomplete there and not in this cache cannot be repaired here.
+    """
+    lists: dict[str, list[str]] = {}
+    for pointer in present:
+        try:
+            manifest = store.read_manifest(pointer.oid)
+            if store.missing_chunks(manifest):
+                raise MissingObject(pointer.oid)
+        except (MissingObject, CorruptObject):
+            manifest = _remote_manifest(backend, pointer, paths[pointer])
+        lists[pointer.oid] = [c for c, _ in manifest.chunks]
+    found = remote_has(backend, "chunks", {c for ids in lists.values() for c in ids})
+    broken = {oid for oid, ids in lists.items() if not found.issuperset(ids)}
+    for pointer in present:
+        if pointer.oid in broken and not store.has_object(pointer):
+            raise RemoteError(f"model remote {backend.name!r} has an incomplete copy of "
+                              f"{paths[pointer]} (object {pointer.short}) and this cache "
+                              "does not hold it whole: push it from a clone that does")
+    return broken
 
 
 def _local_manifest(store: Store, pointer: Pointer, path: str, remote: str) -> Manifest:
@@ -262,26 +307,31 @@ def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
             return store.read_manifest(oid)
         except (MissingObject, CorruptObject):
             pass
-        data = backend.read(_key("manifests", oid))
-        if data is None:
-            raise RemoteError(f"model remote {backend.name!r} does not have {paths[pointer]} "
-                              f"(object {pointer.short}): was it pushed?")
-        try:
-            manifest = Manifest.decode(oid, data)
-        except CorruptObject as exc:
-            raise RemoteError(f"model remote {backend.name!r} sent a bad manifest for "
-                              f"{paths[pointer]}: {exc}; nothing was kept") from None
-        if manifest.size != pointer.size:
-            raise RemoteError(f"model remote {backend.name!r} sent a manifest of the wrong size "
-                              f"for {paths[pointer]}; nothing was kept")
-        return manifest
+        return _remote_manifest(backend, pointer, paths[pointer])
     found = parallel(get, by_oid)
     return [found[p.oid] for p in todo]
 
 
+def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
+    """The remote's manifest for `pointer`, validated (its size against the pointer's)."""
+    data = backend.read(_key("manifests", pointer.oid), MAX_MANIFEST)
+    if data is None:
+        raise RemoteError(f"model remote {backend.name!r} does not have {path} "
+                          f"(object {pointer.short}): was it pushed?")
+    try:
+        manifest = Manifest.decode(pointer.oid, data)
+    except CorruptObject as exc:
+        raise RemoteError(f"model remote {backend.name!r} sent a bad manifest for "
+                          f"{path}: {exc}; nothing was kept") from None
+    if manifest.size != pointer.size:
+        raise RemoteError(f"model remote {backend.name!r} sent a manifest of the wrong size "
+                          f"for {path}; nothing was kept")
+    return manifest
+
+
 def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
                     progress: Progress) -> bytes | bytearray:
-    blob = backend.read(_key("chunks", cid))
+    blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
     if blob is None:
         raise RemoteError(f"model remote {backend.name!r} is missing chunk {cid} (an "
                           "interrupted push? push again from a clone that has the object)")
