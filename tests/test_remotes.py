@@ -277,7 +277,8 @@ def test_workload_bytes_uploaded(shared: dict, workload: Path) -> None:
 
 
 def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Objects known to be on the remote cost no request; a new version checks only its chunks."""
+    """An object already pushed costs one existence check (the remote may have lost it:
+    issue 10 item 10); a new version checks only its chunks."""
     repo = shared["repo"]
     v1 = _random_file(repo / "m.bin", 4, seed=13)
     git(repo, "add", ".")
@@ -293,7 +294,8 @@ def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.Monkey
     monkeypatch.chdir(repo)
     from gitmodel import sync
     _, stats = sync.push(Repo.discover(), ["HEAD~1"], False)
-    assert calls == [] and stats.up_to_date == 1, "known to be there: no request at all"
+    assert calls == ["exists"] and stats.up_to_date == 1, "pushed before: one check, no upload"
+    calls.clear()
     _, stats = sync.push(Repo.discover(), ["HEAD"], False)
     manifest_chunks = len(Store(repo / ".git" / "model").read_manifest(
         next(iter(Repo.discover().tree_entries("HEAD"))).pointer.oid).chunks)
