@@ -110,9 +110,9 @@ def test_gc_during_add_keeps_what_the_add_reuses(repo, shortcut):
     _age_cache(repo)
     pointer = gm(repo, "clean", "m.bin", input=data).stdout  # the filter's work in `git add`
     gm(repo, "gc")  # default grace period
+    (repo / "m.bin").unlink()  # nothing may re-clean it: the cache alone must hold it
     _commit_blob(repo, "m.bin", pointer, "re-add")
     assert gm(repo, "fsck", check=False).returncode == 0
-    (repo / "m.bin").unlink()
     git(repo, "checkout", "--", "m.bin")
     assert (repo / "m.bin").read_bytes() == data
 
