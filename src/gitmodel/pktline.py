@@ -35,6 +35,8 @@ class PktReader:
         """The next packet's payload, or None for a flush."""
         head = self._exact(4)
         try:
+            if not all(c in b"0123456789abcdefABCDEF" for c in head):
+                raise ValueError(head)
             length = int(head, 16)
         except ValueError:
             raise ProtocolError(f"bad pkt-line header {head!r}") from None
@@ -48,7 +50,10 @@ class PktReader:
         """Text packets up to the next flush, without their trailing LF."""
         lines = []
         while (pkt := self.packet()) is not None:
-            lines.append(pkt.decode().rstrip("\n"))
+            try:
+                lines.append(pkt.decode().rstrip("\n"))
+            except UnicodeDecodeError:
+                raise ProtocolError("a text packet that is not UTF-8") from None
         return lines
 
     def start_content(self) -> None:

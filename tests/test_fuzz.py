@@ -1,0 +1,74 @@
+"""Property tests (hypothesis): parsers of untrusted bytes give a value or their own
+one-line error type, never another exception."""
+from __future__ import annotations
+
+import io
+import struct
+
+from hypothesis import given, settings, strategies as st
+
+from gitmodel import chunking, pointer
+from gitmodel.pktline import PktReader, ProtocolError
+from gitmodel.store import MAX_CHUNK, CorruptObject, Manifest
+
+FAST = settings(max_examples=300, deadline=None)
+POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %s\n"
+oids = st.text("0123456789abcdef", min_size=64, max_size=64).map(str.encode)
+sizes = st.one_of(st.integers(0, 2**70), st.text("0123456789", min_size=1, max_size=22))
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=300), st.builds(lambda o, s: POINTER % (o, str(s).encode()),
+                                                     oids, sizes)))
+def test_pointer_parse_never_raises(data):
+    found = pointer.parse(data)
+    if found is not None:
+        assert 0 <= found.size <= pointer.MAX_SIZE
+        assert found.size or found.oid == pointer.EMPTY_OID
+
+
+@FAST
+@given(st.binary(max_size=400))
+def test_pktline_reader_gives_packets_or_protocol_errors(data):
+    reader = PktReader(io.BytesIO(data))
+    try:
+        while True:
+            reader.text_list()
+    except (EOFError, ProtocolError):
+        pass
+
+
+@FAST
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+       .map(lambda v: __import__("json").dumps(v).encode()) | st.binary(max_size=200))
+def test_safetensors_layout_and_chunking_are_total(header):
+    chunking.safetensors_layout(header)
+    data = struct.pack("<Q", len(header)) + header + b"\0" * 64
+    chunks = list(chunking.chunk_stream(io.BytesIO(data), "x.safetensors"))
+    assert b"".join(c.data for c in chunks) == data
+    assert all(len(c.data) <= MAX_CHUNK for c in chunks)
+
+
+@FAST
+@given(st.binary(max_size=300).map(lambda b: chunking.ZIP_MAGIC + b))
+def test_torch_zip_chunking_is_total(data):
+    chunks = list(chunking.chunk_stream(io.BytesIO(data), "x.pt"))
+    assert b"".join(c.data for c in chunks) == data
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=200), st.builds(
+    lambda size, chunks: __import__("json").dumps(
+        {"version": 1, "oid": "a" * 64, "size": size, "chunks": chunks}).encode(),
+    st.integers(-5, 2**64), st.lists(st.tuples(st.text("0123456789abcdef", min_size=32,
+                                                        max_size=32), st.integers(-1, 2**31)),
+                                     max_size=3))))
+def test_manifest_decode_gives_a_manifest_or_corrupt_object(data):
+    try:
+        manifest = Manifest.decode("a" * 64, data)
+    except CorruptObject:
+        return
+    assert all(0 < n <= MAX_CHUNK for _, n in manifest.chunks)
+    assert manifest.pointer.size == manifest.size
