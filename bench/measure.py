@@ -34,7 +34,7 @@ class Sample:
     seconds: float
     peak_rss: int  # bytes
 
-    def __add__(self, other: "Sample") -> "Sample":
+    def __add__(self, other: Sample) -> Sample:
         return Sample(self.seconds + other.seconds, max(self.peak_rss, other.peak_rss))
 
 

@@ -30,7 +30,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
-if ! python -c "import gitmodel.cli, gitmodel.filter, torch" 2>/dev/null; then  # all of its deps
+if ! python -c "import gitmodel.cli.main, gitmodel.filter.process, torch" 2>/dev/null; then  # all of its deps
 	python -m pip install --quiet --upgrade pip
 	python -m pip install --quiet -e "$ROOT" "torch==2.13.0"
 fi

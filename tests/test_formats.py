@@ -9,9 +9,9 @@ import struct
 
 import pytest
 
-from gitmodel import chunking, codec, pointer
-from gitmodel.pktline import PktReader, PktWriter
-from gitmodel.store import CorruptObject, Manifest
+from gitmodel.git.pktline import PktReader, PktWriter
+from gitmodel.store import chunking, codec, pointer
+from gitmodel.store.objects import CorruptObject, Manifest
 
 OID = "a" * 64
 

@@ -7,9 +7,9 @@ import struct
 
 from hypothesis import given, settings, strategies as st
 
-from gitmodel import chunking, pointer
-from gitmodel.pktline import PktReader, ProtocolError
-from gitmodel.store import MAX_CHUNK, CorruptObject, Manifest
+from gitmodel.store import chunking, pointer
+from gitmodel.git.pktline import PktReader, ProtocolError
+from gitmodel.store.objects import MAX_CHUNK, CorruptObject, Manifest
 
 FAST = settings(max_examples=300, deadline=None)
 POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %s\n"

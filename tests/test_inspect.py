@@ -82,9 +82,9 @@ def test_reorder_is_all_unchanged_and_reads_only_small_chunks(history):
     assert set(_by_status(result)) == {"unchanged"}
     assert result["metadata"] == {"note": {"from": None, "to": "reordered"}}
     # In-process, counting what is decoded: no large tensor's chunk may be read.
-    from gitmodel.git import Repo
-    from gitmodel.inspection import diff
-    from gitmodel.store import Store
+    from gitmodel.commands.diff import diff
+    from gitmodel.git.repo import Repo
+    from gitmodel.store.objects import Store
     decoded = []
     original = Store.read_chunk
 

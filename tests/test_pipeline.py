@@ -329,7 +329,7 @@ def test_bad_gitmodel_is_one_clear_line(repo, text, message):
 
 
 def test_order_follows_data_not_file_order(tmp_path):
-    from gitmodel.stages import load
+    from gitmodel.pipeline.stages import load
     git(tmp_path, "init", "-q")
     (tmp_path / ".gitmodel").write_text(
         '[stage "report"]\n\tcmd = r\n\tdeps = metrics/\n'
@@ -404,7 +404,7 @@ def test_hook_adds_little_to_a_commit_when_nothing_is_stale(project):
     assert with_hook - without < 1.0
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     imported = gm(project, "hook", "pre-commit", env=env).stderr.decode()
-    for heavy in ("zstandard", "xxhash", "gitmodel.store", "gitmodel.pipeline"):
+    for heavy in ("zstandard", "xxhash", "gitmodel.store.objects", "gitmodel.pipeline.runner"):
         assert f" {heavy}\n" not in imported
     with open(project / ".gitmodel", "a") as handle:
         handle.write("# relevant to the hook, yet every stage stays fresh\n")

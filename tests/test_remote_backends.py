@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import gm, git
+from conftest import git, gm
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -65,8 +65,8 @@ def s3() -> Iterator[dict]:
         urllib.request.urlopen(urllib.request.Request(
             f"{endpoint}/moto-api/reset-auth", data=b"4", method="POST",
             headers={"Content-Type": "text/plain"})).read()
-        boot = dict(endpoint_url=endpoint, region_name="us-east-1",
-                    aws_access_key_id="boot", aws_secret_access_key="boot")
+        boot = {"endpoint_url": endpoint, "region_name": "us-east-1",
+                "aws_access_key_id": "boot", "aws_secret_access_key": "boot"}
         iam = boto3.client("iam", **boot)
         iam.create_user(UserName="ci")
         key = iam.create_access_key(UserName="ci")["AccessKey"]

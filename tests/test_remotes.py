@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy, gm, git, novel_bytes
-
-from gitmodel import remotes, transfer
-from gitmodel.git import Repo
-from gitmodel.store import Store
+from conftest import copy, git, gm, novel_bytes
+from gitmodel.git.repo import Repo
+from gitmodel.store.objects import Store
+from gitmodel.transfer import engine as transfer
+from gitmodel.transfer import remotes
 
 
 def _random_file(path: Path, mib: int, seed: int) -> bytes:
@@ -158,12 +158,12 @@ def test_interrupted_push_resumes(shared: dict, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(remotes.Backend, "write", dying_write)
     monkeypatch.setattr(transfer, "NET_WORKERS", 1)
     monkeypatch.chdir(repo)
-    from gitmodel import sync
+    from gitmodel.commands import sync
     with pytest.raises(remotes.RemoteError):
         sync.push(Repo.discover(), [], False)
     assert len(_remote_files(store, "chunks")) == 3 and not _remote_files(store, "manifests")
     monkeypatch.undo()
-    total = len({c for c in _remote_files(store, "chunks")})
+    total = len(set(_remote_files(store, "chunks")))
     out = gm(repo, "push").stdout.decode()
     chunks_moved = int(out.split(" in ")[1].split()[0])
     all_chunks = len(_remote_files(store, "chunks"))
@@ -292,7 +292,7 @@ def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.Monkey
         monkeypatch.setattr(remotes.Backend, method,
                             lambda self, *a, _r=real, _m=method: calls.append(_m) or _r(self, *a))
     monkeypatch.chdir(repo)
-    from gitmodel import sync
+    from gitmodel.commands import sync
     _, stats = sync.push(Repo.discover(), ["HEAD~1"], False)
     assert calls == ["exists"] and stats.up_to_date == 1, "pushed before: one check, no upload"
     calls.clear()
@@ -306,8 +306,8 @@ def test_push_cost_follows_what_changed(shared: dict, monkeypatch: pytest.Monkey
 
 def test_start_up_does_not_load_network_code() -> None:
     """The CLI, the filter process and the hooks import fsspec only when a transfer runs."""
-    code = ("import sys, gitmodel.cli, gitmodel.filter, gitmodel.hooks, gitmodel.status, "
-            "gitmodel.fsck\nheavy = {m.split('.')[0] for m in sys.modules} & "
+    code = ("import sys, gitmodel.cli.main, gitmodel.filter.process, gitmodel.commands.hooks, "
+            "gitmodel.commands.status, gitmodel.commands.fsck\nheavy = {m.split('.')[0] for m in sys.modules} & "
             "{'fsspec', 's3fs', 'sshfs', 'asyncssh', 'botocore', 'aiobotocore', 'tqdm'}\n"
             "assert not heavy, heavy")
     import subprocess

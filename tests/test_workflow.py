@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import cache_bytes, copy, git, gm, novel_bytes
-from gitmodel.pointer import parse
-from gitmodel.store import Store
+from gitmodel.store.objects import Store
+from gitmodel.store.pointer import parse
 
 
 def commit_file(repo: Path, src: Path, name: str, message: str) -> None:
@@ -118,7 +118,8 @@ def _corrupt_one_chunk(repo: Path, name: str, rev: str = "HEAD") -> Path:
 def test_corrupt_chunk_never_reaches_the_working_tree(repo, workload):
     commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
     commit_file(repo, workload / "v1_head.safetensors", "model.safetensors", "v1")
-    v1_only = set(manifest_chunks(repo, "model.safetensors")) - set(manifest_chunks(repo, "model.safetensors", "HEAD~1"))
+    v1_only = (set(manifest_chunks(repo, "model.safetensors"))
+               - set(manifest_chunks(repo, "model.safetensors", "HEAD~1")))
     assert v1_only
     git(repo, "checkout", "-q", "HEAD~1")
     cid, _ = sorted(v1_only)[0]

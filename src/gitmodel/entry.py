@@ -14,16 +14,16 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "hook" and not args[1].startswith("-"):
         sys.exit(_hook(args[1], args[2:]))
-    from .cli import run
+    from gitmodel.cli.main import run
     run()
 
 
 def _hook(name: str, args: list[str]) -> int:
-    from .errors import CacheError, UserError, cache_error_line, os_error_line
-    from .git import Repo
-    from .hooks import run_hook
+    from gitmodel.commands.hooks import run_hook
+    from gitmodel.errors import CacheError, UserError, cache_error_line, os_error_line
+    from gitmodel.git.repo import Repo
     if name != "pre-commit":  # the others move model bytes (as cli's `hook` command does)
-        from . import alloc
+        from gitmodel.store import alloc
         alloc.tune()
     try:
         return run_hook(Repo.discover(), name, args)

@@ -1,0 +1,438 @@
+"""The `git-model` command line: parses arguments and calls the module that does the work.
+
+Modules are imported inside each command so that start-up (and every filter
+process git spawns) loads only what that command needs.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from gitmodel import __version__
+from gitmodel.errors import CacheError, UserError, cache_error_line, os_error_line
+
+if TYPE_CHECKING:  # annotations only: start-up imports none of these
+    from gitmodel.filter.process import Fetch
+    from gitmodel.git.repo import Repo
+    from gitmodel.store.objects import Store
+
+
+def _repo() -> Repo:
+    from gitmodel.git.repo import Repo
+    return Repo.discover()
+
+
+def _heavy_repo() -> Repo:
+    """The repository, for commands that move model bytes (allocator tuned first)."""
+    from gitmodel.store import alloc
+    alloc.tune()
+    return _repo()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
+def main() -> None:
+    """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Replace conflicting filter configuration.")
+def install(force: bool) -> None:
+    """Configure this repository: filter, hooks."""
+    from gitmodel.commands.install import install as do_install
+    chained = do_install(_repo(), force)
+    for name in chained:
+        click.echo(f"kept your {name} hook: it now runs before git-model's")
+    click.echo("git-model installed in this repository")
+
+
+@main.command()
+def uninstall() -> None:
+    """Remove git-model's filter configuration and hooks from this repository."""
+    from gitmodel.commands.install import uninstall as do_uninstall
+    do_uninstall(_repo())
+    click.echo("git-model uninstalled from this repository")
+
+
+@main.command()
+@click.argument("patterns", nargs=-1)
+def track(patterns: tuple[str, ...]) -> None:
+    """Store files matching PATTERNS with git-model (no argument: list patterns)."""
+    from gitmodel.git import attributes
+    top = _repo().top
+    if not patterns:
+        for pattern in attributes.patterns(top):
+            click.echo(pattern)
+        return
+    added = attributes.track(top, list(patterns))
+    for pattern in patterns:
+        click.echo(f"{'tracking' if pattern in added else 'already tracked'}: {pattern}")
+
+
+@main.command()
+@click.argument("patterns", nargs=-1, required=True)
+def untrack(patterns: tuple[str, ...]) -> None:
+    """Stop storing files matching PATTERNS with git-model."""
+    from gitmodel.git import attributes
+    removed = attributes.untrack(_repo().top, list(patterns))
+    for pattern in patterns:
+        click.echo(f"{'untracked' if pattern in removed else 'was not tracked'}: {pattern}")
+
+
+@main.command()
+def status() -> None:
+    """Model files changed, left as pointers, or missing from the cache."""
+    from gitmodel.commands.status import status as do_status
+    for line in do_status(_repo()).lines():
+        click.echo(line)
+
+
+@main.command("ls-files")
+@click.argument("rev", required=False)
+def ls_files(rev: str | None) -> None:
+    """Model files in the index or in REV: oid, '*' cached / '-' not, path, size."""
+    from gitmodel.commands.status import ls_files as do_ls
+    for line in do_ls(_repo(), rev):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+def checkout(paths: tuple[str, ...]) -> None:
+    """Replace pointers in the working tree by their files, where the cache has them."""
+    from gitmodel.commands.checkout import materialize
+    repo = _heavy_repo()
+    done, missing = materialize(repo, repo.from_cwd(paths))
+    click.echo(f"restored {len(done)} file(s)")
+    if missing:
+        raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
+                        f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
+                        "run `git model pull`")
+
+
+@main.command()
+@click.option("--repair", is_flag=True, help="Quarantine damaged objects and re-add them.")
+def fsck(repair: bool) -> None:
+    """Verify every cached object; exit 1 when anything is wrong."""
+    from gitmodel.commands.fsck import fsck as do_fsck
+    lines, ok = do_fsck(_heavy_repo(), repair)
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
+                   err=True)
+        sys.exit(1)
+    click.echo("fsck: all objects verified")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--grace", type=click.FloatRange(min=0), default=None,
+              help="Keep objects written in the last SECONDS (default 3600).")
+def gc(dry_run: bool, grace: float | None) -> None:
+    """Delete cached objects that no ref, reflog, stash or index refers to."""
+    from gitmodel.commands import gc as gcmod
+    from gitmodel.units import human
+    grace = gcmod.DEFAULT_GRACE if grace is None else grace
+    repo = _repo()
+    garbage, kept = gcmod.find_garbage(repo, grace)
+    if dry_run:
+        for path in garbage.files:
+            click.echo(f"would delete {path}")
+        click.echo(f"would free {human(garbage.bytes)} ({len(garbage.files)} files); {kept} kept")
+        return
+    freed = gcmod.collect(repo, garbage, grace)
+    click.echo(f"freed {human(freed)}; {kept} objects kept")
+
+
+@main.command("run")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Run the named stages (all, if none named) even when fresh.")
+def run_stages(names: tuple[str, ...], force: bool) -> None:
+    """Run stale stages of .gitmodel (and what they need), staging outputs and the lock."""
+    from gitmodel.pipeline.runner import StageFailed
+    from gitmodel.pipeline.runner import run as do_run
+    from gitmodel.pipeline.stages import load
+    repo = _repo()
+    try:
+        ran = do_run(repo, load(repo.top), list(names), force, sys.stdout)
+    except StageFailed as exc:
+        click.echo(f"git-model: {exc}", err=True)
+        sys.exit(exc.code)
+    click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged" if ran
+               else "all stages are fresh")
+
+
+@main.command()
+def stages() -> None:
+    """Each stage of .gitmodel, in run order: fresh, or stale and why."""
+    from gitmodel.pipeline.runner import status as stage_status
+    from gitmodel.pipeline.stages import load
+    repo = _repo()
+    items = stage_status(repo, load(repo.top))
+    if not items:
+        click.echo("no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)")
+    for item in items:
+        state = f"stale: {'; '.join(item.reasons)}" if item.stale else "fresh"
+        click.echo(f"{item.stage.name}: {state}")
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option("-n", "--max-count", type=click.IntRange(min=1), default=None,
+              help="Show at most N commits.")
+def log(path: str | None, max_count: int | None) -> None:
+    """Commits that changed a model or metrics: sha, subject, model oid and size, metrics."""
+    from gitmodel.pipeline.metrics import history, log_lines
+    for line in log_lines(history(_repo(), path, max_count)):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("revs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def metrics(revs: tuple[str, ...], as_json: bool) -> None:
+    """Metrics of REVs side by side (default: working tree); `metrics diff [A] [B]` compares.
+
+    `diff` compares A (default HEAD) with B (default the working tree).
+    """
+    from gitmodel.pipeline import metrics as mod
+    repo = _repo()
+    if revs and revs[0] == "diff":
+        if len(revs) > 3:
+            raise click.UsageError("metrics diff takes at most two revisions: A and B")
+        a = revs[1] if len(revs) > 1 else "HEAD"
+        lines = mod.diff(repo, a, revs[2] if len(revs) > 2 else None, as_json)
+    else:
+        lines = mod.show(repo, list(revs), as_json)
+    for line in lines:
+        click.echo(line)
+
+
+@main.command()
+@click.argument("metric")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Image file to write (default METRIC.png).")
+def plot(metric: str, out: str | None) -> None:
+    """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
+    from gitmodel.pipeline.metrics import plot as do_plot
+    target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
+    points = do_plot(_repo(), metric, target)
+    click.echo(f"wrote {target} ({points} commits)")
+
+
+@main.command()
+@click.argument("spec", metavar="[REV:]PATH")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def show(spec: str, as_json: bool) -> None:
+    """Tensors, parameters, metadata and storage of one model version.
+
+    PATH alone is the working tree file; REV:PATH (path from the top) a commit's,
+    :PATH the index's.
+    """
+    from gitmodel.commands.show import show as do_show
+    shown = do_show(_repo(), spec)
+    try:
+        if as_json:
+            click.echo(json.dumps(shown.as_json()))
+        else:
+            for line in shown.lines():
+                click.echo(line)
+    finally:
+        shown.model.close()
+
+
+@main.command()
+@click.argument("args", nargs=-1, metavar="[REV_A [REV_B]] [-- PATH...]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+def diff(args: tuple[str, ...], as_json: bool) -> None:
+    """What changed inside model files, tensor by tensor.
+
+    No REV: index vs working tree; one: REV vs working tree; two: REV_A vs REV_B.
+    """
+    from gitmodel.commands.diff import diff as do_diff
+    for file_diff in do_diff(_repo(), args):
+        if as_json:
+            click.echo(json.dumps(file_diff.as_json()))
+        else:
+            for line in file_diff.lines():
+                click.echo(line)
+
+
+@main.command(hidden=True)
+@click.argument("path", type=click.Path(path_type=Path))
+def textconv(path: Path) -> None:
+    """diff.model.textconv: one version as a listing for git's own line diff."""
+    from gitmodel.commands.diff import textconv as do_textconv
+    for line in do_textconv(path):
+        click.echo(line)
+
+
+@main.command("diff-driver", hidden=True)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def diff_driver(args: tuple[str, ...]) -> None:
+    """diff.model.command: the tensor-level diff `git diff` prints for a model file."""
+    from gitmodel.commands.diff import external_diff
+    for line in external_diff(args):
+        click.echo(line)
+
+
+@main.group()
+def remote() -> None:
+    """Shared model remotes, kept in .gitmodel (commit it so clones know them)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+def remote_add(name: str, url: str) -> None:
+    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
+    from gitmodel.transfer import remotes
+    made_default = remotes.add(_repo(), name, url)
+    click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
+
+
+@remote.command("remove")
+@click.argument("name")
+def remote_remove(name: str) -> None:
+    """Remove remote NAME from .gitmodel."""
+    from gitmodel.transfer import remotes
+    remotes.remove(_repo(), name)
+    click.echo(f"removed model remote {name}")
+
+
+@remote.command("list")
+def remote_list() -> None:
+    """Remotes, the default marked with '*'."""
+    from gitmodel.transfer import remotes
+    repo = _repo()
+    default = remotes.default_name(repo)
+    for item in remotes.list_remotes(repo):
+        click.echo(f"{'*' if item.name == default else ' '} {item.name}\t{item.display}")
+
+
+@remote.command("set-default")
+@click.argument("name")
+def remote_set_default(name: str) -> None:
+    """Make NAME the remote that push, fetch, pull and checkout use."""
+    from gitmodel.transfer import remotes
+    remotes.set_default(_repo(), name)
+    click.echo(f"default model remote: {name}")
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
+@click.option("--verify", is_flag=True,
+              help="Also check every chunk the remote should hold; upload what is missing.")
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
+def push(everything: bool, verify: bool, args: tuple[str, ...]) -> None:
+    """Upload the objects of REVs (default HEAD) that the remote lacks."""
+    from gitmodel.commands.sync import push as do_push
+    name, stats = do_push(_repo(), args, everything, verify)
+    click.echo(stats.summary("pushed", name))
+
+
+@main.command()
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Only paths matching GLOB (repeatable).")
+@click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
+def fetch(include: tuple[str, ...], args: tuple[str, ...]) -> None:
+    """Download and verify the objects of REVs (default HEAD) into the cache."""
+    from gitmodel.commands.sync import fetch as do_fetch
+    name, stats = do_fetch(_repo(), args, include)
+    click.echo(stats.summary("fetched", name))
+
+
+@main.command()
+@click.argument("name", required=False, metavar="[REMOTE]")
+def pull(name: str | None) -> None:
+    """Fetch the checked-out revision's objects and write the model files."""
+    from gitmodel.commands.sync import pull as do_pull
+    remote_name, stats, done, missing = do_pull(_repo(), name)
+    click.echo(stats.summary("fetched", remote_name))
+    click.echo(f"restored {len(done)} file(s)")
+    if missing:
+        raise UserError(f"{len(missing)} file(s) still pointers: {', '.join(missing[:3])}")
+
+
+@main.command()
+@click.argument("url")
+@click.argument("rev")
+@click.argument("path")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the file.")
+def get(url: str, rev: str, path: str, out: str) -> None:
+    """Download PATH at REV of the git repository URL, verified, without a clone."""
+    from pathlib import Path
+
+    from gitmodel.commands.sync import get as do_get
+    stats = do_get(url, rev, path, Path(out))
+    click.echo(f"wrote {out} ({stats.summary('fetched', 'remote')})", err=True)
+
+
+@main.command("filter-process", hidden=True)
+def filter_process() -> None:
+    """Git's long-running filter process (filter.model.process)."""
+    from gitmodel.filter.process import serve
+    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand)
+
+
+@main.command(hidden=True)
+@click.argument("path", required=False, default="")
+def clean(path: str) -> None:
+    """One-shot clean filter: content on stdin, pointer on stdout."""
+    from gitmodel.filter.process import clean_once
+    clean_once(_heavy_repo(), path)
+
+
+@main.command(hidden=True)
+@click.argument("path", required=False, default="")
+def smudge(path: str) -> None:
+    """One-shot smudge filter: pointer on stdin, content on stdout."""
+    from gitmodel.filter.process import smudge_once
+    smudge_once(_heavy_repo(), path, _on_demand)
+
+
+def _on_demand(repo: Repo, store: Store) -> Fetch:
+    """The filter's fetcher for a missing object; loads fsspec only when one is missing."""
+    from gitmodel.commands.sync import OnDemand
+    return OnDemand(repo, store).fetch
+
+
+@main.command(hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook(name: str, args: tuple[str, ...]) -> None:
+    """Run git-model's part of a git hook (called by the shims in hooks/)."""
+    from gitmodel.commands.hooks import run_hook
+    sys.exit(run_hook(_heavy_repo(), name, list(args)))
+
+
+def run() -> None:
+    """Console entry point: user errors become one line on stderr and exit 1."""
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.UsageError as exc:
+        print(f"git-model: {exc.format_message()} (see `git model --help`)", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        print(f"git-model: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(141)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except OSError as exc:  # a full disk, a read-only cache: one line, not a traceback
+        print(f"git-model: error: {os_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except CacheError as exc:
+        print(f"git-model: error: {cache_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)

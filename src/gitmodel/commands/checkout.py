@@ -1,0 +1,98 @@
+"""Turning pointers left in the working tree into the real files (`git model checkout`).
+
+A pointer stays in the working tree when its object was not in the cache at
+checkout time. Once the object arrives, `materialize` writes the file and
+records its stat data in the index, so `git status` stays clean without a
+re-clean.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from gitmodel.git import index
+from gitmodel.git.cache import open_store
+from gitmodel.git.repo import Entry, Repo
+from gitmodel.store.atomic import atomic_output
+from gitmodel.store.objects import CorruptObject, MissingObject, Store
+from gitmodel.store.pointer import MAX_POINTER_SIZE
+
+
+def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
+    """Index entries (filter=model) whose working-tree file is still the pointer text."""
+    entries = repo.index_entries(paths)
+    tracked = repo.filtered_paths(e.path for e in entries)
+    result = []
+    for entry in entries:
+        if entry.path not in tracked or entry.pointer.size == 0:
+            continue
+        full = repo.top / entry.path
+        try:
+            if os.path.getsize(full) >= MAX_POINTER_SIZE:
+                continue
+            if full.read_bytes() == entry.pointer.encode():
+                result.append(entry)
+        except OSError:
+            continue
+    return result
+
+
+def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """Write real files for pointers whose objects are cached; return (done, not done).
+
+    Files are written here, streamed from the cache into a temporary file that
+    replaces the pointer, rather than through `git checkout-index`: git would
+    hold each whole model in memory and pipe it through the filter. The index
+    entries already name this content (the pointer); `settle_index` records
+    the new files' stat data so git does not re-clean them.
+    """
+    store = open_store(repo)
+    done, missing = [], []
+    for entry in pointer_files(repo, paths):
+        if store.has_object(entry.pointer) and _write(repo, store, entry):
+            done.append(entry.path)
+        else:
+            missing.append(entry.path)
+    settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+    return done, missing
+
+
+def _write(repo: Repo, store: Store, entry: Entry) -> bool:
+    target = repo.top / entry.path
+    try:
+        with atomic_output(target, mode=target.stat().st_mode & 0o777) as out:
+            store.write_to(entry.pointer, out)
+    except (CorruptObject, MissingObject) as exc:
+        print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
+              "run `git model fsck --repair`", file=sys.stderr)
+        return False
+    return True
+
+
+def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
+    """Make freshly written model files clean in git's index (see `index`)."""
+    index_path = Path(repo.git("rev-parse", "--git-path", "index").strip())
+    hash_len = 32 if repo.git("rev-parse", "--show-object-format").strip() == "sha256" else 20
+    store = open_store(repo)
+
+    def confirm(paths: list[str]) -> set[str]:
+        entries = [e for e in repo.index_entries(paths) if e.pointer.size]
+        tracked = repo.filtered_paths(e.path for e in entries)
+        verified = set()
+        for entry in entries:
+            if entry.path not in tracked:
+                continue
+            try:
+                manifest = store.read_manifest(entry.pointer.oid)
+            except (MissingObject, CorruptObject):
+                continue  # git re-cleans it; fsck names a damaged manifest
+            if store.matches(repo.top / entry.path, manifest):
+                verified.add(entry.path)
+        return verified
+
+    try:
+        return index.settle(repo.top / index_path, repo.top, hash_len, confirm, written)
+    except index.Unsupported:
+        return 0  # git re-checks racy entries itself; only slower

@@ -1,0 +1,159 @@
+"""`git model fsck`: re-verify every stored object, name the files that are broken, repair.
+
+Every manifest is rebuilt chunk by chunk (each chunk checked against its xxh3
+id) and the result checked against the sha256 the file is named by; pointers in
+HEAD and the index whose objects are absent are reported as missing. `--repair`
+moves damaged objects aside to `model/bad/` (so nothing reads them again) and
+re-adds the file from the working tree when the file there still has the
+right content, or else fetches it again from the default model remote.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel.git.cache import open_store
+from gitmodel.git.repo import Repo
+from gitmodel.store.objects import CorruptObject, MissingObject, Store
+from gitmodel.store.pointer import Pointer, is_oid
+
+
+@dataclass
+class Problem:
+    pointer: Pointer | None
+    oid: str
+    kind: str  # "corrupt" or "missing"
+    detail: str
+    chunk: str | None = None  # the chunk a rebuild failed at (damaged itself, or misnamed)
+
+    def line(self, uses: Uses) -> str:
+        return f"{self.kind}: {_where(uses.get(self.oid, []))} (object {self.oid[:12]}): {self.detail}"
+
+
+Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
+
+
+def _uses(repo: Repo) -> tuple[Uses, dict[str, Pointer]]:
+    """Where each object is used (index or HEAD, other branches and tags), and its pointer."""
+    named = [("", e) for e in repo.index_entries()]
+    if repo.commit("HEAD"):
+        named += [("", e) for e in repo.tree_entries("HEAD")]
+    refs = repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
+    for ref in refs.split():
+        named += [(ref, e) for e in repo.tree_entries(ref)]
+    named = [(ref, e) for ref, e in named if e.pointer.size]  # the empty file is never stored
+    result: Uses = {}
+    for ref, entry in named:
+        uses = result.setdefault(entry.pointer.oid, [])
+        if ("", entry.path) not in uses and (ref, entry.path) not in uses:
+            uses.append((ref, entry.path))
+    return result, {entry.pointer.oid: entry.pointer for _, entry in named}
+
+
+def _where(uses: list[tuple[str, str]]) -> str:
+    if not uses:
+        return "(not in any branch, tag or the index)"
+    return ", ".join(f"{ref}:{path}" if ref else path for ref, path in uses)
+
+
+def _check(store: Store, oid: str) -> Problem | None:
+    """Rebuild one stored file version and compare it with its name."""
+    try:
+        manifest = store.read_manifest(oid)
+    except CorruptObject as exc:
+        return Problem(None, oid, "corrupt", str(exc))
+    sha = hashlib.sha256()
+    for cid, size in manifest.chunks:
+        try:
+            sha.update(store.read_chunk(cid, size))
+        except (CorruptObject, MissingObject) as exc:
+            detail = f"chunk {cid} is missing" if isinstance(exc, MissingObject) else str(exc)
+            return Problem(manifest.pointer, oid, "corrupt", detail, cid)
+    if sha.hexdigest() != oid:
+        return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256")
+    return None
+
+
+def find_problems(store: Store, uses: Uses) -> list[Problem]:
+    problems = []
+    stored = sorted(p.name for p in store.manifest_dir.glob("*/*") if is_oid(p.name))
+    for oid in stored:
+        if (problem := _check(store, oid)) is not None:
+            problems.append(problem)
+    current = {oid for oid, where in uses.items() if any(ref == "" for ref, _ in where)}
+    for oid in sorted(current - set(stored)):
+        problems.append(Problem(None, oid, "missing", "not in the cache (git model pull fetches it)"))
+    return problems
+
+
+def _quarantine(store: Store, path: Path) -> None:
+    bad = store.root / "bad"
+    bad.mkdir(exist_ok=True)
+    os.replace(path, bad / path.name)
+
+
+def _set_aside(store: Store, problem: Problem) -> None:
+    """Move what a failed rebuild cannot vouch for out of the way of every reader.
+
+    The manifest always goes: a well-formed one may still lie (a changed digit
+    in a chunk id, swapped lengths), and while it stays, a re-add does not
+    rewrite it and a fetch prefers it to the remote's. The chunk the rebuild
+    failed at goes only if it is damaged by itself (decoded at the length its
+    encoding records, it does not match its id): a manifest that lied about
+    its length must not cost another file its good chunk.
+    """
+    manifest = store.manifest_path(problem.oid)
+    if manifest.exists():
+        _quarantine(store, manifest)
+    if problem.chunk is not None and store.has_chunk(problem.chunk) \
+            and not store.chunk_is_sound(problem.chunk):
+        _quarantine(store, store.chunk_path(problem.chunk))
+
+
+def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:
+    """Re-add the object from a working-tree file that still has its content."""
+    for ref, path in uses:
+        if ref:  # used in another branch: the working tree holds something else
+            continue
+        try:
+            with open(repo.top / path, "rb") as handle:
+                if store.add_stream(handle, name=path).oid == oid:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str]:
+    """Fetch objects that the working tree could not restore from the default remote."""
+    if not pointers:
+        return []
+    from gitmodel.commands.sync import refetch  # network code only when a repair needs it
+    repaired, error = refetch(repo, store, pointers)
+    lines = [f"repaired: object {p.short} fetched again from the model remote" for p in repaired]
+    return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
+
+
+def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
+    """Report lines and whether everything is sound (after repair, if asked)."""
+    store = open_store(repo)
+    uses, pointers = _uses(repo)
+    problems = find_problems(store, uses)
+    lines = [p.line(uses) for p in problems]
+    if not problems or not repair:
+        return lines, not problems
+    unrepaired: dict[Pointer, str] = {}
+    for problem in problems:
+        if problem.kind == "corrupt":
+            _set_aside(store, problem)
+        where = uses.get(problem.oid, [])
+        if _readd_from_worktree(repo, store, problem.oid, where):
+            lines.append(f"repaired: object {problem.oid[:12]} re-added from the working tree")
+        elif (pointer := pointers.get(problem.oid) or problem.pointer) is not None:
+            unrepaired[pointer] = _where(where)  # git's pointer first: the manifest may lie
+    lines += _refetch(repo, store, unrepaired)
+    remaining = find_problems(store, uses)
+    lines += [f"still broken: {p.line(uses)}" for p in remaining]
+    return lines, not remaining

@@ -1,0 +1,85 @@
+"""Git hooks: putting the shims from `hooks/` in place, and what each hook does.
+
+The shims are tiny shell scripts that call `git-model hook NAME`. A hook the
+user already had is kept: it is renamed `<name>.before-git-model` and the shim
+runs it first, with the same arguments and standard input, failing the same way.
+`core.hooksPath` is honoured because git tells us where hooks live.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from gitmodel.errors import UserError
+from gitmodel.git.repo import Repo
+
+HOOKS = ("pre-commit", "post-checkout", "post-merge", "pre-push")
+MARKER = "installed by `git model install`"
+SUFFIX = ".before-git-model"
+
+
+def _template(name: str) -> str:
+    """The shim text, from the installed package or, in a source checkout, `hooks/`."""
+    packaged = resources.files("gitmodel").joinpath("hooks").joinpath(name)
+    if packaged.is_file():
+        return packaged.read_text()
+    source = Path(__file__).resolve().parents[3] / "hooks" / name
+    if source.is_file():
+        return source.read_text()
+    raise UserError(f"the {name} hook template is missing from this installation: reinstall git-model")
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def install_hooks(repo: Repo) -> list[str]:
+    """Install every shim; return the names of user hooks that now run first."""
+    repo.hooks_dir.mkdir(parents=True, exist_ok=True)
+    chained = []
+    for name in HOOKS:
+        target = repo.hooks_dir / name
+        if target.exists() and not is_ours(target):
+            previous = target.with_name(name + SUFFIX)
+            if previous.exists():
+                raise UserError(f"both {target} and {previous} exist: merge them by hand, "
+                                "then run `git model install` again")
+            os.replace(target, previous)
+            chained.append(name)
+        target.write_text(_template(name))
+        target.chmod(0o755)
+    return chained
+
+
+def uninstall_hooks(repo: Repo) -> None:
+    """Remove our shims and put back the hooks they had replaced."""
+    for name in HOOKS:
+        target = repo.hooks_dir / name
+        if is_ours(target):
+            target.unlink()
+        previous = target.with_name(name + SUFFIX)
+        if previous.exists() and not target.exists():
+            os.replace(previous, target)
+
+
+def run_hook(repo: Repo, name: str, args: list[str]) -> int:
+    """Run git-model's part of hook `name`; the return value is the hook's exit code."""
+    if name in ("post-checkout", "post-merge"):
+        from gitmodel.commands.checkout import materialize  # heavy (the store): imported only here
+        _, missing = materialize(repo)
+        if missing:
+            print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
+                  "the cache): run `git model pull`", file=sys.stderr)
+        return 0
+    if name == "pre-commit":
+        from gitmodel.pipeline.precommit import pre_commit
+        return pre_commit(repo)
+    if name == "pre-push":
+        from gitmodel.commands.sync import pre_push
+        return pre_push(repo, args[0] if args else "origin", sys.stdin.read().splitlines())
+    raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")

@@ -1,0 +1,67 @@
+"""What git-model tracks and in what state: `git model ls-files` and `git model status`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitmodel.commands.checkout import pointer_files
+from gitmodel.git.cache import open_store
+from gitmodel.git.repo import Entry, Repo
+from gitmodel.units import human
+
+
+def ls_files(repo: Repo, rev: str | None) -> list[str]:
+    """One line per pointer file: short oid, '*' if cached or '-' if not, path, size."""
+    entries = repo.tree_entries(rev) if rev else repo.index_entries()
+    store = open_store(repo)
+    return [f"{e.pointer.short} {'*' if store.has_object(e.pointer) else '-'} {e.path} "
+            f"({human(e.pointer.size)})" for e in sorted(entries, key=lambda e: e.path)]
+
+
+@dataclass
+class Status:
+    staged: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    pointer_only: list[Entry] = field(default_factory=list)
+    not_cached: list[Entry] = field(default_factory=list)
+    remote: str | None = None
+    unpushed: list[Entry] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        sections = [
+            ("Model files to be committed:", self.staged),
+            ("Model files modified, not staged (git add them):", self.modified),
+            ("Left as pointers in the working tree (git model checkout, or git model pull):",
+             [f"{e.path} ({e.pointer.short})" for e in self.pointer_only]),
+            ("Objects missing from the cache (git model pull):",
+             [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.not_cached]),
+            (f"Not yet pushed to model remote {self.remote!r} (git model push):",
+             [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.unpushed]),
+        ]
+        for title, items in sections:
+            if items:
+                out.append(title)
+                out.extend(f"\t{item}" for item in items)
+        return out or ["Model files: all committed, all in the cache."]
+
+
+def status(repo: Repo) -> Status:
+    tracked = repo.filtered_paths(_split(repo.git("ls-files", "-z")))
+    has_head = repo.commit("HEAD") is not None
+    staged = _split(repo.git("diff", "--cached", "--name-only", "-z") if has_head
+                    else repo.git("ls-files", "-z"))
+    unstaged = _split(repo.git("diff", "--name-only", "-z"))
+    store = open_store(repo)
+    from gitmodel.commands.sync import unpushed  # no network: what this clone knows the remote has
+    remote, not_pushed = unpushed(repo)
+    return Status(
+        remote=remote, unpushed=not_pushed,
+        staged=sorted(tracked & staged),
+        modified=sorted(tracked & unstaged),
+        pointer_only=pointer_files(repo),
+        not_cached=[e for e in repo.index_entries()
+                    if e.path in tracked and not store.has_object(e.pointer)])
+
+
+def _split(out: str) -> set[str]:
+    return set(filter(None, out.split("\0")))

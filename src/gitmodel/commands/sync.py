@@ -1,0 +1,259 @@
+"""Which objects `push`, `fetch`, `pull`, `get`, the pre-push hook and on-demand checkout move.
+
+This module turns revisions, ref updates and paths into pointers; `transfer`
+moves them. The pre-push hook pushes the pointers that the pushed commits
+bring and the git remote does not have yet (`git rev-list --objects NEW --not
+OLD`): its cost follows what changed, not the length of history.
+"""
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from gitmodel.commands.checkout import materialize
+from gitmodel.errors import UserError
+from gitmodel.git.cache import open_store
+from gitmodel.git.repo import Entry, Repo, read_blobs, small_blobs
+from gitmodel.store.atomic import atomic_output
+from gitmodel.store.objects import Store
+from gitmodel.store.pointer import Pointer, parse
+from gitmodel.transfer import engine as transfer
+from gitmodel.transfer import remotes
+
+
+
+def _is_zero(object_id: str) -> bool:
+    """git's "no object" id: 40 zeros, or 64 in a SHA-256 repository."""
+    return not object_id.strip("0")
+
+
+def _labels(entries: Iterable[Entry]) -> dict[Pointer, str]:
+    """pointer -> a path that holds it (for messages), empty files left out."""
+    result: dict[Pointer, str] = {}
+    for entry in entries:
+        if entry.pointer.size:
+            result.setdefault(entry.pointer, entry.path)
+    return result
+
+
+def _connect(repo: Repo, name: str | None) -> remotes.Backend:
+    return remotes.open_backend(repo.top, remotes.resolve(repo, name))
+
+
+def split_remote(repo: Repo, args: Sequence[str]) -> tuple[str | None, list[str]]:
+    """`[REMOTE] [REV...]`: the first argument is a remote when one has that name."""
+    names = {r.name for r in remotes.list_remotes(repo)}
+    if args and args[0] in names:
+        return args[0], list(args[1:])
+    return None, list(args)
+
+
+def _rev_entries(repo: Repo, revs: Sequence[str]) -> list[Entry]:
+    entries: list[Entry] = []
+    for rev in revs or ["HEAD"]:
+        if repo.commit(rev) is None:
+            raise UserError(f"unknown revision {rev!r}")
+        entries += repo.tree_entries(rev)
+    return entries
+
+
+# -- push ------------------------------------------------------------------------------
+def push(repo: Repo, args: Sequence[str], everything: bool,
+         verify: bool = False) -> tuple[str, transfer.Stats]:
+    """Push the objects of REVs (default HEAD), or of everything reachable with --all;
+    `verify` also checks every chunk of what the remote already has."""
+    name, revs = split_remote(repo, args)
+    if everything and revs:
+        raise UserError("give either --all or revisions, not both")
+    backend = _connect(repo, name)
+    if everything:
+        pointers = {p: f"object {p.short}" for p in repo.reachable_pointers()}
+    else:
+        pointers = _labels(_rev_entries(repo, revs))
+    return backend.name, _push(repo, backend, pointers, verify)
+
+
+def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
+          verify: bool = False) -> transfer.Stats:
+    known = transfer.Known(repo.model_dir, backend.remote.url)
+    try:
+        return transfer.push(open_store(repo), backend, known, pointers, verify)
+    finally:
+        known.close()
+
+
+def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
+    """The pre-push hook: upload what the pushed commits reference; fail the push if we can't."""
+    pointers = _pushed_pointers(repo, git_remote, lines)
+    if not pointers:
+        return 0
+    if remotes.default_name(repo) is None:
+        print(f"git-model: warning: {len(pointers)} model object(s) pushed as pointers only: no "
+              "model remote is configured (git model remote add NAME URL)", file=sys.stderr)
+        return 0
+    try:
+        backend = _connect(repo, None)
+        stats = _push(repo, backend, pointers)
+    except UserError as exc:
+        print(f"git-model: pre-push: {exc}", file=sys.stderr)
+        print("git-model: the push was stopped so that nobody gets pointers without their "
+              "objects; fix the above and push again", file=sys.stderr)
+        return 1
+    print(f"git-model: {stats.summary('uploaded', backend.name)}", file=sys.stderr)
+    return 0
+
+
+def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[Pointer, str]:
+    """Pointer blobs that the ref updates on stdin bring to the git remote."""
+    blobs: set[str] = set()
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 4 or _is_zero(fields[1]):
+            continue  # malformed, or a deleted ref
+        local, remote_sha = fields[1], fields[3]
+        known_there = not _is_zero(remote_sha) and repo.commit(remote_sha) is not None
+        exclude = [remote_sha] if known_there else [f"--remotes={git_remote}"]
+        out = repo.git("rev-list", "--objects", local, "--not", *exclude)
+        # "<id> <path>" for trees and blobs; commits have no path
+        blobs.update(row.split(" ", 1)[0] for row in out.splitlines() if " " in row)
+    data = read_blobs(repo.top, small_blobs(repo.top, blobs))
+    return {p: f"object {p.short}" for raw in data.values()
+            if (p := parse(raw)) is not None and p.size}
+
+
+# -- fetch, pull -----------------------------------------------------------------------
+def fetch(repo: Repo, args: Sequence[str], include: Sequence[str]) -> tuple[str, transfer.Stats]:
+    """Fetch the objects of REVs (default HEAD), limited to paths matching `include`."""
+    name, revs = split_remote(repo, args)
+    entries = _rev_entries(repo, revs)
+    if include:
+        entries = [e for e in entries if any(fnmatch.fnmatch(e.path, g) for g in include)]
+    backend = _connect(repo, name)
+    return backend.name, transfer.fetch(open_store(repo), backend, _labels(entries))
+
+
+def pull(repo: Repo, name: str | None) -> tuple[str, transfer.Stats, list[str], list[str]]:
+    """Fetch what the index (HEAD, after a clone) needs, then write the files."""
+    backend = _connect(repo, name)
+    stats = transfer.fetch(open_store(repo), backend, _labels(repo.index_entries()))
+    done, missing = materialize(repo)
+    return backend.name, stats, done, missing
+
+
+class OnDemand:
+    """Fetching a missing object during a checkout (smudge), from the default remote.
+
+    One connection serves every file of a git command; after a failure the
+    rest of the checkout does not try again (a down remote costs one timeout).
+    """
+
+    def __init__(self, repo: Repo, store: Store) -> None:
+        self.repo, self.store = repo, store
+        self.enabled = repo.config_bool("model.fetchOnCheckout", True)
+        self.backend: remotes.Backend | None = None
+
+    def fetch(self, pointer: Pointer, path: str) -> bool:
+        """True when the object is now in the cache."""
+        if not self.enabled:
+            return False
+        try:
+            if self.backend is None:
+                if remotes.default_name(self.repo) is None:
+                    self.enabled = False
+                    return False
+                self.backend = _connect(self.repo, None)
+            transfer.fetch(self.store, self.backend, {pointer: path})
+        except UserError as exc:
+            self.enabled = False
+            print(f"git-model: {path}: could not fetch object {pointer.short}: {exc}",
+                  file=sys.stderr)
+            return False
+        return True
+
+
+def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[list[Pointer], str]:
+    """For `fsck --repair`: fetch broken objects again; (repaired, error or '')."""
+    if not pointers or remotes.default_name(repo) is None:
+        return [], ""
+    repaired = []
+    try:
+        backend = _connect(repo, None)
+        for pointer, path in pointers.items():
+            transfer.fetch(store, backend, {pointer: path})
+            repaired.append(pointer)
+    except UserError as exc:
+        return repaired, str(exc)
+    return repaired, ""
+
+
+def unpushed(repo: Repo) -> tuple[str | None, list[Entry]]:
+    """(default remote, HEAD/index files whose objects it is not known to have)."""
+    name = remotes.default_name(repo)
+    if name is None:
+        return None, []
+    remote = remotes.resolve(repo, name)
+    entries = repo.index_entries()
+    if repo.commit("HEAD"):
+        entries += repo.tree_entries("HEAD")
+    known = transfer.Known(repo.model_dir, remote.url)
+    store = open_store(repo)
+    try:
+        result, seen = [], set()
+        for entry in sorted(entries, key=lambda e: e.path):
+            pointer = entry.pointer
+            if (pointer.size and (entry.path, pointer) not in seen and not known.has(pointer.oid)
+                    and store.has_object(pointer)):
+                seen.add((entry.path, pointer))
+                result.append(entry)
+    finally:
+        known.close()
+    return name, result
+
+
+# -- get -------------------------------------------------------------------------------
+def get(url: str, rev: str, path: str, out: Path) -> transfer.Stats:
+    """One file version from a git URL, without a clone: pointer, remote, verified download."""
+    with tempfile.TemporaryDirectory(prefix="git-model-get-") as tmp:
+        bare = Path(tmp) / "repo.git"
+        commit = _shallow_clone(url, rev, bare)
+        repo = Repo(bare, bare, bare)
+        raw = repo.git("cat-file", "blob", f"{commit}:{path}", check=False)
+        pointer = parse(raw.encode("utf-8", "surrogateescape")) if raw else None
+        if pointer is None:
+            raise UserError(f"{path} in {rev} is not a git-model file (or does not exist)")
+        remote = remotes.resolve(repo, None, rev=commit)
+        backend = remotes.open_backend(remotes.git_url_top(url), remote)
+        store = Store(Path(tmp) / "model")
+        stats = transfer.fetch(store, backend, {pointer: path})
+        with atomic_output(out.resolve()) as handle:
+            store.write_to(pointer, handle)
+        return stats
+
+
+def _shallow_clone(url: str, rev: str, bare: Path) -> str:
+    """Commits only; trees and blobs arrive lazily, just the ones we read.
+
+    A branch or tag is cloned at depth 1; any other revision (a commit id) is
+    found in a clone of commits without trees (`--filter=tree:0`). Returns the commit id.
+    """
+    base = ["git", "clone", "-q", "--bare", "--no-tags"]
+    tries = [(base + ["--depth", "1", "--filter=blob:none", "--branch", rev, url, str(bare)], "HEAD"),
+             (base + ["--filter=tree:0", url, str(bare)], rev)]
+    error = ""
+    for args, name in tries:
+        proc = subprocess.run(args, capture_output=True)
+        if proc.returncode == 0:
+            commit = Repo(bare, bare, bare).commit(name)
+            if commit:
+                return commit
+            error = f"revision {rev!r} not found"
+        else:
+            lines = proc.stderr.decode(errors="replace").strip().splitlines()
+            error = remotes.redact_text(lines[-1]) if lines else "git clone failed"
+        shutil.rmtree(bare, ignore_errors=True)
+    raise UserError(f"cannot read {remotes.redact(url)}: {error}")

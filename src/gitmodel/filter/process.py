@@ -1,0 +1,249 @@
+"""The clean and smudge filters, as git's long-running filter process and as one-shot commands.
+
+clean:  file content -> chunks in the cache -> pointer text for git to store.
+smudge: pointer text -> verified content from the cache -> working tree.
+
+Content passes through in a stream in both directions; the filter never holds
+a whole model. A pointer whose object is not in the cache is fetched from the
+default model remote (unless `model.fetchOnCheckout` is false); failing that it
+is written out as the pointer (git keeps working; `git model pull` or
+`checkout` restores it later), or fails the checkout when `model.smudge.strict`
+is set.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Callable, cast
+
+from gitmodel.git.cache import open_store
+from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
+from gitmodel.git.repo import Repo
+from gitmodel.store.chunking import Readable, Reader
+from gitmodel.store.objects import CorruptObject, MissingObject, Store, Writable
+from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
+from gitmodel.store.statcache import StatCache
+
+
+class FilterError(Exception):
+    """A file could not be filtered; git is told, and the message says why."""
+
+
+Fetch = Callable[[Pointer, str], bool]
+"""Fetch a missing object into the cache (pointer, path); True when it is there now."""
+
+FetcherFactory = Callable[[Repo, Store], Fetch]
+"""Makes the fetcher at the first missing object. Passed in by the caller (the CLI
+wires `commands.sync`), so the filter never imports the layers above it and a
+checkout with every object cached never loads the network code."""
+
+
+class Filter:
+    """Clean and smudge for one repository, shared by every file of a git command."""
+
+    def __init__(self, repo: Repo, fetcher: FetcherFactory | None = None) -> None:
+        self.repo = repo
+        self.store = open_store(repo)
+        self._make_fetcher = fetcher
+        self.strict = repo.config_bool("model.smudge.strict", False)
+        self._stat: StatCache | None = None
+        self._fetch_missing: Fetch | None = None  # made at the first missing object
+        self.missing: list[str] = []
+
+    @property
+    def stat(self) -> StatCache:
+        if self._stat is None:
+            self._stat = StatCache(self.repo.model_dir / "state.sqlite")
+        return self._stat
+
+    def clean(self, path: str, stream: Readable) -> bytes:
+        """Store the content and return its pointer (a pointer passes through)."""
+        reader = Reader(stream)
+        head = reader.read(MAX_POINTER_SIZE)
+        if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
+            return pointer.encode()
+        reader.unread(head)
+        expected = None
+        oid = self.stat.expected_oid(path, _stat(path))
+        if oid is not None:
+            try:
+                expected = self.store.read_manifest(oid)
+            except (MissingObject, CorruptObject):
+                expected = None
+        manifest = self.store.add_stream(reader, expected, path)
+        self.stat.record(path, _stat(path), manifest.oid)
+        return manifest.pointer.encode()
+
+    def smudge_source(self, path: str, data: bytes) -> Pointer | None:
+        """The pointer to expand, or None to write `data` through unchanged.
+
+        Raises FilterError when the object is missing and the config is strict.
+        """
+        pointer = parse(data)
+        if pointer is None or pointer.size == 0:
+            return None
+        if self.store.has_object(pointer) or self._fetch(pointer, path):
+            return pointer
+        if self.strict:
+            raise FilterError(f"{path}: object {pointer.short} is not in the cache "
+                              "(model.smudge.strict is set): run `git model pull`")
+        self.missing.append(path)
+        if len(self.missing) == 1:
+            print(f"git-model: {path}: object {pointer.short} is not in the cache; left the "
+                  "pointer in place. Run `git model pull` to fetch it, or `git model checkout` "
+                  "once it is in the cache.", file=sys.stderr)
+        return None
+
+    def _fetch(self, pointer: Pointer, path: str) -> bool:
+        """Fetch a missing object from the default remote (model.fetchOnCheckout)."""
+        if self._fetch_missing is None:
+            if self._make_fetcher is None:
+                return False
+            self._fetch_missing = self._make_fetcher(self.repo, self.store)
+        return self._fetch_missing(pointer, path)
+
+    def smudge(self, path: str, pointer: Pointer, out: Writable) -> None:
+        """Write the object's verified content to `out`."""
+        try:
+            self.store.write_to(pointer, out)
+        except BrokenPipeError:
+            raise
+        except (CorruptObject, MissingObject, OSError) as exc:
+            raise FilterError(f"{path}: the cached object {pointer.short} is damaged ({exc}); "
+                              "run `git model fsck --repair`") from None
+        self.stat.record(path, None, pointer.oid)
+
+    def finish(self) -> None:
+        if len(self.missing) > 1:
+            print(f"git-model: {len(self.missing)} files were left as pointers "
+                  "(objects not in the cache): run `git model pull`", file=sys.stderr)
+        if self._stat is not None:
+            self._stat.close()
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+# -- one-shot filters (filter.model.clean / .smudge), used by old gits and tools ---
+def clean_once(repo: Repo, path: str) -> None:
+    filt = Filter(repo)
+    stdin = cast(Readable, sys.stdin.buffer)  # a BufferedReader; typeshed says BinaryIO (no readinto)
+    sys.stdout.buffer.write(filt.clean(path, stdin))
+    filt.finish()
+
+
+def smudge_once(repo: Repo, path: str, fetcher: FetcherFactory | None = None) -> None:
+    filt = Filter(repo, fetcher)
+    data = sys.stdin.buffer.read(MAX_POINTER_SIZE)
+    pointer = filt.smudge_source(path, data)
+    out = sys.stdout.buffer
+    if pointer is None:
+        out.write(data)
+        while block := sys.stdin.buffer.read(1 << 20):
+            out.write(block)
+    else:
+        filt.smudge(path, pointer, out)
+    out.flush()
+    filt.finish()
+
+
+# -- the long-running filter process (gitattributes(5)) -----------------------------
+def serve(repo: Repo, stdin_fd: int, stdout_fd: int,
+          fetcher: FetcherFactory | None = None) -> None:
+    """Speak git's filter protocol version 2 until git closes the pipe."""
+    widen_pipe(stdin_fd)
+    widen_pipe(stdout_fd)
+    stdin = open(stdin_fd, "rb", buffering=1 << 20, closefd=False)  # noqa: SIM115 (the fd is git's; it outlives the loop)
+    reader, writer = PktReader(stdin), PktWriter(stdout_fd)
+    if reader.text_list() != ["git-filter-client", "version=2"]:
+        raise ProtocolError("expected git-filter-client version=2")
+    writer.text("git-filter-server", "version=2")
+    writer.flush()
+    offered = set(reader.text_list())
+    writer.text(*[c for c in ("capability=clean", "capability=smudge") if c in offered])
+    writer.flush()
+    filt = Filter(repo, fetcher)
+    try:
+        while True:
+            try:
+                headers = reader.text_list()
+            except EOFError:
+                return
+            _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
+    except BrokenPipeError:
+        return  # git went away (interrupted); it reports that itself
+    finally:
+        filt.finish()
+
+
+def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer: PktWriter) -> None:
+    command, path = headers.get("command"), headers.get("pathname", "")
+    reader.start_content()
+    try:
+        if command == "clean":
+            output = filt.clean(path, reader)
+            reader.drain()
+            _respond(writer, output)
+        elif command == "smudge":
+            data = bytes(Reader(reader).read(MAX_POINTER_SIZE))
+            pointer = filt.smudge_source(path, data)
+            if pointer is None:
+                _respond_passthrough(data, reader, writer)
+            else:
+                _respond_smudge(filt, path, pointer, writer)
+        else:
+            reader.drain()
+            writer.text("status=error")
+            writer.flush()
+    except (FilterError, OSError, CorruptObject, MissingObject) as exc:
+        print(f"git-model: {path}: {exc}" if not isinstance(exc, FilterError)
+              else f"git-model: {exc}", file=sys.stderr)
+        reader.drain()
+        writer.text("status=error")
+        writer.flush()
+
+
+def _respond(writer: PktWriter, output: bytes) -> None:
+    writer.text("status=success")
+    writer.flush()
+    writer.write(output)
+    writer.flush()
+    writer.flush()
+
+
+def _respond_passthrough(head: bytes, reader: PktReader, writer: PktWriter) -> None:
+    """Echo content that is not a pointer. Git sends all of it before reading any
+    answer, so the rest is spooled (to disk past 16 MiB), never held whole."""
+    with tempfile.SpooledTemporaryFile(16 << 20) as spool:
+        spool.write(head)
+        block = bytearray(1 << 20)
+        while n := reader.readinto(block):
+            spool.write(memoryview(block)[:n])
+        spool.seek(0)
+        writer.text("status=success")
+        writer.flush()
+        while data := spool.read(1 << 20):
+            writer.write(data)
+        writer.flush()
+        writer.flush()
+
+
+def _respond_smudge(filt: Filter, path: str, pointer: Pointer, writer: PktWriter) -> None:
+    """Stream content; a chunk found damaged midway turns the status into an error."""
+    writer.text("status=success")
+    writer.flush()
+    try:
+        filt.smudge(path, pointer, writer)
+    except FilterError as exc:
+        print(f"git-model: {exc}", file=sys.stderr)
+        writer.flush()
+        writer.text("status=error")
+        writer.flush()
+        return
+    writer.flush()
+    writer.flush()

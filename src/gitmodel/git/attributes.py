@@ -1,0 +1,64 @@
+"""`.gitattributes` lines that route files through the model filter (`git model track`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitmodel.errors import UserError
+
+ATTRS = "filter=model diff=model merge=binary -text"
+
+
+def _is_tracking_line(line: str) -> bool:
+    fields = line.split()
+    return len(fields) > 1 and not fields[0].startswith("#") and "filter=model" in fields[1:]
+
+
+def patterns(top: Path) -> list[str]:
+    """The patterns `.gitattributes` at the repository root routes to git-model."""
+    path = top / ".gitattributes"
+    if not path.exists():
+        return []
+    return [line.split()[0] for line in path.read_text().splitlines() if _is_tracking_line(line)]
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse what gitattributes cannot express, instead of writing a line git ignores."""
+    if not pattern.strip():
+        raise UserError("empty pattern: give a path pattern such as '*.safetensors'")
+    if any(c.isspace() for c in pattern):
+        raise UserError(f"pattern {pattern!r} contains white space, which .gitattributes "
+                        "cannot hold: use '?' or '*' in its place")
+    if pattern.startswith(("!", "#")):
+        raise UserError(f"pattern {pattern!r} starts with {pattern[0]!r}: gitattributes has no "
+                        "negative patterns or comments here; name the files to track instead")
+
+
+def track(top: Path, new: list[str]) -> list[str]:
+    """Append a tracking line per new pattern; return the patterns added."""
+    for pattern in new:
+        check_pattern(pattern)
+    existing = set(patterns(top))
+    added = [p for p in dict.fromkeys(new) if p not in existing]
+    if added:
+        path = top / ".gitattributes"
+        text = path.read_text() if path.exists() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "".join(f"{p} {ATTRS}\n" for p in added)
+        path.write_text(text)
+    return added
+
+
+def untrack(top: Path, old: list[str]) -> list[str]:
+    """Remove the tracking lines of these patterns; return the patterns removed."""
+    path = top / ".gitattributes"
+    if not path.exists():
+        return []
+    kept, removed = [], []
+    for line in path.read_text().splitlines(keepends=True):
+        if _is_tracking_line(line) and line.split()[0] in old:
+            removed.append(line.split()[0])
+        else:
+            kept.append(line)
+    path.write_text("".join(kept))
+    return removed

@@ -1,0 +1,195 @@
+"""The `git` binary, driven as a subprocess: repository discovery, config, trees.
+
+Calling real git (rather than re-implementing its index or config parsing)
+keeps us exactly as correct as the git the user runs, worktrees, hooksPath
+and include files included.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from gitmodel.errors import UserError
+from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
+
+
+class GitError(UserError):
+    """A git command failed; the message is git's own."""
+
+
+def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None = None,
+        check: bool = True, env: dict | None = None) -> str:
+    """Run `git ARGS` and return stdout as text."""
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+                          env=env)
+    if check and proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(message[-1] if message else f"git {args[0]} failed")
+    return proc.stdout.decode(errors="surrogateescape")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A path in a tree or the index whose blob is a pointer."""
+
+    path: str
+    blob: str
+    pointer: Pointer
+
+
+class Repo:
+    """A git work tree and where git-model keeps its state for it."""
+
+    def __init__(self, top: Path, git_dir: Path, common_dir: Path) -> None:
+        self.top = top
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+        self.model_dir = common_dir / "model"
+
+    @classmethod
+    def discover(cls, cwd: Path | str | None = None) -> Repo:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--path-format=absolute", "--show-toplevel",
+             "--git-dir", "--git-common-dir"], cwd=cwd, capture_output=True)
+        lines = proc.stdout.decode().splitlines()
+        if proc.returncode != 0 or len(lines) != 3:
+            raise UserError("not inside a git work tree: run this in a repository "
+                            "(git init, or cd into one)")
+        top, git_dir, common = (Path(line) for line in lines)
+        return cls(top, git_dir, common)
+
+    def from_cwd(self, paths: Sequence[str]) -> list[str]:
+        """Paths the user typed (relative to where they stand) as paths from the top,
+        which is where git-model runs git."""
+        return [os.path.relpath(os.path.abspath(p), self.top) for p in paths]
+
+    def commit(self, rev: str) -> str | None:
+        """The commit `rev` names, or None (an option-looking rev names nothing)."""
+        if not rev or rev.startswith("-"):
+            return None
+        out = self.git("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}",
+                       check=False)
+        return out.strip() or None
+
+    def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        return run(args, cwd=self.top, input=input, check=check)
+
+    # -- config --------------------------------------------------------------
+    def config(self, key: str, default: str | None = None) -> str | None:
+        proc = subprocess.run(["git", "config", "--get", key], cwd=self.top, capture_output=True)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else default
+
+    def config_bool(self, key: str, default: bool) -> bool:
+        proc = subprocess.run(["git", "config", "--type=bool", "--get", key], cwd=self.top,
+                              capture_output=True)
+        if proc.returncode != 0:
+            return default
+        return proc.stdout.decode().strip() == "true"
+
+    @cached_property
+    def hooks_dir(self) -> Path:
+        path = Path(self.git("rev-parse", "--git-path", "hooks").strip())
+        return path if path.is_absolute() else self.top / path
+
+    # -- pointers in trees and the index ---------------------------------------
+    def tree_entries(self, rev: str, paths: Sequence[str] = ()) -> list[Entry]:
+        """Pointer files in commit `rev` (every path, or under `paths`)."""
+        out = self.git("ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *paths)
+        candidates = []
+        for record in filter(None, out.split("\0")):
+            meta, path = record.split("\t", 1)
+            _mode, kind, blob, size = meta.split()
+            if kind == "blob" and size.isdigit() and int(size) < MAX_POINTER_SIZE:
+                candidates.append((path, blob))
+        return self._pointers(candidates)
+
+    def index_entries(self, paths: Sequence[str] = ()) -> list[Entry]:
+        """Pointer files staged in the index."""
+        out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+        candidates = []
+        for record in filter(None, out.split("\0")):
+            meta, path = record.split("\t", 1)
+            mode, blob, _stage = meta.split()
+            if mode.startswith("100"):
+                candidates.append((path, blob))
+        small = small_blobs(self.top, {blob for _, blob in candidates})
+        return self._pointers([(p, b) for p, b in candidates if b in small])
+
+    def _pointers(self, candidates: list[tuple[str, str]]) -> list[Entry]:
+        blobs = read_blobs(self.top, {blob for _, blob in candidates})
+        entries = []
+        for path, blob in candidates:
+            data = blobs.get(blob)
+            pointer = parse(data) if data is not None else None
+            if pointer is not None:
+                entries.append(Entry(path, blob, pointer))
+        return entries
+
+    def reachable_pointers(self) -> set[Pointer]:
+        """Every pointer any ref, reflog entry, stash or index (of any worktree) holds.
+
+        Raises GitError when git cannot walk it all: a partial answer must never
+        pass for the whole one (gc would delete what it missed).
+        """
+        out = self.git("rev-list", "--objects", "--all", "--reflog", "--indexed-objects")
+        ids = {line.split(" ", 1)[0] for line in out.splitlines() if line}
+        blobs = read_blobs(self.top, small_blobs(self.top, ids))
+        return {p for data in blobs.values() if (p := parse(data)) is not None and p.size}
+
+    def filtered_paths(self, paths: Iterable[str]) -> set[str]:
+        """The subset of `paths` whose gitattributes say filter=model."""
+        paths = list(paths)
+        if not paths:
+            return set()
+        out = self.git("check-attr", "-z", "--stdin", "filter",
+                       input="\0".join(paths).encode() + b"\0")
+        fields = out.split("\0")
+        return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "model"}
+
+
+def small_blobs(cwd: Path, blobs: Iterable[str]) -> set[str]:
+    """The blobs small enough to be pointers, with one `git cat-file --batch-check`."""
+    blobs = sorted(blobs)
+    if not blobs:
+        return set()
+    out = run(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"], cwd=cwd,
+              input="".join(b + "\n" for b in blobs).encode())
+    small = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "blob" and int(fields[2]) < MAX_POINTER_SIZE:
+            small.add(fields[0])
+    return small
+
+
+def cat_batch(cwd: Path, names: Sequence[str]) -> list[bytes | None]:
+    """Contents of objects (ids or `REV:PATH`), in order, with one `git cat-file --batch`;
+    None where the name resolves to nothing or to something that is not a blob."""
+    if not names:
+        return []
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=cwd, capture_output=True,
+                          input="".join(n + "\n" for n in names).encode())
+    out, pos = proc.stdout, 0
+    result: list[bytes | None] = []
+    for _ in names:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if header[-1] in (b"missing", b"ambiguous"):  # "NAME missing"
+            result.append(None)
+            continue
+        size = int(header[2])
+        result.append(out[pos:pos + size] if header[1] == b"blob" else None)
+        pos += size + 1
+    return result
+
+
+def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
+    """Contents of small blobs, by id."""
+    ids = sorted(blobs)
+    return {blob: data for blob, data in zip(ids, cat_batch(cwd, ids))
+            if data is not None and len(data) < MAX_POINTER_SIZE}

@@ -1,0 +1,296 @@
+"""Cutting a file into chunks so that what did not change between versions is stored once.
+
+Model files have structure, and cutting along it dedups far better than any
+content-defined cut: a tensor that kept its bytes keeps its chunks even when the
+header, the tensor order or the offsets change. So:
+
+* safetensors: the header is one chunk; each large tensor is cut into fixed
+  pieces counted from the tensor's own start; small tensors are grouped.
+* torch zip checkpoints: each storage record is cut like a tensor, the rest
+  (pickle, local headers, central directory) is grouped. The local file headers
+  are read as they stream past, because git hands the clean filter a pipe: the
+  central directory at the end cannot be read first.
+* anything else: FastCDC (native, pyfastcdc), so an insertion shifts nothing.
+
+Input arrives as a stream and is never held whole; every function here is total:
+the chunks of any byte string, well-formed or not, concatenate back to it.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+import pyfastcdc
+
+PIECE = 4 << 20  # fixed pieces of a large tensor or storage record
+SMALL = 64 << 10  # regions below this are grouped with their neighbours
+GROUP = 1 << 20  # a group chunk is flushed before it grows past this
+CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
+MAX_SAFETENSORS_HEADER = 100 << 20
+# No chunk is longer: the largest are a PIECE plus a data descriptor's few bytes.
+# Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
+# remote cannot make a fetch decode 1 GiB chunks, several at once.
+MAX_CHUNK = PIECE + (64 << 10)
+
+_WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
+           "F64": 8, "I64": 8, "U64": 8}
+ZIP_MAGIC = b"PK\x03\x04"  # a zip local file header: torch.save's format
+_ZIP_DESCRIPTOR = b"PK\x07\x08"
+_DESCRIPTOR_MAX = 24  # signature, crc32, zip64 compressed and uncompressed sizes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a file; `width` is the element size the codec groups bytes by."""
+
+    data: bytes | bytearray
+    width: int = 1
+
+
+class Readable(Protocol):
+    """What the chunker reads from: a file opened "rb", a BytesIO, git's pkt-line stream."""
+
+    def readinto(self, buffer: memoryview | bytearray, /) -> int: ...
+
+
+class Reader:
+    """A stream with exact reads and push-back, so a parser can give up cleanly."""
+
+    def __init__(self, raw: Readable) -> None:
+        self._raw = raw
+        self._pending = bytearray()
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        if self._pending:
+            n = min(len(buffer), len(self._pending))
+            buffer[:n] = self._pending[:n]
+            del self._pending[:n]
+            return n
+        return self._raw.readinto(buffer)
+
+    def read(self, n: int) -> bytearray:
+        """Up to n bytes; fewer only at the end of the stream."""
+        out = bytearray(n)
+        view, got = memoryview(out), 0
+        while got < n:
+            k = self.readinto(view[got:])
+            if not k:
+                del view
+                del out[got:]
+                break
+            got += k
+        return out
+
+    def unread(self, data: bytes | bytearray) -> None:
+        self._pending[:0] = data
+
+
+class _Grouper:
+    """Collects small regions into one chunk, flushed before large ones."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def add(self, data: bytes | bytearray) -> Iterator[Chunk]:
+        if self.buf and len(self.buf) + len(data) > GROUP:
+            yield from self.flush()
+        self.buf += data
+
+    def flush(self) -> Iterator[Chunk]:
+        if self.buf:
+            yield Chunk(bytes(self.buf))
+            self.buf = bytearray()
+
+
+def chunk_stream(raw: Readable, name: str = "") -> Iterator[Chunk]:
+    """Chunks of the whole stream, cut by the structure its first bytes reveal.
+
+    A safetensors header is believed only for a `.safetensors` name (or when no
+    name is known): a file named otherwise that starts like one may be an
+    arbitrary binary edit of one, whose tensors no longer sit where its header
+    says, and content-defined cuts serve it better.
+    """
+    reader = raw if isinstance(raw, Reader) else Reader(raw)
+    head = reader.read(9)
+    reader.unread(head)
+    if head[:4] == ZIP_MAGIC:
+        yield from _zip_chunks(reader)
+    elif (len(head) == 9 and head[8:9] == b"{"
+          and (not name or name.lower().endswith(".safetensors"))):
+        yield from _safetensors_chunks(reader)
+    else:
+        yield from _cdc_chunks(reader)
+
+
+def _cdc_chunks(reader: Reader) -> Iterator[Chunk]:
+    cdc = pyfastcdc.FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+    for chunk in cdc.cut_stream(reader):
+        yield Chunk(bytes(chunk.data))
+
+
+def _region(reader: Reader, length: int, width: int, group: _Grouper) -> Iterator[Chunk]:
+    """A tensor-like region: fixed pieces from its start, or grouped when small."""
+    if length < SMALL:
+        yield from group.add(reader.read(length))
+        return
+    yield from group.flush()
+    while length > 0:
+        piece = reader.read(min(PIECE, length))
+        if not piece:
+            return
+        yield Chunk(piece, width if len(piece) % width == 0 else 1)
+        length -= len(piece)
+
+
+def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] | None:
+    """[(begin, end, width)] of the tensors in data order, or None if malformed.
+
+    Offsets must tile the data area exactly (no holes, no overlaps), as the
+    format requires; anything else is chunked as opaque bytes.
+    """
+    try:
+        meta = json.loads(header)
+    except (ValueError, RecursionError):  # RecursionError: a header nested 100,000 deep
+        return None
+    if not isinstance(meta, dict):
+        return None
+    spans = []
+    for name, info in meta.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+            return None
+        spans.append((offsets[0], offsets[1], _WIDTHS.get(str(info.get("dtype")), 1)))
+    spans.sort()
+    position = 0
+    for begin, end, _ in spans:
+        if begin != position:
+            return None
+        position = end
+    return spans
+
+
+def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
+    prefix = reader.read(8)
+    (size,) = struct.unpack("<Q", prefix)
+    header = reader.read(size) if size <= MAX_SAFETENSORS_HEADER else bytearray()
+    layout = safetensors_layout(header) if len(header) == size else None
+    if layout is None:
+        reader.unread(prefix + header)
+        yield from _cdc_chunks(reader)
+        return
+    whole = bytes(prefix + header)
+    for start in range(0, len(whole), PIECE):  # a header past 4 MiB: pieces, as everything
+        yield Chunk(whole[start:start + PIECE])
+    group = _Grouper()
+    for begin, end, width in layout:
+        yield from _region(reader, end - begin, width, group)
+    yield from group.flush()
+    yield from _cdc_chunks(reader)  # trailing bytes, if any
+
+
+def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
+    group = _Grouper()
+    while True:
+        fixed = reader.read(30)
+        record = _zip_record(reader, fixed)
+        if record is None:
+            reader.unread(fixed)
+            break
+        meta, data_length, is_storage = record
+        yield from group.add(meta)
+        if data_length is None:
+            yield from _described_entry(reader, is_storage, group)
+        else:  # pieces from its start; a small entry that is not a storage is grouped
+            yield from _region(reader, data_length, 1, group)
+    yield from group.flush()
+    yield from _cdc_chunks(reader)  # central directory and anything unparsed
+
+
+def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, bool] | None:
+    """(header bytes, data length, is a stored tensor record) of one local entry.
+
+    The length is None for a stored entry followed by a data descriptor (torch
+    writes those); None as a whole when the bytes are not a local header we can
+    follow without the central directory (the stream then goes to FastCDC).
+    """
+    if len(fixed) < 30 or fixed[:4] != ZIP_MAGIC:
+        return None
+    flags, method = struct.unpack_from("<HH", fixed, 6)
+    csize, usize, name_len, extra_len = struct.unpack_from("<IIHH", fixed, 18)
+    tail = reader.read(name_len + extra_len)
+    if len(tail) < name_len + extra_len or (flags & 0x08 and method != 0):
+        reader.unread(tail)
+        return None
+    length: int | None = None if flags & 0x08 else csize
+    if length == 0xFFFFFFFF:
+        length = _zip64_size(tail[name_len:], usize == 0xFFFFFFFF)
+        if length is None:
+            reader.unread(tail)
+            return None
+    name = bytes(tail[:name_len])
+    is_storage = method == 0 and b"/data/" in name and not name.endswith(b"/")
+    return fixed + tail, length, is_storage
+
+
+def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+    """A stored entry whose size only its trailing data descriptor tells.
+
+    The data is read in fixed pieces from its start, each search window
+    reaching 24 bytes past the piece so a descriptor on a piece boundary is
+    found; a descriptor is only believed when the sizes it records equal the
+    bytes seen, so tensor bytes that happen to hold its signature do not end
+    the entry.
+    """
+    if is_storage:
+        yield from group.flush()
+    buf, seen = bytearray(), 0
+    while True:
+        buf += reader.read(PIECE + _DESCRIPTOR_MAX - len(buf))
+        found = _find_descriptor(buf, seen)
+        if found is not None or len(buf) < PIECE + _DESCRIPTOR_MAX:
+            end, length = found if found is not None else (len(buf), 0)
+            yield from _entry_data(buf[:end], is_storage, group)
+            yield from group.add(buf[end:end + length])
+            reader.unread(buf[end + length:])
+            return
+        yield from _entry_data(buf[:PIECE], is_storage, group)
+        del buf[:PIECE]
+        seen += PIECE
+
+
+def _entry_data(data: bytearray, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+    if is_storage and data:
+        yield Chunk(data)
+    elif data:
+        yield from group.add(data)
+
+
+def _find_descriptor(buf: bytearray, seen: int) -> tuple[int, int] | None:
+    """(offset, length) of the data descriptor ending a stored entry, if in `buf`."""
+    at = buf.find(_ZIP_DESCRIPTOR)
+    while at != -1 and at + 16 <= len(buf):
+        size = seen + at
+        if at + 24 <= len(buf) and struct.unpack_from("<QQ", buf, at + 8) == (size, size):
+            return at, 24
+        if size < 1 << 32 and struct.unpack_from("<II", buf, at + 8) == (size, size):
+            return at, 16
+        at = buf.find(_ZIP_DESCRIPTOR, at + 1)
+    return None
+
+
+def _zip64_size(extra: bytes | bytearray, has_usize: bool) -> int | None:
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, pos)
+        if tag == 1:
+            at = pos + 4 + (8 if has_usize else 0)
+            if at + 8 <= pos + 4 + length <= len(extra):
+                return struct.unpack_from("<Q", extra, at)[0]
+            return None
+        pos += 4 + length
+    return None

@@ -1,0 +1,189 @@
+"""How one chunk is stored: zstd, with the bytes of each element grouped.
+
+Floating-point weights compress badly as they are (zstd: 78% for bf16) because
+the sign/exponent byte, which is very repetitive, sits between mantissa bytes,
+which are noise. Grouping byte i of every element into stream i lets zstd see
+the repetitive stream alone (measured on the shared workload: the bf16 high
+bytes shrink to 37%, the low bytes not at all). Streams that do not compress on
+a sample are stored raw, so noise costs nothing to "compress".
+
+Encoded form: one codec byte, then for CODEC_ZSTD_GROUPED the element width,
+then per stream a flag byte (0 raw, 1 zstd) and a u32 length before its bytes.
+
+Grouping and regrouping go through numpy: CPython's strided slice assignment
+moves 0.66 GB/s, numpy 1.5 GB/s (measured here), and regrouping is on the
+checkout path of every byte.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+import zstandard
+
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+CODEC_ZSTD_GROUPED = 2
+
+LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the speed
+_SAMPLE = 64 << 10
+_KEEP_RATIO = 0.92  # store raw unless zstd saves at least 8%
+_local = threading.local()
+_np_lock = threading.Lock()
+_np = None
+
+
+class CorruptChunk(Exception):
+    """An encoded chunk that cannot be decoded (truncated or damaged)."""
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    if not hasattr(_local, "c"):
+        _local.c = zstandard.ZstdCompressor(level=LEVEL)
+        _local.d = zstandard.ZstdDecompressor()
+    return _local.c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    _compressor()
+    return _local.d
+
+
+def _compress_stream(data: bytes | bytearray) -> tuple[int, bytes | bytearray]:
+    """(flag, payload): zstd when a sample says it pays, raw otherwise."""
+    comp = _compressor()
+    if len(data) > 2 * _SAMPLE:
+        sample = data[:_SAMPLE]
+        if len(comp.compress(sample)) > _KEEP_RATIO * len(sample):
+            return 0, data
+    packed = comp.compress(data)
+    if len(packed) > _KEEP_RATIO * len(data):
+        return 0, data
+    return 1, packed
+
+
+def encode(data: bytes | bytearray, width: int = 1) -> bytes:
+    """Encode a chunk for storage; `width` is the element size in bytes."""
+    if width > 1 and len(data) % width == 0 and len(data) >= 4 * _SAMPLE:
+        parts: list[bytes | bytearray] = [bytes([CODEC_ZSTD_GROUPED, width])]
+        for stream in _split(data, width):
+            flag, payload = _compress_stream(stream)
+            parts.append(struct.pack("<BI", flag, len(payload)))
+            parts.append(payload)
+        return b"".join(parts)
+    flag, payload = _compress_stream(data)
+    return bytes([CODEC_ZSTD if flag else CODEC_RAW]) + payload
+
+
+def max_encoded(size: int) -> int:
+    """The longest encoding of `size` raw bytes: every stream is stored raw when zstd
+    does not save 8%, so at most the codec byte, the width and 5 bytes per stream."""
+    return size + 2 + 5 * 8
+
+
+def raw_size(blob: bytes) -> int | None:
+    """The raw length an encoded chunk records (zstd frames carry their content size),
+    or None when it records none or cannot be read."""
+    try:
+        if blob[0] == CODEC_RAW:
+            return len(blob) - 1
+        if blob[0] == CODEC_ZSTD:
+            return _frame_size(blob[1:])
+        if blob[0] == CODEC_ZSTD_GROUPED:
+            flag, length = struct.unpack_from("<BI", blob, 2)
+            stream = _frame_size(blob[7:7 + length]) if flag else length
+            return None if stream is None else stream * blob[1]
+    except (IndexError, struct.error, zstandard.ZstdError):
+        return None
+    return None
+
+
+def _frame_size(frame: bytes) -> int | None:
+    size = zstandard.frame_content_size(frame)
+    return size if size >= 0 else None
+
+
+def decode(blob: bytes, size: int) -> bytes | bytearray:
+    """Decode a stored chunk whose raw length is `size`; raise CorruptChunk."""
+    if not blob:
+        raise CorruptChunk("empty chunk file")
+    codec = blob[0]
+    try:
+        out: bytes | bytearray
+        if codec == CODEC_RAW:
+            out = blob[1:]
+        elif codec == CODEC_ZSTD:
+            out = _decompressor().decompress(blob[1:], max_output_size=size)
+        elif codec == CODEC_ZSTD_GROUPED:
+            out = _decode_grouped(blob, size)
+        else:
+            raise CorruptChunk(f"unknown codec {codec}")
+    except (zstandard.ZstdError, struct.error, ValueError) as exc:
+        raise CorruptChunk(str(exc)) from exc
+    if len(out) != size:
+        raise CorruptChunk(f"decoded {len(out)} bytes, expected {size}")
+    return out
+
+
+def _numpy():
+    """numpy, imported without OpenBLAS worker threads (they spin on our 2 cores for
+    nothing: we only copy bytes); the environment is left as it was for children.
+    Decoder threads race here, hence the lock."""
+    global _np
+    with _np_lock:
+        if _np is None:
+            added = "OPENBLAS_NUM_THREADS" not in os.environ
+            if added:
+                os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            try:
+                import numpy
+            finally:
+                if added:
+                    del os.environ["OPENBLAS_NUM_THREADS"]
+            _np = numpy
+    return _np
+
+
+def _split(data: bytes | bytearray, width: int) -> list[bytes]:
+    """Byte i of every element, for each i."""
+    np = _numpy()
+    elements = np.frombuffer(data, np.uint8).reshape(-1, width)
+    return [elements[:, i].tobytes() for i in range(width)]
+
+
+def _decode_grouped(blob: bytes, size: int) -> bytearray:
+    width = blob[1]
+    if width not in (2, 4, 8) or size % width:
+        raise CorruptChunk(f"bad element width {width}")
+    pos, n = 2, size // width
+    view = memoryview(blob)
+    streams = []
+    for _ in range(width):
+        flag, length = struct.unpack_from("<BI", blob, pos)
+        pos += 5
+        payload: bytes | memoryview = view[pos:pos + length]
+        pos += length
+        if len(payload) != length:
+            raise CorruptChunk("truncated stream")
+        if flag:
+            payload = _decompressor().decompress(payload, max_output_size=n)
+        if len(payload) != n:
+            raise CorruptChunk("stream of the wrong length")
+        streams.append(payload)
+    return _merge(streams, size, width)
+
+
+def _merge(streams: list, size: int, width: int) -> bytearray:
+    """Interleave the byte streams back into elements.
+
+    Built as little-endian words (byte i shifted by 8*i), which numpy does with
+    SIMD at 6.5 GB/s, rather than as a strided byte copy (2.8 GB/s).
+    """
+    np = _numpy()
+    out = bytearray(size)
+    words = np.frombuffer(out, f"<u{width}")
+    np.copyto(words, np.frombuffer(streams[0], np.uint8))
+    for i in range(1, width):
+        words |= np.left_shift(np.frombuffer(streams[i], np.uint8), 8 * i, dtype=words.dtype)
+    return out

@@ -1,0 +1,340 @@
+"""The content-addressed object cache under `<git common dir>/model/`.
+
+Layout (see README):
+
+    objects/chunks/<2 hex>/<32 hex>      one chunk, named by xxh3-128 of its raw bytes,
+                                         encoded by `codec` (zstd, bytes grouped)
+    objects/manifests/<2 hex>/<64 hex>   one file version, named by the sha256 of its
+                                         content: JSON list of (chunk id, length)
+    tmp/                                 temporary files, renamed into place when whole
+
+A file is stored once per distinct chunk across all files and versions. Chunks
+are a few MiB (tensor pieces, 1 MiB average for content-defined cuts), so a
+10 GB model is a few thousand files, not a million. Every chunk is verified
+against its name when read, so a damaged cache never yields a wrong model.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import xxhash
+
+from gitmodel.errors import CacheError
+from gitmodel.store import codec
+from gitmodel.store.atomic import write_file
+from gitmodel.store.chunking import MAX_CHUNK, Chunk, Readable, chunk_stream
+from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
+
+_CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
+MANIFEST_VERSION = 1
+WORKERS = 2  # the machines we target have 2+ cores; zstd and xxh3 release the GIL
+READ_AHEAD = 6  # chunks decoded ahead of the writer: bounds memory to ~6 x 4 MiB
+# A manifest lists ~45 bytes per chunk: 16 MiB covers 370k chunks (> 1 TB of model).
+MAX_MANIFEST = 16 << 20
+
+
+class CorruptObject(CacheError):
+    """A stored chunk or manifest that does not match its name."""
+
+
+class MissingObject(CacheError):
+    """An object that is not in the cache."""
+
+
+def is_chunk_id(value: object) -> bool:
+    return isinstance(value, str) and _CHUNK_ID_RE.fullmatch(value) is not None
+
+
+def chunk_id(data: bytes | bytearray | memoryview) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+class Writable(Protocol):
+    """Where a file's content is written: a file, stdout, git's pkt-line stream."""
+
+    def write(self, data: bytes | bytearray, /) -> object: ...
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The chunks of one file version, in order."""
+
+    oid: str
+    size: int
+    chunks: tuple[tuple[str, int], ...]
+
+    @property
+    def pointer(self) -> Pointer:
+        return Pointer(self.oid, self.size)
+
+    def encode(self) -> bytes:
+        body = {"version": MANIFEST_VERSION, "oid": self.oid, "size": self.size,
+                "chunks": [list(c) for c in self.chunks]}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, oid: str, data: bytes) -> Manifest:
+        """Parse untrusted manifest bytes; raise CorruptObject unless well-formed.
+
+        Chunk lengths are bounded by what the chunker makes (MAX_CHUNK): every
+        length here becomes a buffer when the chunk is decoded.
+        """
+        try:
+            if len(data) > MAX_MANIFEST:
+                raise ValueError("too large")
+            body = json.loads(data)
+            chunks = tuple((c, n) for c, n in body["chunks"])
+            ok = (body.get("version") == MANIFEST_VERSION and body.get("oid") == oid
+                  and type(body.get("size")) is int and 0 < body["size"] <= MAX_SIZE
+                  and all(is_chunk_id(c) and type(n) is int and 0 < n <= MAX_CHUNK
+                          for c, n in chunks)
+                  and sum(n for _, n in chunks) == body["size"])
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            ok = False
+        if not ok:
+            raise CorruptObject(f"manifest {oid[:12]} is malformed")
+        return cls(oid, body["size"], chunks)
+
+
+class Store:
+    """Chunks and manifests on disk, with streaming add and verified reads."""
+
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        self.root = root
+        self.chunk_dir = root / "objects" / "chunks"
+        self.manifest_dir = root / "objects" / "manifests"
+        self.tmp_dir = root / "tmp"
+        self.fsync = fsync
+
+    # -- paths and existence -------------------------------------------------
+    def chunk_path(self, cid: str) -> Path:
+        if not is_chunk_id(cid):
+            raise CorruptObject(f"invalid chunk id {cid!r}")
+        return self.chunk_dir / cid[:2] / cid
+
+    def manifest_path(self, oid: str) -> Path:
+        if not is_oid(oid):
+            raise CorruptObject(f"invalid object id {oid!r}")
+        return self.manifest_dir / oid[:2] / oid
+
+    def has_chunk(self, cid: str) -> bool:
+        return self.chunk_path(cid).exists()
+
+    def has_manifest(self, oid: str) -> bool:
+        return self.manifest_path(oid).exists()
+
+    def has_object(self, pointer: Pointer) -> bool:
+        """True when the manifest and every chunk it lists are present."""
+        if pointer.size == 0:
+            return True
+        try:
+            manifest = self.read_manifest(pointer.oid)
+        except (MissingObject, CorruptObject):
+            return False
+        return all(self.has_chunk(c) for c, _ in manifest.chunks)
+
+    def missing_chunks(self, manifest: Manifest) -> list[str]:
+        return [c for c, _ in manifest.chunks if not self.has_chunk(c)]
+
+    # -- manifests -----------------------------------------------------------
+    def read_manifest(self, oid: str) -> Manifest:
+        try:
+            with open(self.manifest_path(oid), "rb") as handle:
+                data = handle.read(MAX_MANIFEST + 1)
+        except FileNotFoundError:
+            raise MissingObject(oid) from None
+        return Manifest.decode(oid, data)
+
+    def put_manifest(self, manifest: Manifest) -> None:
+        write_file(self.manifest_path(manifest.oid), manifest.encode(), self.tmp_dir, self.fsync)
+
+    # -- chunks --------------------------------------------------------------
+    def put_chunk(self, cid: str, chunk: Chunk) -> None:
+        """Store a chunk whose id the caller computed from `chunk.data`."""
+        write_file(self.chunk_path(cid), codec.encode(chunk.data, chunk.width), self.tmp_dir, self.fsync)
+
+    def put_encoded(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
+        """Store an already-encoded chunk (from a remote) after verifying it; return its raw
+        bytes, so a download can hash the file without decoding every chunk twice."""
+        data = self._decode(cid, size, blob)
+        write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
+        return data
+
+    def read_encoded(self, cid: str, size: int = MAX_CHUNK) -> bytes:
+        """The stored bytes of a chunk of raw length `size`, read no further than its
+        encoding of that length can reach (a damaged file may be any length)."""
+        limit = codec.max_encoded(size)
+        try:
+            with open(self.chunk_path(cid), "rb") as handle:
+                blob = handle.read(limit + 1)
+        except FileNotFoundError:
+            raise MissingObject(cid) from None
+        if len(blob) > limit:
+            raise CorruptObject(f"chunk {cid} is damaged (longer than {size} bytes can encode to)")
+        return blob
+
+    def read_chunk(self, cid: str, size: int) -> bytes | bytearray:
+        """The raw bytes of a chunk, verified against its id."""
+        return self._decode(cid, size, self.read_encoded(cid, size))
+
+    def chunk_is_sound(self, cid: str) -> bool:
+        """True when the stored chunk decodes, at the length its encoding records, to
+        bytes matching its id: a verdict on the chunk alone, whatever a manifest says."""
+        try:
+            blob = self.read_encoded(cid)
+            size = codec.raw_size(blob)
+            return size is not None and chunk_id(codec.decode(blob, size)) == cid
+        except (MissingObject, CorruptObject, codec.CorruptChunk, OSError):
+            return False
+
+    @staticmethod
+    def _decode(cid: str, size: int, blob: bytes) -> bytes | bytearray:
+        try:
+            data = codec.decode(blob, size)
+        except codec.CorruptChunk as exc:
+            raise CorruptObject(f"chunk {cid} is damaged ({exc})") from None
+        if chunk_id(data) != cid:
+            raise CorruptObject(f"chunk {cid} does not match its id")
+        return data
+
+    @contextlib.contextmanager
+    def gc_lock(self, shared: bool) -> Iterator[None]:
+        """gc deletes under the exclusive lock; an add dates the objects it reuses under
+        the shared one. So a reused object was either seen fresh by gc's last look
+        before deleting, or was already gone and the add writes it again."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def freshen(self, path: Path) -> bool:
+        """Date an object an add reuses now, so gc's grace period covers it until git
+        records the pointer; False when it is not there (the caller writes it)."""
+        with self.gc_lock(shared=True):
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return False
+        return True
+
+    # -- whole files ---------------------------------------------------------
+    def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
+        """The verified raw chunks of a file in order, decoded ahead in threads."""
+        with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+            todo = iter(manifest.chunks)
+            pending = collections.deque(pool.submit(self.read_chunk, cid, size)
+                                        for cid, size in itertools.islice(todo, READ_AHEAD))
+            while pending:
+                data = pending.popleft().result()
+                if (following := next(todo, None)) is not None:
+                    pending.append(pool.submit(self.read_chunk, *following))
+                yield data
+
+    def write_to(self, pointer: Pointer, out: Writable) -> None:
+        """Write a file's content to `out`; raise MissingObject/CorruptObject."""
+        if pointer.size == 0:
+            return
+        for data in self.iter_chunks(self.read_manifest(pointer.oid)):
+            out.write(data)
+
+    def matches(self, path: Path, manifest: Manifest) -> bool:
+        """True when the file at `path` has exactly the chunks of `manifest`."""
+        try:
+            if path.stat().st_size != manifest.size:
+                return False
+            with open(path, "rb") as handle:
+                expected = iter(manifest.chunks)
+                for chunk in chunk_stream(handle, path.name):
+                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+                        return False
+                return next(expected, None) is None
+        except OSError:
+            return False
+
+    def add_stream(self, stream: Readable, expected: Manifest | None = None,
+                   name: str = "") -> Manifest:
+        """Chunk, hash and store a stream; return its manifest.
+
+        With `expected` (what the stat cache says this file held), the content is
+        only compared chunk by chunk against it: when it matches, no sha256, no
+        compression and no writes are needed. At the first difference the
+        prefix is replayed from the cache into sha256 and the add goes on as a
+        normal one. `name` (the file's path) guides how the content is cut.
+        """
+        return _Ingest(self, expected).run(stream, name)
+
+
+class _Ingest:
+    """One streaming add: chunk -> id -> (sha256, encode+write in threads)."""
+
+    def __init__(self, store: Store, expected: Manifest | None) -> None:
+        self.store = store
+        self.expected = expected
+        self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
+        self.chunks: list[tuple[str, int]] = []
+        self.seen: set[str] = set()
+
+    def run(self, stream: Readable, name: str) -> Manifest:
+        with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+            inflight: collections.deque = collections.deque()
+            for chunk in chunk_stream(stream, name):
+                self._take(chunk, pool, inflight)
+                while len(inflight) > 2 * WORKERS:
+                    inflight.popleft().result()
+            for future in inflight:
+                future.result()
+        size = sum(n for _, n in self.chunks)
+        if self.sha is None and self.expected is not None \
+                and len(self.chunks) == len(self.expected.chunks):
+            manifest = self.expected
+        else:
+            if self.sha is None:
+                self.sha = self._replay(len(self.chunks))
+            manifest = Manifest(self.sha.hexdigest(), size, tuple(self.chunks))
+        if size and not self.store.freshen(self.store.manifest_path(manifest.oid)):
+            self.store.put_manifest(manifest)
+        return manifest
+
+    def _take(self, chunk: Chunk, pool: concurrent.futures.Executor,
+              inflight: collections.deque) -> None:
+        cid = chunk_id(chunk.data)
+        index = len(self.chunks)
+        self.chunks.append((cid, len(chunk.data)))
+        if self.sha is None:
+            assert self.expected is not None  # no sha256 only while following `expected`
+            if index < len(self.expected.chunks) and self.expected.chunks[index][0] == cid:
+                self._keep(cid, chunk, pool, inflight)
+                return
+            self.sha = self._replay(index)
+        self.sha.update(chunk.data)
+        self._keep(cid, chunk, pool, inflight)
+
+    def _keep(self, cid: str, chunk: Chunk, pool: concurrent.futures.Executor,
+              inflight: collections.deque) -> None:
+        if cid in self.seen:
+            return
+        self.seen.add(cid)
+        if not self.store.freshen(self.store.chunk_path(cid)):
+            inflight.append(pool.submit(self.store.put_chunk, cid, chunk))
+
+    def _replay(self, count: int) -> hashlib._Hash:
+        """Hash the first `count` chunks (known equal to the expected ones) from the cache."""
+        sha = hashlib.sha256()
+        for cid, size in self.chunks[:count]:
+            sha.update(self.store.read_chunk(cid, size))
+        return sha
+

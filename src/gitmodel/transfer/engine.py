@@ -1,0 +1,357 @@
+"""Moving objects between the local cache and a remote: only the chunks the other side lacks.
+
+Push: drop the objects this clone already knows the remote has; ask the remote
+which of the rest have a manifest (a manifest there means all of its chunks are
+there, because manifests go up last); for the others find the missing chunks
+(one listing per 2-hex prefix when many ids share it, parallel existence checks
+when few), upload them in parallel, then the manifests. A push killed midway
+leaves whole chunks and no manifest, so a re-run uploads only what is left.
+
+Fetch: everything from a remote is untrusted. Ids are validated before they
+become paths, every chunk is checked against its xxh3 id before it is stored
+(`Store.put_encoded`), and every rebuilt file against the pointer's sha256
+before its manifest enters the cache, so a wrong byte never reaches a working
+tree. The remote is named in every error.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import hashlib
+import itertools
+import sqlite3
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, TypeVar
+
+from gitmodel.errors import UserError
+from gitmodel.store import codec
+from gitmodel.store.objects import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
+from gitmodel.store.pointer import Pointer
+from gitmodel.transfer.remotes import Backend, RemoteError
+from gitmodel.units import human
+
+NET_WORKERS = 8       # transfers wait on the network, not the CPU
+OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
+LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
+T = TypeVar("T")
+
+
+@dataclass
+class Stats:
+    """What a transfer did, for the summary line and the benchmarks."""
+
+    objects: int = 0       # file versions moved
+    logical: int = 0       # their total size
+    moved: int = 0         # encoded bytes actually sent or received
+    chunks: int = 0        # chunks moved
+    deduped: int = 0       # raw bytes of needed chunks the other side already had
+    up_to_date: int = 0    # file versions the other side already had whole
+
+    def summary(self, verb: str, remote: str) -> str:
+        if not self.objects:
+            return f"{verb}: nothing to transfer ({self.up_to_date} object(s) up to date on {remote!r})"
+        return (f"{verb} {self.objects} object(s), {human(self.logical)} of model files: "
+                f"moved {human(self.moved)} in {self.chunks} chunk(s), dedup saved "
+                f"{human(self.deduped)}; {self.up_to_date} already up to date")
+
+
+class Known:
+    """Manifests a remote is known to hold, so repeat pushes and `status` ask nothing.
+
+    Kept in SQLite under the model dir, keyed by the remote's URL (a changed URL
+    starts afresh). Only confirmed facts go in: a manifest we uploaded or saw.
+    """
+
+    def __init__(self, model_dir: Path, url: str) -> None:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self._db = sqlite3.connect(model_dir / "remotes.sqlite", timeout=30,
+                                   isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")  # a lost fact only costs one more check:
+        self._db.execute("PRAGMA synchronous=NORMAL")  # no fsync per push
+        self._db.execute("CREATE TABLE IF NOT EXISTS known (url TEXT, oid TEXT, "
+                         "PRIMARY KEY (url, oid)) WITHOUT ROWID")
+
+    def has(self, oid: str) -> bool:
+        return self._db.execute("SELECT 1 FROM known WHERE url = ? AND oid = ?",
+                                (self.url, oid)).fetchone() is not None
+
+    def add(self, oids: Iterable[str]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
+                             [(self.url, oid) for oid in oids])
+
+    def forget(self, oids: Iterable[str]) -> None:
+        """The remote was found without these (it lost them): `status` must say so."""
+        self._db.executemany("DELETE FROM known WHERE url = ? AND oid = ?",
+                             [(self.url, oid) for oid in oids])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Progress:
+    """A byte bar on stderr when it is a terminal: raw bytes done, bytes moved, dedup saved."""
+
+    def __init__(self, desc: str, total: int, deduped: int) -> None:
+        self.bar = None
+        self.moved, self.deduped = 0, deduped
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True,
+                            unit_divisor=1024, file=sys.stderr, leave=False)
+
+    def update(self, raw: int, encoded: int) -> None:
+        self.moved += encoded
+        if self.bar is not None:
+            self.bar.update(raw)
+            self.bar.set_postfix_str(f"moved {human(self.moved)}, dedup saved "
+                                     f"{human(self.deduped)}", refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def parallel(func: Callable[[str], T], items: Iterable[str], workers: int = 0) -> dict[str, T]:
+    """`func` over `items` in threads; the first exception cancels the rest and is raised."""
+    items = list(items)
+    if len(items) <= 1:
+        return {item: func(item) for item in items}
+    with concurrent.futures.ThreadPoolExecutor(workers or NET_WORKERS) as pool:
+        futures = {pool.submit(func, item): item for item in items}
+        try:
+            return {futures[f]: f.result() for f in concurrent.futures.as_completed(futures)}
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _key(kind: str, name: str) -> str:
+    return f"{kind}/{name[:2]}/{name}"
+
+
+def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
+    """Which of `ids` (validated chunk ids or oids) exist on the remote under `kind`."""
+    by_prefix: dict[str, list[str]] = defaultdict(list)
+    for name in set(ids):
+        by_prefix[name[:2]].append(name)
+    listed = [p for p, names in by_prefix.items() if len(names) >= LIST_THRESHOLD]
+    single = [n for p, names in by_prefix.items() if len(names) < LIST_THRESHOLD for n in names]
+    found: set[str] = set()
+    for prefix, names in parallel(lambda p: backend.names(f"{kind}/{p}"), listed).items():
+        found.update(set(by_prefix[prefix]) & names)
+    found.update(n for n, ok in parallel(lambda n: backend.exists(_key(kind, n)), single).items()
+                 if ok)
+    return found
+
+
+# -- push -------------------------------------------------------------------------------
+def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer, str],
+         verify: bool = False) -> Stats:
+    """Upload the objects of `pointers` (pointer -> a path, for messages) the remote lacks.
+
+    What this clone remembers pushing is not trusted: a remote can lose objects
+    (wiped, restored from a backup, expired by lifecycle rules), so the manifests
+    of the objects being pushed are always asked for (one listing per 2-hex
+    prefix, or a few existence checks). `verify` also checks every chunk of
+    the manifests found, and uploads again what is missing.
+    """
+    stats = Stats()
+    todo = [p for p in pointers if p.size]
+    stats.up_to_date = len(pointers) - len(todo)
+    there = remote_has(backend, "manifests", [p.oid for p in todo])
+    if verify:
+        there -= _incomplete(store, backend, [p for p in todo if p.oid in there], pointers)
+    known.forget(p.oid for p in todo if p.oid not in there)
+    known.add(there)
+    stats.up_to_date += len(there)
+    manifests = [_local_manifest(store, p, pointers[p], backend.name)
+                 for p in todo if p.oid not in there]
+    if not manifests:
+        return stats
+    backend.remove_stale_tmp()
+    sizes = {cid: size for m in manifests for cid, size in m.chunks}
+    present = remote_has(backend, "chunks", sizes)
+    needed = [cid for cid in sizes if cid not in present]
+    stats.deduped = sum(sizes[c] for c in present)
+    progress = Progress(f"push {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
+    try:
+        def upload(cid: str) -> None:
+            blob = store.read_encoded(cid, sizes[cid])
+            backend.write(_key("chunks", cid), blob)
+            progress.update(sizes[cid], len(blob))
+        parallel(upload, needed)
+        parallel(lambda oid: backend.write(_key("manifests", oid), store.read_manifest(oid).encode()),
+                 [m.oid for m in manifests])
+    finally:
+        progress.close()
+    known.add(m.oid for m in manifests)
+    stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
+    stats.moved, stats.chunks = progress.moved, len(needed)
+    return stats
+
+
+def _incomplete(store: Store, backend: Backend, present: list[Pointer],
+                paths: Mapping[Pointer, str]) -> set[str]:
+    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks.
+
+    The chunks are those of the local manifest when the cache has the object
+    whole (it is what a re-upload sends), else those of the remote's manifest;
+    an object incomplete there and not in this cache cannot be repaired here.
+    """
+    lists: dict[str, list[str]] = {}
+    for pointer in present:
+        try:
+            manifest = store.read_manifest(pointer.oid)
+            if store.missing_chunks(manifest):
+                raise MissingObject(pointer.oid)
+        except (MissingObject, CorruptObject):
+            manifest = _remote_manifest(backend, pointer, paths[pointer])
+        lists[pointer.oid] = [c for c, _ in manifest.chunks]
+    found = remote_has(backend, "chunks", {c for ids in lists.values() for c in ids})
+    broken = {oid for oid, ids in lists.items() if not found.issuperset(ids)}
+    for pointer in present:
+        if pointer.oid in broken and not store.has_object(pointer):
+            raise RemoteError(f"model remote {backend.name!r} has an incomplete copy of "
+                              f"{paths[pointer]} (object {pointer.short}) and this cache "
+                              "does not hold it whole: push it from a clone that does")
+    return broken
+
+
+def _local_manifest(store: Store, pointer: Pointer, path: str, remote: str) -> Manifest:
+    try:
+        manifest = store.read_manifest(pointer.oid)
+    except (MissingObject, CorruptObject):
+        manifest = None
+    if manifest is None or store.missing_chunks(manifest):
+        raise UserError(f"cannot push {path} (object {pointer.short}) to {remote!r}: it is not "
+                        "whole in the local cache (git model fetch it from where it is, or "
+                        "git model fsck)")
+    return manifest
+
+
+# -- fetch ------------------------------------------------------------------------------
+def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> Stats:
+    """Download, verify and cache the objects of `pointers` missing from the local cache.
+
+    A few files at a time, each one's chunks downloaded in parallel and hashed in
+    order as they arrive: memory stays at OBJECT_WORKERS x NET_WORKERS chunks.
+    """
+    stats = Stats()
+    todo = [p for p in pointers if p.size and not store.has_object(p)]
+    stats.up_to_date = len(pointers) - len(todo)
+    if not todo:
+        return stats
+    manifests = _remote_manifests(store, backend, todo, pointers)
+    sizes = {cid: size for m in manifests for cid, size in m.chunks}
+    needed = {cid for cid in sizes if not store.has_chunk(cid)}
+    stats.deduped = sum(sizes.values()) - sum(sizes[c] for c in needed)
+    progress = Progress(f"fetch {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
+
+    def chunk(cid: str, size: int) -> bytes | bytearray:
+        if cid in needed and not store.has_chunk(cid):
+            return _download_chunk(store, backend, cid, size, progress)
+        return store.read_chunk(cid, size)
+
+    by_oid = {m.oid: m for m in manifests}
+    try:
+        with concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
+            def verify_and_keep(oid: str) -> bool:
+                if _sha256(by_oid[oid], chunk, pool) != oid:
+                    return False
+                store.put_manifest(by_oid[oid])
+                return True
+            sound = parallel(verify_and_keep, by_oid, OBJECT_WORKERS)
+    finally:
+        progress.close()
+    bad = [m for m in manifests if not sound[m.oid]]
+    if bad:
+        good_chunks = {c for m in manifests if sound[m.oid] for c, _ in m.chunks}
+        _reject(store, backend, bad, needed - good_chunks, pointers)
+    stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
+    stats.moved, stats.chunks = progress.moved, len(needed)
+    return stats
+
+
+def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
+            pool: concurrent.futures.Executor) -> str:
+    """The sha256 of the file a manifest describes, its chunks fetched ahead in `pool`."""
+    sha = hashlib.sha256()
+    todo = iter(manifest.chunks)
+    window = collections.deque(pool.submit(chunk, cid, size)
+                               for cid, size in itertools.islice(todo, NET_WORKERS))
+    try:
+        while window:
+            data = window.popleft().result()
+            window.extend(pool.submit(chunk, cid, size) for cid, size in itertools.islice(todo, 1))
+            sha.update(data)
+    except BaseException:
+        for future in window:
+            future.cancel()
+        raise
+    return sha.hexdigest()
+
+
+def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
+                      paths: Mapping[Pointer, str]) -> list[Manifest]:
+    """Manifests for `todo`: the local one when whole and sound, else the remote's, validated."""
+    by_oid = {p.oid: p for p in todo}
+
+    def get(oid: str) -> Manifest:
+        pointer = by_oid[oid]
+        try:
+            return store.read_manifest(oid)
+        except (MissingObject, CorruptObject):
+            pass
+        return _remote_manifest(backend, pointer, paths[pointer])
+    found = parallel(get, by_oid)
+    return [found[p.oid] for p in todo]
+
+
+def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
+    """The remote's manifest for `pointer`, validated (its size against the pointer's)."""
+    data = backend.read(_key("manifests", pointer.oid), MAX_MANIFEST)
+    if data is None:
+        raise RemoteError(f"model remote {backend.name!r} does not have {path} "
+                          f"(object {pointer.short}): was it pushed?")
+    try:
+        manifest = Manifest.decode(pointer.oid, data)
+    except CorruptObject as exc:
+        raise RemoteError(f"model remote {backend.name!r} sent a bad manifest for "
+                          f"{path}: {exc}; nothing was kept") from None
+    if manifest.size != pointer.size:
+        raise RemoteError(f"model remote {backend.name!r} sent a manifest of the wrong size "
+                          f"for {path}; nothing was kept")
+    return manifest
+
+
+def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
+                    progress: Progress) -> bytes | bytearray:
+    blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
+    if blob is None:
+        raise RemoteError(f"model remote {backend.name!r} is missing chunk {cid} (an "
+                          "interrupted push? push again from a clone that has the object)")
+    try:
+        data = store.put_encoded(cid, size, blob)
+    except CorruptObject as exc:
+        raise RemoteError(f"model remote {backend.name!r} sent a damaged object: {exc}; "
+                          "it was not kept") from None
+    progress.update(size, len(blob))
+    return data
+
+
+def _reject(store: Store, backend: Backend, bad: list[Manifest], brought: set[str],
+            paths: Mapping[Pointer, str]) -> None:
+    """Files whose sha256 failed: their chunks match their ids but not the file. Delete
+    the ones this fetch brought that no sound file uses, and say which remote lied."""
+    for cid in {c for m in bad for c, _ in m.chunks} & brought:
+        store.chunk_path(cid).unlink(missing_ok=True)
+    first = bad[0].pointer
+    raise RemoteError(f"model remote {backend.name!r} sent content for {paths[first]} that does "
+                      f"not match its sha256 (object {first.short}"
+                      + (f", and {len(bad) - 1} more" if len(bad) > 1 else "")
+                      + "); it was not kept")

@@ -1,0 +1,349 @@
+"""Shared model remotes: their configuration and the storage they live on.
+
+Configuration lives in `.gitmodel` at the repository root, in git-config format
+(read and written with `git config -f`, like .gitmodules), and is committed so
+that every clone knows where the team's objects are:
+
+    [remote "shared"]
+        url = s3://team-models/project-x
+    [core]
+        remote = shared
+
+A clone may override a URL in its own .git/config (`model.remote.NAME.url`).
+Only the `remote` and `core` sections are ours; other sections (pipeline
+stages) belong to other commands and are left untouched.
+
+The storage is reached through fsspec (local paths, s3:// with s3fs, ssh:// and
+sftp:// with sshfs), imported only when a transfer needs it so that the CLI
+and the filter process start fast. Its layout mirrors the local cache:
+
+    chunks/<2 hex>/<32 hex>      encoded chunks, byte for byte as in the cache
+    manifests/<2 hex>/<64 hex>   manifests, uploaded after all of their chunks
+    tmp/                         uploads in progress (renamed into place)
+"""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from gitmodel.errors import UserError
+from gitmodel.git.repo import Repo
+
+CONFIG_FILE = ".gitmodel"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+SCHEMES = ("file", "s3", "ssh", "sftp")
+STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
+
+
+class RemoteError(UserError):
+    """A remote could not be reached or misbehaved; the message names it."""
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A named remote and the URL this clone uses for it."""
+
+    name: str
+    url: str
+
+    @property
+    def display(self) -> str:
+        """The URL without any password, safe to print."""
+        return redact(self.url)
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# -- configuration ------------------------------------------------------------------
+def _config_source(repo: Repo, rev: str | None) -> list[str]:
+    """Where `.gitmodel` is read from: commit `rev` when given (no work tree), else
+    the working tree, else the index, else HEAD.
+
+    During a checkout the models may be smudged before `.gitmodel` itself is
+    written, so the committed copy is the fallback (as git-lfs does with .lfsconfig).
+    """
+    if rev is not None:
+        return [f"--blob={rev}:{CONFIG_FILE}"]
+    if (repo.top / CONFIG_FILE).is_file():
+        return ["-f", str(repo.top / CONFIG_FILE)]
+    for blob in (f":{CONFIG_FILE}", f"HEAD:{CONFIG_FILE}"):
+        if repo.git("rev-parse", "-q", "--verify", blob, check=False).strip():
+            return [f"--blob={blob}"]
+    return []
+
+
+def _read_config(repo: Repo, rev: str | None = None) -> dict[str, str]:
+    """The `remote.*.url` and `core.remote` keys of .gitmodel."""
+    source = _config_source(repo, rev)
+    if not source:
+        return {}
+    out = repo.git("config", *source, "--get-regexp", r"^(remote\..*\.url|core\.remote)$",
+                   check=False)
+    values = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(" ")
+        values[key] = value
+    return values
+
+
+def list_remotes(repo: Repo, rev: str | None = None) -> list[Remote]:
+    """Remotes from .gitmodel plus this clone's own, each with this clone's URL."""
+    names: dict[str, str] = {}
+    for key, url in _read_config(repo, rev).items():
+        if key.startswith("remote."):
+            names[key[len("remote."):-len(".url")]] = url
+    local = repo.git("config", "--get-regexp", r"^model\.remote\..*\.url$", check=False)
+    for line in local.splitlines():
+        key, _, url = line.partition(" ")
+        names[key[len("model.remote."):-len(".url")]] = url
+    return [Remote(name, url) for name, url in sorted(names.items())]
+
+
+def default_name(repo: Repo, rev: str | None = None) -> str | None:
+    return _read_config(repo, rev).get("core.remote")
+
+
+def resolve(repo: Repo, name: str | None, rev: str | None = None) -> Remote:
+    """The remote called `name`, or the default one; UserError when there is none."""
+    remotes = {r.name: r for r in list_remotes(repo, rev)}
+    if name is None:
+        name = default_name(repo, rev)
+        if name is None:
+            raise UserError("no model remote configured: run `git model remote add NAME URL`")
+    if name not in remotes:
+        known = ", ".join(remotes) or "none"
+        raise UserError(f"no model remote named {name!r} (configured: {known})")
+    return remotes[name]
+
+
+def _check_name(name: str) -> None:
+    if not _NAME_RE.fullmatch(name):
+        raise UserError(f"invalid remote name {name!r}: use letters, digits, '.', '_' or '-'")
+
+
+def _check_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if "://" in url and scheme not in SCHEMES:
+        raise UserError(f"unsupported remote URL scheme {scheme!r}: use a path, "
+                        "file://, s3://, ssh:// or sftp://")
+
+
+def _set(repo: Repo, *args: str) -> None:
+    repo.git("config", "-f", str(repo.top / CONFIG_FILE), *args)
+
+
+def add(repo: Repo, name: str, url: str) -> bool:
+    """Add a remote to .gitmodel; return True when it became the default."""
+    _check_name(name)
+    _check_url(url)
+    if any(r.name == name for r in list_remotes(repo)):
+        raise UserError(f"model remote {name!r} already exists (git model remote remove {name})")
+    _set(repo, f"remote.{name}.url", url)
+    if default_name(repo) is None:
+        _set(repo, "core.remote", name)
+        return True
+    return False
+
+
+def remove(repo: Repo, name: str) -> None:
+    _check_name(name)
+    path = repo.top / CONFIG_FILE
+    if repo.git("config", "-f", str(path), "--get", f"remote.{name}.url", check=False) == "":
+        raise UserError(f"no model remote named {name!r} in {CONFIG_FILE}")
+    _set(repo, "--remove-section", f"remote.{name}")
+    if default_name(repo) == name:
+        _set(repo, "--unset", "core.remote")
+
+
+def set_default(repo: Repo, name: str) -> None:
+    resolve(repo, name)
+    _set(repo, "core.remote", name)
+
+
+# -- storage ------------------------------------------------------------------------
+class Backend:
+    """One remote's storage: existence, listing, reading and atomic writing of keys.
+
+    Keys are built by the caller from validated ids (`chunks/ab/ab...`); every
+    method turns a backend failure into a RemoteError naming the remote.
+    """
+
+    def __init__(self, remote: Remote, fs: Any, root: str, atomic_put: bool) -> None:
+        self.remote = remote
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.atomic_put = atomic_put  # a single PUT is atomic (S3): no temp name needed
+        self._made: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return self.remote.name
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def exists(self, key: str) -> bool:
+        with self.errors("cannot check"):
+            return self.fs.exists(self._path(key))
+
+    def names(self, prefix: str) -> set[str]:
+        """The file names directly under `prefix` (one listing call)."""
+        with self.errors("cannot list"):
+            try:
+                entries = self.fs.ls(self._path(prefix), detail=False, **self._ls_kwargs())
+            except FileNotFoundError:
+                return set()
+        return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
+
+    def _ls_kwargs(self) -> dict:
+        return {"refresh": True} if self.atomic_put else {}
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        """The bytes stored under `key`, or None when it does not exist.
+
+        At most `limit` bytes are accepted, and no more than one past it is read:
+        the remote does not decide how much memory a download takes.
+        """
+        with self.errors("cannot download from"):
+            try:
+                data = self.fs.cat_file(self._path(key), start=0, end=limit + 1)
+            except FileNotFoundError:
+                return None
+        if len(data) > limit:
+            raise RemoteError(f"model remote {self.name!r} holds an oversized {key} "
+                              f"(more than {limit} bytes): it was not read")
+        return data
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` so that no reader ever sees part of it."""
+        with self.errors("cannot upload to"):
+            final = self._path(key)
+            if self.atomic_put:
+                self.fs.pipe_file(final, data)
+                return
+            self._makedirs(final.rsplit("/", 1)[0])
+            self._makedirs(self._path("tmp"))
+            tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, final)
+
+    def remove_stale_tmp(self, age: float = STALE_TMP) -> int:
+        """Delete uploads left in tmp/ by pushes killed more than `age` seconds ago
+        (a running push's temporary file is minutes old at most); return how many."""
+        if self.atomic_put:
+            return 0  # S3 puts are atomic: nothing is ever left in tmp/
+        cutoff = time.time() - age
+        removed = 0
+        with self.errors("cannot clean up"):
+            try:
+                entries = self.fs.ls(self._path("tmp"), detail=True)
+            except FileNotFoundError:
+                return 0
+            for entry in entries:
+                mtime = entry.get("mtime")
+                mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
+                if (entry.get("type") == "file" and str(entry["name"]).endswith(".part")
+                        and isinstance(mtime, (int, float)) and mtime < cutoff):
+                    self.fs.rm_file(entry["name"])
+                    removed += 1
+        return removed
+
+    def _makedirs(self, path: str) -> None:
+        if path not in self._made:
+            self.fs.makedirs(path, exist_ok=True)
+            self._made.add(path)
+
+    def errors(self, doing: str) -> _Translate:
+        return _Translate(self.remote, doing)
+
+
+class _Translate:
+    """Turn any backend exception into one line naming the remote (never its credentials)."""
+
+    def __init__(self, remote: Remote, doing: str) -> None:
+        self.remote, self.doing = remote, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
+        if exc is None or isinstance(exc, (UserError, FileNotFoundError, KeyboardInterrupt)):
+            return False
+        reason = _reason(exc)
+        raise RemoteError(f"{self.doing} model remote {self.remote.name!r} "
+                          f"({self.remote.display}): {reason}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, credential-free reason for a backend failure."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if name in ("PermissionDenied",) or "Permission denied" in text:
+        return "authentication failed (check your ssh agent or keys)"
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)"
+    if name == "HostKeyNotVerifiable":
+        return "the server's host key is not in ~/.ssh/known_hosts"
+    if "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text:
+        return "the AWS credentials were rejected (access key or secret is wrong)"
+    if isinstance(exc, PermissionError):
+        return "permission denied (the credentials were rejected or lack access)"
+    if isinstance(exc, (ConnectionError, OSError)) and not text:
+        return f"connection failed ({name})"
+    return f"{text or name}"[:300]
+
+
+def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
+    """Connect to a remote's storage; relative paths are relative to `repo_top`."""
+    url = remote.url
+    parts = urlsplit(url)
+    scheme = parts.scheme if "://" in url else "file"
+    with _Translate(remote, "cannot connect to"):
+        if scheme == "file":
+            import fsspec
+            path = Path(parts.path if "://" in url else url).expanduser()
+            if not path.is_absolute():
+                path = (repo_top or Path.cwd()) / path
+            return Backend(remote, fsspec.filesystem("file"), str(path.resolve()), False)
+        if scheme == "s3":
+            import s3fs
+            fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+            root = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+            return Backend(remote, fs, root, True)
+        import sshfs
+        if not parts.hostname:
+            raise UserError(f"model remote {remote.name!r}: {remote.display} has no host")
+        login = {k: v for k, v in (("username", parts.username), ("password", parts.password)) if v}
+        # known_hosts=() means asyncssh's default (~/.ssh/known_hosts): sshfs would disable it
+        fs = sshfs.SSHFileSystem(parts.hostname, port=parts.port or 22, known_hosts=(),
+                                 skip_instance_cache=True, timeout=30, **login)
+        return Backend(remote, fs, parts.path or "/", False)
+
+
+def redact_text(text: str) -> str:
+    """Passwords in any URL inside `text` (a git error line) replaced by ***."""
+    return re.sub(r"(://[^/:@\s]*):[^/@\s]*@", r"\1:***@", text)
+
+
+def git_url_top(url: str) -> Path | None:
+    """For a git URL that is a local path, the repository folder (for relative remote paths)."""
+    if "://" in url and not url.startswith("file://"):
+        return None
+    path = Path(urlsplit(url).path if url.startswith("file://") else url)
+    return path.resolve() if path.exists() else None
+
