@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import struct
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gitmodel.store import chunking, pointer
 from gitmodel.git.pktline import PktReader, ProtocolError
+from gitmodel.store import chunking, pointer
 from gitmodel.store.objects import MAX_CHUNK, CorruptObject, Manifest
 
 FAST = settings(max_examples=300, deadline=None)

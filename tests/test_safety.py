@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm
+from gitmodel.store.objects import Store
 from gitmodel.store.pointer import parse
-from gitmodel.store.objects import Manifest, Store
 
 OLD = time.time() - 30 * 86400
 

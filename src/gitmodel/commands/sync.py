@@ -26,7 +26,6 @@ from gitmodel.transfer import engine as transfer
 from gitmodel.transfer import remotes
 
 
-
 def _is_zero(object_id: str) -> bool:
     """git's "no object" id: 40 zeros, or 64 in a SHA-256 repository."""
     return not object_id.strip("0")
