@@ -16,7 +16,7 @@ _OID_RE = re.compile(r"[0-9a-f]{64}")
 _POINTER_RE = re.compile(
     rb"version https://git-lfs\.github\.com/spec/v1\n"
     rb"oid sha256:([0-9a-f]{64})\n"
-    rb"size (0|[1-9][0-9]{0,18})\n"
+    rb"size ([1-9][0-9]{0,18})\n"  # size 0 is the empty file, never this text
 )
 
 
@@ -57,7 +57,8 @@ def parse(data: bytes) -> Pointer | None:
     """Return the pointer that `data` canonically encodes, or None.
 
     Only the exact canonical text is accepted (no extra keys, no CRLF, no
-    leading zeros): a file that merely looks like a pointer is content.
+    leading zeros, no "size 0": git-lfs writes the empty file for empty
+    content): a file that merely looks like a pointer is content.
     """
     if not data:
         return EMPTY
