@@ -156,7 +156,7 @@ class Report:
             self.command,
             "```",
             "",
-            f"Workload: `make_models.py --size-mib {self.work.size_mib}` (seven versions, "
+            f"Workload: `bench/models.py --size-mib {self.work.size_mib}` (seven versions, "
             f"{self.work.model_bytes / MB:,.1f} MB each) plus v7, a further head fine-tune "
             f"with {self.work.extra.novel_bytes / MB:,.1f} MB of novel tensor bytes. "
             f"{self.reps} repetition(s), tool order rotated each repetition, medians shown; "

@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated git identity/config, throwaway repositories, the shared workload."""
+"""Shared fixtures: isolated git identity/config, throwaway repositories, the model workload."""
 from __future__ import annotations
 
 import json
@@ -11,16 +11,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))  # bench/models.py: the generator tests and bench share
+import models  # noqa: E402
 
 
-def _workload_script() -> Path:
-    candidates = [os.environ.get("GITMODEL_WORKLOADS", ""), ROOT.parent / "shared" / "workloads"]
-    for folder in candidates:
-        script = Path(folder) / "make_models.py"
-        if folder and script.is_file():
-            return script
-    raise RuntimeError("shared/workloads/make_models.py not found beside the checkout "
-                       "(set GITMODEL_WORKLOADS to its folder)")
+# The slow tier: whole user journeys through git with real models, servers (moto, sshd,
+# giftless), virtualenvs or the benchmark. `-m "not slow"` leaves the in-process units and
+# the quick CLI checks. Any test that asks for the 64 MiB workload is slow too.
+SLOW_MODULES = {"test_workflow", "test_inspect", "test_remotes", "test_remote_backends",
+                "test_pipeline", "test_example", "test_bench_smoke"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or "workload" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,16 +51,14 @@ def isolated_git(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def workload(tmp_path_factory) -> Path:
-    """The shared workload at 64 MiB (seven versions plus workload.json)."""
+    """The model versions of bench/models.py at 64 MiB, plus workload.json."""
     out = tmp_path_factory.mktemp("workload")
-    subprocess.run([sys.executable, str(_workload_script()), str(out), "--size-mib", "64"],
-                   check=True, capture_output=True)
+    models.generate(out, size_mib=64)
     return out
 
 
 def novel_bytes(workload: Path, name: str) -> int:
-    info = json.loads((workload / "workload.json").read_text())
-    return next(v["novel_tensor_bytes"] for v in info["versions"] if v["file"] == name)
+    return models.novel_bytes(json.loads((workload / "workload.json").read_text()), name)
 
 
 def git(cwd: Path, *args: str, check: bool = True, input: bytes | None = None,

@@ -160,7 +160,7 @@ def test_torch_checkpoint_cut_at_storage_records(tmp_path):
     assert sizes.count(chunking.PIECE) == 2  # both 4 MiB storages, on their own
     old = {bytes(c.data) for c in first}
     novel = sum(len(c.data) for c in second if bytes(c.data) not in old)
-    assert chunking.PIECE <= novel < chunking.PIECE + 64 << 10  # the edited storage only
+    assert chunking.PIECE <= novel < chunking.PIECE + (64 << 10)  # the edited storage only
 
 
 def test_zip_descriptor_signature_inside_tensor_bytes_does_not_cut(tmp_path):

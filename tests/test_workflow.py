@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import cache_bytes, copy, git, gm, novel_bytes
-from gitmodel.store.objects import Store
+from gitmodel.store.chunking import chunk_stream
+from gitmodel.store.objects import Store, chunk_id
 from gitmodel.store.pointer import parse
 
 
@@ -186,22 +187,50 @@ def test_worktrees_share_one_cache(repo, workload, tmp_path):
     assert not (tmp_path / "wt/.git/model").exists()
 
 
+def _wait_for(event, proc: subprocess.Popen, what: str, deadline: float = 120.0) -> None:
+    """Poll until `event()` holds; fail if the process ends first (the deadline only bounds a hang)."""
+    end = time.monotonic() + deadline
+    while not event():
+        assert proc.poll() is None, f"the filter exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < end, f"no {what} within {deadline:.0f} s"
+        time.sleep(0.01)
+
+
 def test_killed_add_leaves_a_valid_cache(repo, workload):
-    copy(workload / "v2_full.safetensors", repo / "model.safetensors")
-    with open(repo / "model.safetensors", "rb") as source:
-        proc = subprocess.Popen(["git-model", "clean", "model.safetensors"], cwd=repo,
-                                stdin=source, stdout=subprocess.DEVNULL)
-        time.sleep(0.4)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    chunk_files = list((repo / ".git/model/objects/chunks").rglob("*"))
+    """SIGKILL in the middle of a clean, once it has stored chunks and still reads its input."""
+    source = workload / "v2_full.safetensors"
+    copy(source, repo / "model.safetensors")
+    with open(source, "rb") as data:
+        expected = {chunk_id(c.data): len(c.data) for c in chunk_stream(data, source.name)}
+    objects = repo / ".git/model/objects"
+    proc = subprocess.Popen(["git-model", "clean", "model.safetensors"], cwd=repo,
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stdin is not None
+    with open(source, "rb") as data:
+        proc.stdin.write(data.read(source.stat().st_size // 3))  # then the filter waits for more
+    proc.stdin.flush()
+    _wait_for(lambda: any(p.is_file() for p in (objects / "chunks").rglob("*")), proc,
+              "a chunk in the cache")
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    proc.stdin.close()
+
     store = Store(repo / ".git/model")
-    for path in (p for p in chunk_files if p.is_file()):
-        assert not path.name.endswith(".part")
-        store.read_encoded(path.name)  # a whole object under every final name
-    git(repo, "add", "model.safetensors")
+    stored = [p for p in objects.rglob("*") if p.is_file()]
+    assert stored and all(p.parent.parent.name == "chunks" for p in stored), \
+        "whole chunks only: no manifest, no temporary file under objects/"
+    for path in stored:
+        assert path.name in expected, f"{path.name} is not a chunk of the file"
+        store.read_chunk(path.name, expected[path.name])  # decodes and matches its name
+    assert len(stored) < len(expected), "the kill came before the clean ended"
+
+    git(repo, "add", "model.safetensors")  # the same file again, over the partial cache
     git(repo, "commit", "-q", "-m", "after kill")
     assert gm(repo, "fsck").returncode == 0
+    assert {c for c, _ in manifest_chunks(repo, "model.safetensors")} == expected.keys()
+    (repo / "model.safetensors").unlink()
+    git(repo, "checkout", "--", "model.safetensors")
+    assert (repo / "model.safetensors").read_bytes() == source.read_bytes()
 
 
 def test_gc_deletes_only_unreferenced_objects(repo, workload):

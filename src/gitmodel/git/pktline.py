@@ -7,10 +7,12 @@ that neither side ever holds a whole model.
 from __future__ import annotations
 
 import os
+import re
 from typing import BinaryIO
 
 MAX_PAYLOAD = 65516  # 65520 minus the 4-byte header
 FLUSH = b"0000"
+_HEADER = re.compile(rb"[0-9a-fA-F]{4}")  # int(x, 16) alone would take "0x10", " 1a ", "+01a"
 
 
 class ProtocolError(Exception):
@@ -34,12 +36,9 @@ class PktReader:
     def packet(self) -> bytes | None:
         """The next packet's payload, or None for a flush."""
         head = self._exact(4)
-        try:
-            if not all(c in b"0123456789abcdefABCDEF" for c in head):
-                raise ValueError(head)
-            length = int(head, 16)
-        except ValueError:
-            raise ProtocolError(f"bad pkt-line header {head!r}") from None
+        if not _HEADER.fullmatch(head):
+            raise ProtocolError(f"bad pkt-line header {head!r}")
+        length = int(head, 16)
         if length == 0:
             return None
         if length < 4 or length > MAX_PAYLOAD + 4:

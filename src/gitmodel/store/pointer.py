@@ -18,7 +18,7 @@ _OID_RE = re.compile(r"[0-9a-f]{64}")
 _POINTER_RE = re.compile(
     rb"version https://git-lfs\.github\.com/spec/v1\n"
     rb"oid sha256:([0-9a-f]{64})\n"
-    rb"size (0|[1-9][0-9]{0,18})\n"
+    rb"size ([1-9][0-9]{0,18})\n"  # size 0 is the empty file, never this text
 )
 
 

@@ -1,0 +1,55 @@
+"""Fast tier: a write killed halfway leaves no file under the final name.
+
+The writer is a child process that stops in the middle of `atomic_output`,
+with half its bytes on disk, and waits for a byte on stdin; it is killed once
+the half-written temporary file is seen, so the kill lands mid-write on any
+machine, fast or slow.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HALF = 100_000
+WRITER = f"""
+import sys
+from pathlib import Path
+from gitmodel.store.atomic import atomic_output
+with atomic_output(Path(sys.argv[1]), Path(sys.argv[2])) as out:
+    out.write(b"x" * {HALF})
+    out.flush()
+    sys.stdin.buffer.read(1)
+    out.write(b"y" * {HALF})
+"""
+
+
+def start_writer(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    final, tmp_dir = tmp_path / "objects" / "ab" / "object", tmp_path / "tmp"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(final), str(tmp_dir)],
+                            stdin=subprocess.PIPE)
+    end = time.monotonic() + 60
+    while not [p for p in tmp_dir.glob("*.part") if p.stat().st_size == HALF]:
+        assert proc.poll() is None, "the writer ended before writing half"
+        assert time.monotonic() < end, "no half-written temporary file within 60 s"
+        time.sleep(0.01)
+    return proc, final, tmp_dir
+
+
+def test_killed_mid_write_leaves_nothing_under_the_final_name(tmp_path):
+    proc, final, tmp_dir = start_writer(tmp_path)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    assert not final.exists() and not final.parent.exists()
+    assert [p.stat().st_size for p in tmp_dir.iterdir()] == [HALF]  # only in tmp/, for gc
+
+
+def test_finished_write_is_renamed_whole(tmp_path):
+    proc, final, tmp_dir = start_writer(tmp_path)
+    assert not final.exists()
+    proc.communicate(b"go")
+    assert proc.returncode == 0
+    assert final.read_bytes() == b"x" * HALF + b"y" * HALF
+    assert list(tmp_dir.iterdir()) == []

@@ -1,0 +1,166 @@
+"""Fast tier: the chunkers and the pointer parser on arbitrary input (property tests).
+
+Git hands the clean filter a pipe in 64 KiB packets, and a repository may hold
+any bytes, so two properties matter whatever arrives: the chunks of a stream
+concatenate back to it, and they do not depend on how the stream was split
+into reads (else the same file would be stored twice).
+"""
+from __future__ import annotations
+
+import io
+import json
+import random
+import struct
+import zipfile
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gitmodel.store import chunking, pointer
+
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out its bytes in reads of the given sizes, like a pipe."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data, self._pos, self._sizes, self._turn = data, 0, sizes or [1 << 16], 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = self._sizes[self._turn % len(self._sizes)]
+        self._turn += 1
+        n = min(len(buffer), size, len(self._data) - self._pos)
+        buffer[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+def cuts(data: bytes, name: str, sizes: list[int] | None = None) -> list[bytes]:
+    stream = Trickle(data, sizes) if sizes else io.BytesIO(data)
+    return [bytes(c.data) for c in chunking.chunk_stream(stream, name)]
+
+
+def filler(seed: int, n: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+@st.composite
+def safetensors_files(draw) -> bytes:
+    """Well-formed safetensors files, with tensors small and large (past SMALL and PIECE)."""
+    sizes = draw(st.lists(st.sampled_from([0, 2, 6, 1000, chunking.SMALL - 2, chunking.SMALL,
+                                           chunking.SMALL + 6, chunking.PIECE + 2]),
+                          min_size=1, max_size=5))
+    header, offset = {}, 0
+    for i, size in enumerate(sizes):
+        header[f"t{i}"] = {"dtype": "BF16", "shape": [size // 2], "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    text += b" " * draw(st.integers(0, 7))
+    return struct.pack("<Q", len(text)) + text + filler(draw(st.integers(0, 9)), offset)
+
+
+def damaged(data: bytes, at: int, garbage: bytes) -> bytes:
+    at %= len(data) + 1
+    return data[:at] + garbage + data[at + len(garbage):]
+
+
+inputs = st.one_of(
+    st.binary(max_size=4096),
+    safetensors_files(),
+    st.builds(damaged, safetensors_files(), st.integers(0, 1 << 30), st.binary(max_size=16)),
+    st.builds(lambda rest: chunking.ZIP_MAGIC + rest, st.binary(max_size=512)),
+    st.builds(lambda n, s: filler(s, n), st.integers(0, 3 << 20), st.integers(0, 9)),  # CDC
+)
+names = st.sampled_from(["model.safetensors", "model.bin", "ckpt.pt", ""])
+read_sizes = st.lists(st.integers(100, 70_000), min_size=1, max_size=4)  # pipes: 64 KiB packets
+
+
+@FAST
+@given(inputs, names, read_sizes)
+def test_chunks_concatenate_back_and_ignore_read_boundaries(data, name, sizes):
+    whole = cuts(data, name)
+    assert b"".join(whole) == data
+    assert all(whole), "no empty chunk"
+    assert cuts(data, name, sizes) == whole
+
+
+@FAST
+@given(safetensors_files())
+def test_large_tensors_are_cut_from_their_own_start(data):
+    """So a tensor that kept its bytes keeps its chunks, wherever the file moved it."""
+    (length,) = struct.unpack("<Q", data[:8])
+    start = 8 + length
+    whole = cuts(data, "m.safetensors")
+    assert whole[0] == data[:start]  # the header alone
+    for begin, end, _width in chunking.safetensors_layout(data[8:start]) or []:
+        tensor = data[start + begin:start + end]
+        if len(tensor) >= chunking.SMALL:
+            assert all(tensor[i:i + chunking.PIECE] in whole
+                       for i in range(0, len(tensor), chunking.PIECE))
+
+
+def _checkpoint(tensors: dict[str, bytes]) -> bytes:
+    """A zip laid out as torch.save writes it: stored entries, archive/data/N records."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02pickle")
+        for i, payload in enumerate(tensors.values()):
+            archive.writestr(f"archive/data/{i}", payload)
+    return out.getvalue()
+
+
+record_sizes = st.sampled_from([0, 1, chunking.SMALL - 1, chunking.SMALL, 300_000,
+                                chunking.PIECE, chunking.PIECE + 100])
+
+
+@settings(FAST, max_examples=30)
+@given(st.lists(record_sizes, min_size=1, max_size=3), st.integers(0, 9), read_sizes)
+def test_zip_checkpoints_cut_at_records_whatever_the_reads(sizes, seed, reads):
+    data = _checkpoint({f"t{i}": filler(seed + i, n) for i, n in enumerate(sizes)})
+    whole = cuts(data, "ckpt.pt")
+    assert b"".join(whole) == data
+    assert cuts(data, "ckpt.pt", reads) == whole
+    for i, n in enumerate(sizes):
+        if n >= chunking.SMALL:  # a large record's first piece is a chunk of its own
+            assert filler(seed + i, n)[:chunking.PIECE] in whole
+
+
+# -- pointers -------------------------------------------------------------------------
+oids = st.text("0123456789abcdef", min_size=64, max_size=64)
+sizes = st.integers(1, 2**63 - 1)
+
+
+@FAST
+@given(oids, sizes)
+def test_pointer_round_trip(oid, size):
+    text = pointer.Pointer(oid, size).encode()
+    assert pointer.parse(text) == pointer.Pointer(oid, size)
+
+
+@FAST
+@given(oids, sizes, st.integers(0, 200), st.binary(min_size=1, max_size=3), st.booleans())
+def test_only_the_canonical_text_is_a_pointer(oid, size, at, edit, insert):
+    """Any edit of a pointer's text is content, unless it is itself another canonical pointer."""
+    text = pointer.Pointer(oid, size).encode()
+    at %= len(text) + 1
+    mutated = text[:at] + edit + text[at + (0 if insert else len(edit)):]
+    parsed = pointer.parse(mutated)
+    assert parsed is None or (parsed.size > 0 and parsed.encode() == mutated)
+
+
+@FAST
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_a_pointer_only_when_canonical(data):
+    parsed = pointer.parse(data)
+    assert parsed is None or parsed.encode() == data
+
+
+def test_size_zero_text_is_content_not_the_empty_pointer():
+    """Else `git add` of a file holding this text would commit an empty file in its place."""
+    text = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 0\n"
+    assert pointer.parse(text) is None
+    assert pointer.parse(b"") == pointer.EMPTY
