@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))  # bench/models.py: the generator tests and bench share
 import models  # noqa: E402
 
-
 # The slow tier: whole user journeys through git with real models, servers (moto, sshd,
 # giftless), virtualenvs or the benchmark. `-m "not slow"` leaves the in-process units and
 # the quick CLI checks. Any test that asks for the 64 MiB workload is slow too.

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import git
-from gitmodel.store.chunking import Reader
 from gitmodel.filter.process import serve
-from gitmodel.git.repo import Repo
 from gitmodel.git.pktline import MAX_PAYLOAD, PktReader, PktWriter, ProtocolError
+from gitmodel.git.repo import Repo
+from gitmodel.store.chunking import Reader
 from gitmodel.store.pointer import parse
 
 
@@ -91,12 +91,12 @@ class Client:
         self.thread = threading.Thread(target=self._serve, args=(repo, to_filter, from_filter))
         self.thread.start()
         self.writer = PktWriter(self._to_filter)
-        self.reader = PktReader(open(self._from_filter, "rb", closefd=False))
+        self.reader = PktReader(open(self._from_filter, "rb", closefd=False))  # noqa: SIM115 - lives as long as the client
 
     def _serve(self, repo: Repo, fd_in: int, fd_out: int) -> None:
         try:
             serve(repo, fd_in, fd_out)
-        except BaseException as exc:  # noqa: BLE001 - reported by close()
+        except BaseException as exc:
             self.errors.append(exc)
         finally:
             os.close(fd_in)
