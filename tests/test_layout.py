@@ -77,3 +77,19 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     proc = run(tool("mypy"), "--no-incremental")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_only_the_git_layer_starts_git() -> None:
+    """One door to git (gitmodel.git): every other module asks it. The pipeline runner also
+    starts processes, but only the stage commands a trusted .gitmodel declares."""
+    starters = {}
+    for path in sorted((ROOT / "src/gitmodel").rglob("*.py")):
+        rel = path.relative_to(ROOT / "src/gitmodel").as_posix()
+        text = path.read_text()
+        if rel.startswith("git/"):
+            continue
+        if "import subprocess" in text or '["git"' in text or "'git'," in text:
+            starters[rel] = "subprocess" if "import subprocess" in text else "git argv"
+    assert starters == {"pipeline/runner.py": "subprocess"}
+    runner = (ROOT / "src/gitmodel/pipeline/runner.py").read_text()
+    assert runner.count("subprocess.Popen(") == 1 and "subprocess.run(" not in runner

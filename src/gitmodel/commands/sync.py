@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Iterable, Sequence
 
 from gitmodel.commands.checkout import materialize
 from gitmodel.errors import UserError
+from gitmodel.git import repo as git
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo, read_blobs, small_blobs
 from gitmodel.store.atomic import atomic_output
@@ -240,19 +240,18 @@ def _shallow_clone(url: str, rev: str, bare: Path) -> str:
     A branch or tag is cloned at depth 1; any other revision (a commit id) is
     found in a clone of commits without trees (`--filter=tree:0`). Returns the commit id.
     """
-    base = ["git", "clone", "-q", "--bare", "--no-tags"]
+    base = ["clone", "-q", "--bare", "--no-tags"]
     tries = [(base + ["--depth", "1", "--filter=blob:none", "--branch", rev, url, str(bare)], "HEAD"),
              (base + ["--filter=tree:0", url, str(bare)], rev)]
     error = ""
     for args, name in tries:
-        proc = subprocess.run(args, capture_output=True)
+        proc = git.call(args)
         if proc.returncode == 0:
             commit = Repo(bare, bare, bare).commit(name)
             if commit:
                 return commit
             error = f"revision {rev!r} not found"
         else:
-            lines = proc.stderr.decode(errors="replace").strip().splitlines()
-            error = remotes.redact_text(lines[-1]) if lines else "git clone failed"
+            error = remotes.redact_text(git.last_error_line(proc, "git clone failed"))
         shutil.rmtree(bare, ignore_errors=True)
     raise UserError(f"cannot read {remotes.redact(url)}: {error}")

@@ -21,15 +21,37 @@ class GitError(UserError):
     """A git command failed; the message is git's own."""
 
 
+def call(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None = None,
+         env: dict | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `git ARGS`, output captured, whatever its exit status: the one place git is started
+    to completion (the long-lived `cat-file --batch` readers below are the others)."""
+    return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+
+
+def last_error_line(proc: subprocess.CompletedProcess[bytes], fallback: str) -> str:
+    """git's own last line on stderr (its `fatal: …`), for a one-line error."""
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else fallback
+
+
 def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None = None,
         check: bool = True, env: dict | None = None) -> str:
     """Run `git ARGS` and return stdout as text."""
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                          env=env)
+    proc = call(args, cwd=cwd, input=input, env=env)
     if check and proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(message[-1] if message else f"git {args[0]} failed")
+        raise GitError(last_error_line(proc, f"git {args[0]} failed"))
     return proc.stdout.decode(errors="surrogateescape")
+
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True,
+          "false": False, "no": False, "off": False, "0": False, "": False}
+
+
+def _config_key(key: str) -> str:
+    """git's spelling of a key: section and name are case-blind, a subsection is not."""
+    section, _, rest = key.partition(".")
+    middle, _, name = rest.rpartition(".")
+    return ".".join(part for part in (section.lower(), middle, name.lower()) if part)
 
 
 @dataclass(frozen=True)
@@ -79,16 +101,34 @@ class Repo:
         return run(args, cwd=self.top, input=input, check=check)
 
     # -- config --------------------------------------------------------------
+    @cached_property
+    def _config(self) -> dict[str, str | None]:
+        """Every setting in effect, read once per process (`git config --list`: one git process
+        instead of one per key; a `git model status` asked for three keys, the filter two)."""
+        proc = call(["config", "-z", "--list"], cwd=self.top)
+        settings: dict[str, str | None] = {}
+        for item in proc.stdout.decode(errors="surrogateescape").split("\0"):
+            if item:
+                key, newline, value = item.partition("\n")
+                settings[_config_key(key)] = value if newline else None
+        return settings
+
     def config(self, key: str, default: str | None = None) -> str | None:
-        proc = subprocess.run(["git", "config", "--get", key], cwd=self.top, capture_output=True)
-        return proc.stdout.decode().strip() if proc.returncode == 0 else default
+        """The value git would give for KEY (the last one set); DEFAULT when unset.
+
+        Settings the process itself writes are not seen: read before writing."""
+        key = _config_key(key)
+        if key not in self._config:
+            return default
+        return self._config[key] or ""
 
     def config_bool(self, key: str, default: bool) -> bool:
-        proc = subprocess.run(["git", "config", "--type=bool", "--get", key], cwd=self.top,
-                              capture_output=True)
-        if proc.returncode != 0:
+        """KEY as git reads a boolean: a bare key is true; an unreadable value is DEFAULT."""
+        key = _config_key(key)
+        if key not in self._config:
             return default
-        return proc.stdout.decode().strip() == "true"
+        value = self._config[key]
+        return True if value is None else _BOOLS.get(value.strip().lower(), default)
 
     @cached_property
     def hooks_dir(self) -> Path:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from gitmodel.errors import UserError
+from gitmodel.git import repo as git
 from gitmodel.git.repo import Repo, read_blobs
 from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, select
 from gitmodel.store.atomic import write_file
@@ -85,8 +86,7 @@ def view_for(repo: Repo, stages: list[Stage]) -> IndexView:
 # -- the lock file ---------------------------------------------------------------
 def read_lock(repo: Repo) -> dict[str, dict]:
     """The per-stage records of the staged `.gitmodel.lock` ({} when there is none)."""
-    proc = subprocess.run(["git", "cat-file", "blob", f":{LOCK}"], cwd=repo.top,
-                          capture_output=True)
+    proc = git.call(["cat-file", "blob", f":{LOCK}"], cwd=repo.top)
     if proc.returncode != 0:
         return {}
     try:

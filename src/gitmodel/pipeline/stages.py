@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmodel.errors import UserError
+from gitmodel.git import repo as git
 
 CONFIG = ".gitmodel"
 LOCK = ".gitmodel.lock"  # written by runner.py; named here so the hook's fast path need not import it
@@ -67,12 +67,10 @@ def load(top: Path) -> list[Stage]:
     path = top / CONFIG
     if not path.is_file():
         return []
-    proc = subprocess.run(["git", "config", "-f", str(path), "--list", "-z"], cwd=top,
-                          capture_output=True)
+    proc = git.call(["config", "-f", str(path), "--list", "-z"], cwd=top)
     if proc.returncode != 0:
-        detail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise UserError(f"{CONFIG} is not valid git-config syntax: "
-                        f"{detail[-1] if detail else 'git config failed'}")
+                        f"{git.last_error_line(proc, 'git config failed')}")
     stages = _parse(proc.stdout.decode(errors="surrogateescape"))
     for stage in stages:
         _validate(stage)
