@@ -3,7 +3,7 @@
 Git runs `git-model hook NAME` on every commit, checkout and push. Importing
 click and the command table costs about 65 ms (more on a busy machine), about
 half of what the pre-commit hook adds to a commit that touches no stage, so
-hooks skip it. Errors look the same either way: one line, exit 1.
+hooks skip it. Errors look the same either way (cli/errors.py): one line, the same exit codes.
 """
 from __future__ import annotations
 
@@ -19,24 +19,10 @@ def main() -> None:
 
 
 def _hook(name: str, args: list[str]) -> int:
+    from gitmodel.cli.errors import guarded
     from gitmodel.commands.hooks import run_hook
-    from gitmodel.errors import CacheError, UserError, cache_error_line, os_error_line
     from gitmodel.git.repo import Repo
     if name != "pre-commit":  # the others move model bytes (as cli's `hook` command does)
         from gitmodel.store import alloc
         alloc.tune()
-    try:
-        return run_hook(Repo.discover(), name, args)
-    except UserError as exc:
-        print(f"git-model: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 141
-    except OSError as exc:
-        print(f"git-model: error: {os_error_line(exc)}", file=sys.stderr)
-        return 1
-    except CacheError as exc:
-        print(f"git-model: error: {cache_error_line(exc)}", file=sys.stderr)
-        return 1
+    return guarded(lambda: run_hook(Repo.discover(), name, args))

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import click
 
 from gitmodel import __version__
-from gitmodel.errors import CacheError, UserError, cache_error_line, os_error_line
+from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
+from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
     from gitmodel.filter.process import Fetch
@@ -413,26 +414,18 @@ def hook(name: str, args: tuple[str, ...]) -> None:
 
 
 def run() -> None:
-    """Console entry point: user errors become one line on stderr and exit 1."""
+    """Console entry point: errors become one line on stderr and a documented exit status."""
+    sys.exit(guarded(_main))
+
+
+def _main() -> int:
     try:
         main.main(standalone_mode=False)
     except click.exceptions.Abort:
-        sys.exit(130)
+        return INTERRUPTED
     except click.UsageError as exc:
         print(f"git-model: {exc.format_message()} (see `git model --help`)", file=sys.stderr)
-        sys.exit(2)
+        return USAGE
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except UserError as exc:
-        print(f"git-model: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except BrokenPipeError:
-        sys.exit(141)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except OSError as exc:  # a full disk, a read-only cache: one line, not a traceback
-        print(f"git-model: error: {os_error_line(exc)}", file=sys.stderr)
-        sys.exit(1)
-    except CacheError as exc:
-        print(f"git-model: error: {cache_error_line(exc)}", file=sys.stderr)
-        sys.exit(1)
+        return exc.exit_code
+    return OK

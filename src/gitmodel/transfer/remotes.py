@@ -23,13 +23,16 @@ and the filter process start fast. Its layout mirrors the local cache:
 """
 from __future__ import annotations
 
+import errno
+import functools
+import random
 import re
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
@@ -42,7 +45,39 @@ STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push tha
 
 
 class RemoteError(UserError):
-    """A remote could not be reached or misbehaved; the message names it."""
+    """A remote could not be reached or misbehaved; the message names it.
+
+    `transient` says whether the same request may succeed later (a dropped connection, a
+    timeout, a server asking to slow down): those are retried here, and what still fails
+    exits with its own code so that a script knows a later retry may work."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# Transient failures are retried with exponential backoff and jitter (restic and git-lfs do
+# the same): 4 tries over about 3.5 s, enough for a restarting server or a throttled bucket.
+RETRIES = 4
+BACKOFF = 0.5
+_T = TypeVar("_T")
+
+
+def retried(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Run a Backend method again while it fails with a transient RemoteError."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> _T:
+        for attempt in range(RETRIES):
+            try:
+                return method(*args, **kwargs)
+            except RemoteError as exc:
+                if not exc.transient or attempt == RETRIES - 1:
+                    if exc.transient:
+                        exc.args = (f"{exc} (tried {RETRIES} times: try again later)",)
+                    raise
+                time.sleep(BACKOFF * 2 ** attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -196,10 +231,12 @@ class Backend:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    @retried
     def exists(self, key: str) -> bool:
         with self.errors("cannot check"):
             return self.fs.exists(self._path(key))
 
+    @retried
     def names(self, prefix: str) -> set[str]:
         """The file names directly under `prefix` (one listing call)."""
         with self.errors("cannot list"):
@@ -212,6 +249,7 @@ class Backend:
     def _ls_kwargs(self) -> dict:
         return {"refresh": True} if self.atomic_put else {}
 
+    @retried
     def read(self, key: str, limit: int) -> bytes | None:
         """The bytes stored under `key`, or None when it does not exist.
 
@@ -228,6 +266,7 @@ class Backend:
                               f"(more than {limit} bytes): it was not read")
         return data
 
+    @retried
     def write(self, key: str, data: bytes) -> None:
         """Store `data` under `key` so that no reader ever sees part of it."""
         with self.errors("cannot upload to"):
@@ -241,6 +280,7 @@ class Backend:
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
 
+    @retried
     def remove_stale_tmp(self, age: float = STALE_TMP) -> int:
         """Delete uploads left in tmp/ by pushes killed more than `age` seconds ago
         (a running push's temporary file is minutes old at most); return how many."""
@@ -286,7 +326,40 @@ class _Translate:
             return False
         reason = _reason(exc)
         raise RemoteError(f"{self.doing} model remote {self.remote.name!r} "
-                          f"({self.remote.display}): {reason}") from None
+                          f"({self.remote.display}): {reason}", transient(exc)) from None
+
+
+_TRANSIENT_ERRNO = {errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE,
+                    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EAGAIN}
+# botocore's error codes and asyncssh's exceptions that mean "not now" rather than "no".
+_TRANSIENT_CODES = ("SlowDown", "Throttling", "RequestTimeout", "InternalError",
+                    "ServiceUnavailable", "503", "500", "502", "504")
+_TRANSIENT_NAMES = {"ConnectionLost", "EndpointConnectionError", "ConnectTimeoutError",
+                    "ReadTimeoutError", "ConnectionClosedError", "ClientPayloadError",
+                    "ServerDisconnectedError", "ServerTimeoutError", "IncompleteRead"}
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether the failed request may succeed if tried again (s3fs and sshfs wrap the
+    client library's exception: its cause is looked at too)."""
+    cause = exc.__cause__ or exc.__context__
+    return _transient(exc) or (cause is not None and cause is not exc and _transient(cause))
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, (TimeoutError, ConnectionResetError, ConnectionAbortedError,
+                        BrokenPipeError)):
+        return True
+    if type(exc).__name__ in _TRANSIENT_NAMES:
+        return True
+    if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNO:
+        return True
+    code = getattr(exc, "response", None)
+    if isinstance(code, dict):
+        error = code.get("Error", {}).get("Code", "")
+        status = str(code.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        return error in _TRANSIENT_CODES or status in _TRANSIENT_CODES
+    return False
 
 
 def _reason(exc: BaseException) -> str:
