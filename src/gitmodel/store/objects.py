@@ -31,7 +31,7 @@ from typing import Iterator, Protocol
 import xxhash
 
 from gitmodel.errors import CacheError
-from gitmodel.store import codec
+from gitmodel.store import codec, layout
 from gitmodel.store.atomic import write_file
 from gitmodel.store.chunking import MAX_CHUNK, Chunk, Readable, chunk_stream
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
@@ -112,8 +112,8 @@ class Store:
 
     def __init__(self, root: Path, fsync: bool = False) -> None:
         self.root = root
-        self.chunk_dir = root / "objects" / "chunks"
-        self.manifest_dir = root / "objects" / "manifests"
+        self.chunk_dir = root / "objects" / layout.CHUNKS
+        self.manifest_dir = root / "objects" / layout.MANIFESTS
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
 
@@ -121,12 +121,12 @@ class Store:
     def chunk_path(self, cid: str) -> Path:
         if not is_chunk_id(cid):
             raise CorruptObject(f"invalid chunk id {cid!r}")
-        return self.chunk_dir / cid[:2] / cid
+        return self.root / "objects" / layout.key(layout.CHUNKS, cid)
 
     def manifest_path(self, oid: str) -> Path:
         if not is_oid(oid):
             raise CorruptObject(f"invalid object id {oid!r}")
-        return self.manifest_dir / oid[:2] / oid
+        return self.root / "objects" / layout.key(layout.MANIFESTS, oid)
 
     def has_chunk(self, cid: str) -> bool:
         return self.chunk_path(cid).exists()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 
 from gitmodel.errors import UserError
-from gitmodel.store import codec
+from gitmodel.store import codec, layout
 from gitmodel.store.objects import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import Pointer
 from gitmodel.transfer.remotes import Backend, RemoteError
@@ -131,7 +131,7 @@ def parallel(func: Callable[[str], T], items: Iterable[str], workers: int = 0) -
 
 
 def _key(kind: str, name: str) -> str:
-    return f"{kind}/{name[:2]}/{name}"
+    return layout.key(kind, name)
 
 
 def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
