@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from scenario import NEAR, SWITCHES
-from workload import Workload
+from workload import BIG_FACTOR, Workload
 
 GM, LFS, DVC = "git-model", "git-lfs", "dvc"
 MB = 1_000_000
@@ -76,6 +76,9 @@ def metrics(work: Workload) -> list[Metric]:
         Metric("clone_pull", "clone + pull HEAD (v7)", "s"),
         Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", limit=rss),
         Metric("rss_checkout", "peak RSS: checkout", "B", "≤ 200 MB", limit=rss),
+        Metric("checkout_big", f"checkout of one {BIG_FACTOR}× model-size file", "s"),
+        Metric("rss_checkout_big", f"peak RSS: checkout of the {BIG_FACTOR}× file", "B",
+               "≤ 200 MB", limit=rss),
         Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", limit=rss),
         Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", limit=rss),
         Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", limit=rss),
@@ -199,6 +202,9 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "the model verified byte for byte each time; status: the first `git status` right "
         "after (DVC: then `dvc status`), and the tree must be clean; then "
         f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks).",
+        f"- {BIG_FACTOR}× file: v0, v2, v6 and v1 end to end as one opaque `big.bin`, committed on a "
+        "branch; after a checkout without it, the timed checkout writes it back (verified, "
+        "clean status after).",
         "- push: `git push` to a bare repository on this disk; git-model and git-lfs upload "
         "in the pre-push hook (git-lfs via `file://`), DVC adds `dvc push` (`--all-commits` "
         "the first time). Bytes written = growth of the remote folders (what a remote over "
