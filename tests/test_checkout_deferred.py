@@ -190,3 +190,11 @@ def test_a_model_removed_from_the_work_tree_frees_its_space(one_region_apart) ->
     git(repo, "checkout", "-q", "main~1")  # a checkout that writes a model prunes stale links
     git(repo, "checkout", "-q", "main")
     assert not [p for p in links.iterdir() if p.suffix == ".json"]
+
+
+def test_a_hard_link_of_your_own_keeps_its_bytes(one_region_apart, tmp_path: Path) -> None:
+    repo, first, second = one_region_apart
+    git(repo, "checkout", "-q", "HEAD~1")
+    os.link(repo / "m.bin", tmp_path / "backup.bin")
+    git(repo, "checkout", "-q", "main")
+    assert sha(repo / "m.bin") == second and sha(tmp_path / "backup.bin") == first

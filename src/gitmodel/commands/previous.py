@@ -9,7 +9,8 @@ that sits at the same offset in both versions is kept, only the others are writt
 the linked inode, and the inode is linked into place over the pointer. A switch between
 two versions that differ in one tensor then writes that tensor, not the model.
 
-ctime is not part of the record: git's unlink of the working file changes the inode's
+A link is patched only when it is the inode's last name (a hard link you made elsewhere
+keeps its bytes). ctime is not part of the record: git's unlink of the working file changes the inode's
 ctime. A write that keeps the mtime is not noticed; every write through git-model,
 git or a normal program moves it. A command killed midway leaves the pointer in the
 working tree (git status shows it clean, as after any interrupted smudge;
@@ -84,7 +85,9 @@ class Previous:
         same = (record.path == path and is_oid(record.oid) and
                 (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
                 == (record.size, record.mtime_ns, record.ino, record.dev))
-        return record if same else None
+        # Patched in place only when nothing but this link holds the inode any more (git
+        # unlinked the working file): a hard link of your own elsewhere keeps its bytes.
+        return record if same and st.st_nlink == 1 else None
 
     def write(self, path: str, target: Path, pointer: Pointer, mode: int) -> bool:
         """Put the new version at TARGET by patching the previous one; False when that is
