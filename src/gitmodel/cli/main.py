@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: start-up imports none of these
     from gitmodel.filter.process import Fetch
     from gitmodel.git.repo import Repo
     from gitmodel.store.objects import Store
+    from gitmodel.transfer.engine import Stats
 
 
 def _repo() -> Repo:
@@ -106,11 +107,13 @@ def ls_files(rev: str | None) -> None:
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
     from gitmodel.commands.checkout import materialize
+    from gitmodel.units import plural
     repo = _heavy_repo()
-    done, missing = materialize(repo, repo.from_cwd(paths))
-    click.echo(f"restored {len(done)} file(s)")
+    done, missing = materialize(repo, repo.from_cwd(paths), strict_paths=bool(paths))
+    click.echo(f"restored {plural(len(done), 'file')}" if done
+               else "nothing to restore: every model file is in place")
     if missing:
-        raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
+        raise UserError(f"{plural(len(missing), 'file')} still pointers, objects not in the cache "
                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
                         "run `git model pull`")
 
@@ -290,10 +293,14 @@ def remote() -> None:
 @remote.command("add")
 @click.argument("name")
 @click.argument("url")
-def remote_add(name: str, url: str) -> None:
+@click.option("--check", is_flag=True, help="Connect first: refuse a remote that cannot be reached.")
+def remote_add(name: str, url: str, check: bool) -> None:
     """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
     from gitmodel.transfer import remotes
-    made_default = remotes.add(_repo(), name, url)
+    repo = _repo()
+    if check:
+        remotes.check_reachable(remotes.open_backend(repo.top, remotes.Remote(name, url)))
+    made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 
 
@@ -325,54 +332,76 @@ def remote_set_default(name: str) -> None:
     click.echo(f"default model remote: {name}")
 
 
+def _echo_transfer(verb: str, name: str, stats: Stats, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"remote": name, **stats.as_json()}))
+    else:
+        click.echo(stats.summary(verb, name))
+
+
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
 @click.option("--verify", is_flag=True,
               help="Also check every chunk the remote should hold; upload what is missing.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be uploaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
-def push(everything: bool, verify: bool, args: tuple[str, ...]) -> None:
+def push(everything: bool, verify: bool, dry_run: bool, as_json: bool, args: tuple[str, ...]) -> None:
     """Upload the objects of REVs (default HEAD) that the remote lacks."""
     from gitmodel.commands.sync import push as do_push
-    name, stats = do_push(_repo(), args, everything, verify)
-    click.echo(stats.summary("pushed", name))
+    name, stats = do_push(_repo(), args, everything, verify, dry_run)
+    _echo_transfer("would push" if dry_run else "pushed", name, stats, as_json)
+
+
+_INCLUDE = click.option("-I", "--include", "include", multiple=True, metavar="GLOB",
+                        help="Only paths matching GLOB (repeatable).")
+_EXCLUDE = click.option("-X", "--exclude", "exclude", multiple=True, metavar="GLOB",
+                        help="Not paths matching GLOB (repeatable).")
 
 
 @main.command()
-@click.option("--include", "include", multiple=True, metavar="GLOB",
-              help="Only paths matching GLOB (repeatable).")
+@_INCLUDE
+@_EXCLUDE
+@click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
-def fetch(include: tuple[str, ...], args: tuple[str, ...]) -> None:
+def fetch(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, as_json: bool,
+          args: tuple[str, ...]) -> None:
     """Download and verify the objects of REVs (default HEAD) into the cache."""
     from gitmodel.commands.sync import fetch as do_fetch
-    name, stats = do_fetch(_repo(), args, include)
-    click.echo(stats.summary("fetched", name))
+    name, stats = do_fetch(_repo(), args, include, exclude, everything)
+    _echo_transfer("fetched", name, stats, as_json)
 
 
 @main.command()
+@_INCLUDE
+@_EXCLUDE
 @click.argument("name", required=False, metavar="[REMOTE]")
-def pull(name: str | None) -> None:
+def pull(include: tuple[str, ...], exclude: tuple[str, ...], name: str | None) -> None:
     """Fetch the checked-out revision's objects and write the model files."""
     from gitmodel.commands.sync import pull as do_pull
-    remote_name, stats, done, missing = do_pull(_repo(), name)
+    from gitmodel.units import plural
+    remote_name, stats, done, missing = do_pull(_repo(), name, include, exclude)
     click.echo(stats.summary("fetched", remote_name))
-    click.echo(f"restored {len(done)} file(s)")
+    if done:
+        click.echo(f"restored {plural(len(done), 'file')}")
     if missing:
-        raise UserError(f"{len(missing)} file(s) still pointers: {', '.join(missing[:3])}")
+        raise UserError(f"{plural(len(missing), 'file')} still pointers: {', '.join(missing[:3])}")
 
 
 @main.command()
 @click.argument("url")
 @click.argument("rev")
 @click.argument("path")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the file.")
-def get(url: str, rev: str, path: str, out: str) -> None:
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the file (default: PATH's base name, here).")
+@click.option("--remote", metavar="NAME|URL",
+              help="The model remote: a name from the repository's .gitmodel, or a URL.")
+def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> None:
     """Download PATH at REV of the git repository URL, verified, without a clone."""
-    from pathlib import Path
-
     from gitmodel.commands.sync import get as do_get
-    stats = do_get(url, rev, path, Path(out))
-    click.echo(f"wrote {out} ({stats.summary('fetched', 'remote')})", err=True)
+    target, stats = do_get(url, rev, path, out, remote)
+    click.echo(f"wrote {target} ({stats.summary('fetched', 'remote')})", err=True)
 
 
 @main.command("filter-process", hidden=True)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from gitmodel.errors import UserError
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
@@ -39,15 +40,20 @@ def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
     return result
 
 
-def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+def materialize(repo: Repo, paths: Sequence[str] = (),
+                strict_paths: bool = False) -> tuple[list[str], list[str]]:
     """Write real files for pointers whose objects are cached; return (done, not done).
 
     Files are written here, streamed from the cache into a temporary file that
     replaces the pointer, rather than through `git checkout-index`: git would
     hold each whole model in memory and pipe it through the filter. The index
     entries already name this content (the pointer); `settle_index` records
-    the new files' stat data so git does not re-clean them.
+    the new files' stat data so git does not re-clean them. With `strict_paths`, a path
+    that matches no model file in the index is an error, as a pathspec is for git.
     """
+    for path in paths if strict_paths else ():
+        if not repo.index_entries([path]):
+            raise UserError(f"pathspec {path!r} did not match any model file known to git")
     store = open_store(repo)
     done, missing = [], []
     for entry in pointer_files(repo, paths):

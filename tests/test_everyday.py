@@ -1,0 +1,157 @@
+"""The everyday loop of issue 20, through the real CLI and git: remotes resolved from today's
+configuration, remote names as git takes them, honest errors, --json, exit codes, output."""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from conftest import git, gm
+from gitmodel.store.pointer import parse
+
+
+def _write(path: Path, size: int, seed: int) -> bytes:
+    data = random.Random(seed).randbytes(size)
+    path.write_bytes(data)
+    return data
+
+
+def _err(proc) -> str:
+    return proc.stderr.decode()
+
+
+@pytest.fixture
+def history(tmp_path: Path, repo: Path) -> dict:
+    """Two model versions committed before `.gitmodel` existed, then a remote, all pushed."""
+    v1 = _write(repo / "m.bin", 200_000, 1)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    v2 = _write(repo / "m.bin", 200_000, 2)
+    git(repo, "commit", "-qam", "v2")
+    store = tmp_path / "store"
+    gm(repo, "remote", "add", "shared", str(store))
+    git(repo, "add", ".gitmodel")
+    git(repo, "commit", "-qm", "remote")
+    gm(repo, "push", "--all")
+    return {"repo": repo, "store": store, "v1": v1, "v2": v2, "tmp": tmp_path}
+
+
+@pytest.mark.slow
+def test_old_commits_fetch_from_todays_remote(history: dict) -> None:
+    repo = history["repo"]
+    git(repo, "config", "model.fetchOnCheckout", "false")
+    (repo / "m.bin").unlink()
+    git(repo, "checkout", "-q", "--", "m.bin")
+    cache = repo / ".git" / "model" / "objects"
+    for path in sorted(cache.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    git(repo, "checkout", "-q", "HEAD~2")  # v1: no .gitmodel in this commit
+    assert not (repo / ".gitmodel").exists() and parse((repo / "m.bin").read_bytes())
+    out = gm(repo, "pull").stdout.decode()
+    assert (repo / "m.bin").read_bytes() == history["v1"], out
+    out = gm(repo, "fetch", "shared", "main").stdout.decode()  # a remote name, as git fetch
+    assert out.startswith("fetched 1 object,"), out
+    proc = gm(repo, "fetch", "nosuch", check=False)
+    assert proc.returncode == 1 and "neither a model remote (shared) nor a revision" in _err(proc)
+
+
+@pytest.mark.slow
+def test_remote_only_in_local_config_is_used(tmp_path: Path, repo: Path) -> None:
+    data = _write(repo / "m.bin", 100_000, 3)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "config", "model.remote.mine.url", str(tmp_path / "store"))
+    assert gm(repo, "push").stdout.decode().startswith("pushed 1 object,")
+    (repo / ".git" / "model" / "objects" / "manifests").rename(tmp_path / "aside")
+    (repo / "m.bin").write_bytes(b"x")
+    git(repo, "checkout", "--", "m.bin")
+    gm(repo, "pull")
+    assert (repo / "m.bin").read_bytes() == data
+
+
+def test_remote_errors_point_the_right_way(tmp_path: Path, repo: Path) -> None:
+    _write(repo / "m.bin", 50_000, 4)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    gm(repo, "remote", "add", "gone", str(tmp_path / "nowhere"))
+    proc = gm(repo, "fetch", check=False)
+    assert proc.returncode == 1 and "remote path does not exist" in _err(proc), _err(proc)
+    proc = gm(repo, "remote", "add", "--check", "gone2", str(tmp_path / "nowhere2"), check=False)
+    assert proc.returncode == 1 and "remote path does not exist" in _err(proc)
+    assert "gone2" not in gm(repo, "remote", "list").stdout.decode()
+    (tmp_path / "there").mkdir()
+    gm(repo, "remote", "add", "--check", "there", str(tmp_path / "there"))
+    # s3fs/sshfs not installed: a package on PYTHONPATH that fails to import stands in
+    for name in ("s3fs", "sshfs"):
+        (tmp_path / "blocked" / name).mkdir(parents=True)
+        (tmp_path / "blocked" / name / "__init__.py").write_text("raise ImportError('blocked')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "blocked"))
+    gm(repo, "remote", "add", "s3", "s3://bucket/prefix")
+    gm(repo, "remote", "add", "ssh", "ssh://127.0.0.1:1/srv")
+    for name, extra in (("s3", "s3"), ("ssh", "ssh")):
+        proc = gm(repo, "fetch", name, env=env, check=False)
+        assert proc.returncode == 1
+        assert f"install the {extra} extra: pip install 'git-model[{extra}]'" in _err(proc), _err(proc)
+
+
+def _empty_cache(repo: Path) -> None:
+    cache = repo / ".git" / "model" / "objects"
+    for path in sorted(cache.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+
+
+@pytest.mark.slow
+def test_strict_checkout_completes_and_names_the_recovering_command(history: dict) -> None:
+    repo = history["repo"]
+    git(repo, "config", "model.smudge.strict", "true")
+    git(repo, "config", "model.fetchOnCheckout", "false")
+    _empty_cache(repo)
+    proc = git(repo, "checkout", "-q", "HEAD~2", check=False)  # v1: older than .gitmodel
+    assert proc.returncode == 1, _err(proc)
+    lines = _err(proc).strip().splitlines()
+    assert lines[0].startswith("git-model: m.bin: left as a pointer") and len(lines) == 2, lines
+    assert "git model pull" in lines[1] and "model.smudge.strict" in lines[1]
+    assert git(repo, "log", "-1", "--format=%s").stdout.strip() == b"v1", "HEAD moved"
+    assert parse((repo / "m.bin").read_bytes()) is not None, "the pointer is there, not nothing"
+    assert git(repo, "status", "--porcelain").stdout == b""
+    gm(repo, "pull")  # the command the advice names recovers
+    assert (repo / "m.bin").read_bytes() == history["v1"]
+
+
+@pytest.mark.slow
+def test_transfer_options(history: dict) -> None:
+    repo, tmp = history["repo"], history["tmp"]
+    _write(repo / "a.bin", 60_000, 5)
+    _write(repo / "b.bin", 60_000, 6)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "a and b")
+    dry = json.loads(gm(repo, "push", "--dry-run", "--json").stdout)
+    assert dry["objects"] == 2 and dry["chunks"] == 2 and dry["up_to_date"] == 1, dry
+    assert json.loads(gm(repo, "push", "--dry-run", "--json").stdout) == dry, "nothing was sent"
+    pushed = json.loads(gm(repo, "push", "--json").stdout)
+    assert pushed == {**dry, "remote": "shared"} and pushed["moved"] == dry["moved"]
+    _empty_cache(repo)
+    for name in ("a.bin", "b.bin", "m.bin"):
+        (repo / name).unlink()
+    git(repo, "config", "model.fetchOnCheckout", "false")
+    git(repo, "checkout", "-q", "--", ".")
+    out = gm(repo, "pull", "-I", "*.bin", "--exclude", "a.*").stdout.decode()
+    assert "fetched 2 objects" in out and "restored 2 files" in out, out
+    assert parse((repo / "a.bin").read_bytes()) is not None and parse((repo / "b.bin").read_bytes()) is None
+    fetched = json.loads(gm(repo, "fetch", "--all", "--json").stdout)
+    assert fetched["objects"] == 2 and fetched["remote"] == "shared", fetched  # a.bin and v1
+    gm(repo, "checkout", "a.bin")
+    # get: default output name, --remote as a URL for a repository without .gitmodel
+    git(repo, "tag", "v1", "HEAD~3")
+    (tmp / "out").mkdir()
+    gm(tmp / "out", "get", str(repo), "main", "m.bin")
+    assert (tmp / "out" / "m.bin").read_bytes() == history["v2"]
+    bare = tmp / "bare.git"
+    git(tmp, "clone", "-q", "--bare", "--branch", "v1", str(repo), str(bare))
+    proc = gm(tmp / "out", "get", str(bare), "v1", "m.bin", "-o", "v1.bin", check=False)
+    assert proc.returncode == 1 and "--remote" in _err(proc), _err(proc)
+    gm(tmp / "out", "get", str(bare), "v1", "m.bin", "-o", "v1.bin", "--remote", str(history["store"]))
+    assert (tmp / "out" / "v1.bin").read_bytes() == history["v1"]
