@@ -155,3 +155,88 @@ def test_transfer_options(history: dict) -> None:
     assert proc.returncode == 1 and "--remote" in _err(proc), _err(proc)
     gm(tmp / "out", "get", str(bare), "v1", "m.bin", "-o", "v1.bin", "--remote", str(history["store"]))
     assert (tmp / "out" / "v1.bin").read_bytes() == history["v1"]
+
+
+@pytest.fixture
+def committed(repo: Path) -> Path:
+    """`repo` with one committed model file (m.bin) and an untracked text file."""
+    _write(repo / "m.bin", 80_000, 7)
+    (repo / "notes.txt").write_text("not a model\n")
+    git(repo, "add", "m.bin", ".gitattributes")
+    git(repo, "commit", "-qm", "v1")
+    return repo
+
+
+def test_status_and_ls_files_json_and_quiet(committed: Path) -> None:
+    repo = committed
+    assert gm(repo, "status", "--quiet").returncode == 0
+    status = json.loads(gm(repo, "status", "--json").stdout)
+    assert status["clean"] and status["staged"] == [] and status["remote"] is None
+    _write(repo / "m.bin", 80_000, 8)
+    quiet = gm(repo, "status", "-q", check=False)
+    assert quiet.returncode == 1 and quiet.stdout == b""
+    assert json.loads(gm(repo, "status", "--json").stdout)["modified"] == ["m.bin"]
+    [listed] = json.loads(gm(repo, "ls-files", "--json").stdout)
+    assert listed["path"] == "m.bin" and listed["cached"] and listed["size"] == 80_000
+    assert len(listed["oid"]) == 64
+
+
+def test_fsck_json(committed: Path) -> None:
+    report = json.loads(gm(committed, "fsck", "--json").stdout)
+    assert report == {"ok": True, "problems": [], "remaining": [], "messages": []}
+    chunk = next(p for p in (committed / ".git/model/objects/chunks").rglob("*") if p.is_file())
+    chunk.write_bytes(b"damaged")
+    proc = gm(committed, "fsck", "--json", check=False)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and not report["ok"]
+    assert report["problems"][0]["kind"] == "corrupt" and report["problems"][0]["paths"] == ["m.bin"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "badrev:m.bin"), "unknown revision 'badrev'"),
+    (("ls-files", "badrev"), "unknown revision 'badrev'"),
+    (("show", "notes.txt"), "notes.txt is not a git-model file"),
+    (("checkout", "nosuch"), "pathspec 'nosuch' did not match any model file"),
+    (("diff", "HEAD", "--", "nosuch"), "pathspec 'nosuch' did not match any model file"),
+    (("fetch",), "no model remote configured: run `git model remote add NAME URL`"),
+])
+def test_wrong_input_is_one_honest_line(committed: Path, args: tuple, message: str) -> None:
+    proc = gm(committed, *args, check=False)
+    err = _err(proc)
+    assert proc.returncode == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_overview_version_and_show_same_as_head(committed: Path) -> None:
+    proc = gm(committed, check=False)
+    assert proc.returncode == 0 and "Commands:" in proc.stdout.decode()
+    assert gm(committed, "version").stdout.decode().startswith("git-model ")
+    storage = [line for line in gm(committed, "show", "m.bin").stdout.decode().splitlines()
+               if line.startswith("storage")]
+    assert storage[0].endswith("; same as HEAD") and "1 chunk," in storage[0], storage
+
+
+def test_failed_textconv_is_never_cached(committed: Path) -> None:
+    repo = committed
+    _write(repo / "m.bin", 80_000, 9)
+    git(repo, "commit", "-qam", "v2")
+    objects = repo / ".git" / "model" / "objects"
+    objects.rename(repo / ".git" / "model" / "aside")
+    proc = git(repo, "log", "-p", "-1", check=False)
+    assert proc.returncode != 0 and "not in the cache: not converted" in _err(proc)
+    assert git(repo, "notes", "--ref", "textconv/model", "list", check=False).stdout == b""
+    (repo / ".git" / "model" / "aside").rename(objects)
+    assert "-tensor" not in git(repo, "log", "-p", "-1").stdout.decode()
+    assert "+content " in git(repo, "log", "-p", "-1").stdout.decode()
+
+
+def test_unmerged_model_is_listed_once(committed: Path) -> None:
+    repo = committed
+    git(repo, "checkout", "-qb", "other")
+    _write(repo / "m.bin", 80_000, 10)
+    git(repo, "commit", "-qam", "theirs")
+    git(repo, "checkout", "-q", "-")
+    _write(repo / "m.bin", 80_000, 11)
+    git(repo, "commit", "-qam", "ours")
+    assert git(repo, "merge", "-q", "other", check=False).returncode != 0
+    status = json.loads(gm(repo, "status", "--json").stdout)
+    assert status["unmerged"] == ["m.bin"] and status["staged"] == [] and status["modified"] == []

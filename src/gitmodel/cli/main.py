@@ -35,10 +35,19 @@ def _heavy_repo() -> Repo:
     return _repo()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+    if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
+        click.echo(ctx.get_help())
+
+
+@main.command()
+def version() -> None:
+    """Print git-model's version (as `git model --version`)."""
+    click.echo(f"git-model {__version__}")
 
 
 @main.command()
@@ -85,21 +94,38 @@ def untrack(patterns: tuple[str, ...]) -> None:
         click.echo(f"{'untracked' if pattern in removed else 'was not tracked'}: {pattern}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_QUIET = click.option("-q", "--quiet", is_flag=True,
+                      help="Print nothing; exit 1 when there is something to report (for CI).")
+
+
 @main.command()
-def status() -> None:
-    """Model files changed, left as pointers, or missing from the cache."""
+@_JSON
+@_QUIET
+def status(as_json: bool, quiet: bool) -> None:
+    """Model files changed, left as pointers, missing from the cache, or not pushed."""
     from gitmodel.commands.status import status as do_status
-    for line in do_status(_repo()).lines():
-        click.echo(line)
+    result = do_status(_repo())
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    elif not quiet:
+        for line in result.lines():
+            click.echo(line)
+    if quiet and not result.clean:
+        sys.exit(1)
 
 
 @main.command("ls-files")
 @click.argument("rev", required=False)
-def ls_files(rev: str | None) -> None:
+@_JSON
+def ls_files(rev: str | None, as_json: bool) -> None:
     """Model files in the index or in REV: oid, '*' cached / '-' not, path, size."""
     from gitmodel.commands.status import ls_files as do_ls
-    for line in do_ls(_repo(), rev):
-        click.echo(line)
+    files = do_ls(_repo(), rev)
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in files]))
+    for listed in files if not as_json else ():
+        click.echo(listed.line())
 
 
 @main.command()
@@ -120,13 +146,17 @@ def checkout(paths: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--repair", is_flag=True, help="Quarantine damaged objects and re-add them.")
-def fsck(repair: bool) -> None:
+@_JSON
+def fsck(repair: bool, as_json: bool) -> None:
     """Verify every cached object; exit 1 when anything is wrong."""
     from gitmodel.commands.fsck import fsck as do_fsck
-    lines, ok = do_fsck(_heavy_repo(), repair)
-    for line in lines:
+    report = do_fsck(_heavy_repo(), repair)
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+        sys.exit(0 if report.ok else 1)
+    for line in report.lines:
         click.echo(line)
-    if not ok:
+    if not report.ok:
         click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
                    err=True)
         sys.exit(1)
@@ -162,37 +192,52 @@ def run_stages(names: tuple[str, ...], force: bool) -> None:
     from gitmodel.pipeline.runner import run as do_run
     from gitmodel.pipeline.stages import load
     repo = _repo()
+    declared = load(repo.top)
     try:
-        ran = do_run(repo, load(repo.top), list(names), force, sys.stdout)
+        ran = do_run(repo, declared, list(names), force, sys.stdout)
     except StageFailed as exc:
         click.echo(f"git-model: {exc}", err=True)
         sys.exit(exc.code)
-    click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged" if ran
-               else "all stages are fresh")
+    if ran:
+        click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged")
+    else:
+        click.echo("all stages are fresh" if declared else _NO_STAGES)
+
+
+_NO_STAGES = "no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)"
 
 
 @main.command()
-def stages() -> None:
-    """Each stage of .gitmodel, in run order: fresh, or stale and why."""
+@_JSON
+@_QUIET
+def stages(as_json: bool, quiet: bool) -> None:
+    """Each stage of .gitmodel, in run order: fresh, or stale and why; and which of its
+    files changed in the working tree only (not yet staged)."""
     from gitmodel.pipeline.runner import status as stage_status
     from gitmodel.pipeline.stages import load
     repo = _repo()
     items = stage_status(repo, load(repo.top))
-    if not items:
-        click.echo("no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)")
-    for item in items:
-        state = f"stale: {'; '.join(item.reasons)}" if item.stale else "fresh"
-        click.echo(f"{item.stage.name}: {state}")
+    if as_json:
+        click.echo(json.dumps([item.as_json() for item in items]))
+    elif not quiet:
+        click.echo("\n".join(item.line() for item in items) if items else _NO_STAGES)
+    if quiet and any(item.stale or item.unstaged for item in items):
+        sys.exit(1)
 
 
 @main.command()
 @click.argument("path", required=False)
 @click.option("-n", "--max-count", type=click.IntRange(min=1), default=None,
               help="Show at most N commits.")
-def log(path: str | None, max_count: int | None) -> None:
+@_JSON
+def log(path: str | None, max_count: int | None, as_json: bool) -> None:
     """Commits that changed a model or metrics: sha, subject, model oid and size, metrics."""
     from gitmodel.pipeline.metrics import history, log_lines
-    for line in log_lines(history(_repo(), path, max_count)):
+    entries = history(_repo(), path, max_count)
+    if as_json:
+        click.echo(json.dumps([entry.as_json() for entry in entries]))
+        return
+    for line in log_lines(entries):
         click.echo(line)
 
 

@@ -124,8 +124,9 @@ def show(repo: Repo, revs: list[str], as_json: bool) -> list[str]:
     keys: list[str | None] = [resolve(repo, r) for r in revs] or [None]
     labels = revs or [WORKSPACE]
     values = metrics_at(repo, keys, metric_files(repo))
-    if as_json:
-        return [json.dumps(dict(zip(labels, values)), indent=2, sort_keys=True)]
+    if as_json:  # revisions in the order asked for; each one's metrics by name
+        body = {label: dict(sorted(v.items())) for label, v in zip(labels, values)}
+        return [json.dumps(body, indent=2)]
     names = sorted({k for v in values for k in v})
     if not names:
         return ["no metrics found"]
@@ -138,7 +139,7 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
                           metric_files(repo))
     names = sorted(set(old) | set(new))
     delta = {n: _difference(old.get(n), new.get(n)) for n in names}
-    if as_json:
+    if as_json:  # exact values: rounding is for display only
         body = {n: {"old": old.get(n), "new": new.get(n), "diff": delta[n]} for n in names}
         return [json.dumps(body, indent=2, sort_keys=True)]
     if not names:
@@ -149,10 +150,10 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
 
 
 def _difference(old: float | None, new: float | None) -> float | None:
-    """new - old, rounded to 12 significant digits so 0.3 - 0.1 prints as 0.2."""
+    """new - old, exact (`fmt` rounds it to 6 significant digits for the table)."""
     if old is None or new is None:
         return None
-    return float(f"{new - old:.12g}")
+    return new - old
 
 
 # -- git model log -----------------------------------------------------------------
@@ -162,6 +163,10 @@ class LogEntry:
     subject: str
     models: list[tuple[str, str, int]]  # path, oid (or git blob id), size
     metrics: Metrics
+
+    def as_json(self) -> dict:
+        return {"commit": self.sha, "subject": self.subject, "metrics": self.metrics,
+                "models": [{"path": p, "oid": o, "size": n} for p, o, n in self.models]}
 
 
 def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogEntry]:
