@@ -240,3 +240,34 @@ def test_unmerged_model_is_listed_once(committed: Path) -> None:
     assert git(repo, "merge", "-q", "other", check=False).returncode != 0
     status = json.loads(gm(repo, "status", "--json").stdout)
     assert status["unmerged"] == ["m.bin"] and status["staged"] == [] and status["modified"] == []
+
+
+def test_progress_and_summary_use_one_unit_system() -> None:
+    from gitmodel.transfer.engine import Progress, Stats
+    progress = Progress("push", 3 << 20, 0)
+    progress.update(1 << 20, 512 << 10)
+    assert progress.text(2.0) == "1.0 MiB of 3.0 MiB, 512.0 KiB/s, moved 512.0 KiB"
+    one = Stats(objects=1, logical=1 << 20, moved=1000, chunks=1)
+    assert one.summary("pushed", "r") == ("pushed 1 object, 1.0 MiB of model files: moved 1000 B "
+                                          "in 1 chunk; 0 already up to date")
+
+
+def _safetensors(path: Path, tensors: dict[str, tuple[list[int], bytes]]) -> None:
+    import struct
+    header, offset = {}, 0
+    for name, (shape, data) in tensors.items():
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(d for _, d in tensors.values()))
+
+
+def test_diff_columns_are_aligned(repo: Path) -> None:
+    f32 = lambda n, seed: random.Random(seed).randbytes(4 * n)  # noqa: E731
+    _safetensors(repo / "m.safetensors", {"a": ([4], f32(4, 1)), "longer.name": ([2, 3], f32(6, 2))})
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    _safetensors(repo / "m.safetensors", {"a": ([4], f32(4, 3)), "longer.name": ([2, 3], f32(6, 4))})
+    rows = [line for line in gm(repo, "diff").stdout.decode().splitlines() if "changed  " in line]
+    assert len(rows) == 2 and rows[0].index("F32") == rows[1].index("F32"), rows
+    assert rows[0].index("% of elements") == rows[1].index("% of elements"), rows

@@ -99,22 +99,34 @@ class Known:
 
 
 class Progress:
-    """A byte bar on stderr when it is a terminal: raw bytes done, bytes moved, dedup saved."""
+    """A byte bar on stderr when it is a terminal: raw bytes done, bytes moved, dedup saved.
+
+    Every size on the line comes from `units.human` (KiB/MiB/GiB), the rate too: tqdm's
+    own scaling would print "533M" and "MB/s" beside our "MiB"."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
 
     def __init__(self, desc: str, total: int, deduped: int) -> None:
         self.bar = None
+        self.total, self.done = total, 0
         self.moved, self.deduped = 0, deduped
         if sys.stderr.isatty():
             from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True,
-                            unit_divisor=1024, file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=desc, bar_format=self.FORMAT, file=sys.stderr,
+                            leave=False)
 
     def update(self, raw: int, encoded: int) -> None:
         self.moved += encoded
+        self.done += raw
         if self.bar is not None:
             self.bar.update(raw)
-            self.bar.set_postfix_str(f"moved {human(self.moved)}, dedup saved "
-                                     f"{human(self.deduped)}", refresh=False)
+            self.bar.set_postfix_str(self.text(self.bar.format_dict.get("elapsed", 0.0)),
+                                     refresh=False)
+
+    def text(self, elapsed: float) -> str:
+        rate = f", {human(int(self.done / elapsed))}/s" if elapsed > 0 else ""
+        saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
+        return f"{human(self.done)} of {human(self.total)}{rate}, moved {human(self.moved)}{saved}"
 
     def close(self) -> None:
         if self.bar is not None:
