@@ -271,3 +271,36 @@ def test_diff_columns_are_aligned(repo: Path) -> None:
     rows = [line for line in gm(repo, "diff").stdout.decode().splitlines() if "changed  " in line]
     assert len(rows) == 2 and rows[0].index("F32") == rows[1].index("F32"), rows
     assert rows[0].index("% of elements") == rows[1].index("% of elements"), rows
+
+
+def _demo_say(env: dict, tty: bool) -> bytes:
+    """The demo's own `say`, cut from examples/demo.sh, run with stdout a pipe or a terminal."""
+    import pty
+    import subprocess
+    text = (Path(__file__).resolve().parents[1] / "examples" / "demo.sh").read_text()
+    helpers = text[text.index("# colour only"):text.index("set_param()")]
+    args = ["bash", "-c", helpers + "say hello"]
+    if not tty:
+        return subprocess.run(args, env=env, capture_output=True, check=True).stdout
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(args, env=env, stdout=follower, stderr=subprocess.DEVNULL)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            block = os.read(leader, 1024)
+        except OSError:  # the terminal closed: bash exited
+            break
+        if not block:
+            break
+        out += block
+    proc.wait()
+    os.close(leader)
+    return out
+
+
+def test_demo_colours_only_a_terminal_and_honours_no_color() -> None:
+    plain = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert b"\x1b[" not in _demo_say(plain, tty=False)
+    assert b"\x1b[1m== hello" in _demo_say(plain, tty=True)
+    assert b"\x1b[" not in _demo_say({**plain, "NO_COLOR": "1"}, tty=True)

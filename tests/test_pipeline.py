@@ -380,6 +380,15 @@ def test_plot(project, tmp_path):
     assert b"(2 commits)" in gm(project, "plot", "w", "--out", str(out)).stdout
     assert out.read_bytes().startswith(b"\x89PNG")
     assert b"no commit has a metric named 'nope'" in gm(project, "plot", "nope", check=False).stderr
+    out = gm(project, "plot", "w", "train.mse", "--log").stdout.decode().strip()
+    where = Path(out.split()[1])  # "wrote PATH (2 commits)": a temporary file, not the work tree
+    assert out.endswith("(2 commits)") and not where.is_relative_to(project), out
+    assert where.read_bytes().startswith(b"\x89PNG")
+    where.unlink()
+    assert git(project, "status", "--porcelain").stdout == b""
+    (project / ".gitmodel").write_text("")
+    proc = gm(project, "plot", "w", check=False)
+    assert "declares metrics" in proc.stderr.decode() and "PATH" not in proc.stderr.decode()
 
 
 def test_hook_adds_little_to_a_commit_when_nothing_is_stale(project):

@@ -6,6 +6,7 @@ process git spawns) loads only what that command needs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -263,15 +264,22 @@ def metrics(revs: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("metric")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Image file to write (default METRIC.png).")
-def plot(metric: str, out: str | None) -> None:
-    """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
+@click.argument("metrics", nargs=-1, required=True, metavar="METRIC...")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Image file to write (default: a new file in the temporary directory).")
+@click.option("--log", "log_scale", is_flag=True, help="Logarithmic y axis.")
+def plot(metrics: tuple[str, ...], out: Path | None, log_scale: bool) -> None:
+    """Plot METRICs across the commits that recorded them (needs git-model[plot])."""
+    import tempfile
+
     from gitmodel.pipeline.metrics import plot as do_plot
-    target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
-    points = do_plot(_repo(), metric, target)
-    click.echo(f"wrote {target} ({points} commits)")
+    repo = _repo()
+    if out is None:  # never into the working tree, where it would show up in `git status`
+        handle, name = tempfile.mkstemp(prefix="git-model-plot-", suffix=".png")
+        os.close(handle)
+        out = Path(name)
+    points = do_plot(repo, list(metrics), out, log_scale)
+    click.echo(f"wrote {out} ({points} commits)")
 
 
 @main.command()

@@ -215,26 +215,36 @@ def log_lines(entries: list[LogEntry]) -> list[str]:
 
 
 # -- git model plot ------------------------------------------------------------------
-def plot(repo: Repo, metric: str, out: Path) -> int:
-    """Draw METRIC over the commits that changed it, oldest first; return the point count."""
-    points = [(e.sha[:7], e.metrics[metric]) for e in reversed(history(repo, None))
-              if metric in e.metrics]
-    if not points:
-        raise UserError(f"no commit has a metric named {metric!r} (see `git model metrics`)")
+def plot(repo: Repo, metrics: list[str], out: Path, log_scale: bool = False) -> int:
+    """Draw METRICS over the commits that recorded any of them, oldest first, each commit
+    labelled with its short sha and subject; return the number of commits drawn."""
+    metric_files(repo)  # no stage declares metrics: say that, not what `log` would say
+    entries = [e for e in reversed(history(repo, None)) if any(m in e.metrics for m in metrics)]
+    missing = [m for m in metrics if not any(m in e.metrics for e in entries)]
+    if missing:
+        raise UserError(f"no commit has a metric named {missing[0]!r} (see `git model metrics`)")
     try:
         import matplotlib
     except ImportError:
         raise UserError("plotting needs matplotlib: pip install 'git-model[plot]'") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
-    fig, ax = pyplot.subplots(figsize=(max(4.0, 0.6 * len(points)), 3.5))
-    ax.plot(range(len(points)), [v for _, v in points], marker="o")
-    ax.set_xticks(range(len(points)), [s for s, _ in points], rotation=45, ha="right")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by commit")
+    fig, ax = pyplot.subplots(figsize=(max(6.4, 0.9 * len(entries)), 4.8), dpi=120)
+    xs = range(len(entries))
+    for metric in metrics:
+        ax.plot(xs, [e.metrics.get(metric, math.nan) for e in entries], marker="o", label=metric)
+    labels = [f"{e.sha[:7]} {e.subject[:28] + ('…' if len(e.subject) > 28 else '')}" for e in entries]
+    ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=8)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_ylabel(metrics[0] if len(metrics) == 1 else "value")
+    ax.set_title(f"{', '.join(metrics)} by commit")
+    ax.grid(True, alpha=0.3)
+    if len(metrics) > 1:
+        ax.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=out.suffix.lstrip(".") or "png")
     pyplot.close(fig)
     write_file(out, buffer.getvalue())
-    return len(points)
+    return len(entries)
