@@ -199,6 +199,7 @@ def test_fsck_json(committed: Path) -> None:
     (("checkout", "nosuch"), "pathspec 'nosuch' did not match any model file"),
     (("diff", "HEAD", "--", "nosuch"), "pathspec 'nosuch' did not match any model file"),
     (("fetch",), "no model remote configured: run `git model remote add NAME URL`"),
+    (("prune",), "prune deletes only what a model remote holds, and none is configured"),
 ])
 def test_wrong_input_is_one_honest_line(committed: Path, args: tuple, message: str) -> None:
     proc = gm(committed, *args, check=False)
@@ -304,3 +305,29 @@ def test_demo_colours_only_a_terminal_and_honours_no_color() -> None:
     assert b"\x1b[" not in _demo_say(plain, tty=False)
     assert b"\x1b[1m== hello" in _demo_say(plain, tty=True)
     assert b"\x1b[" not in _demo_say({**plain, "NO_COLOR": "1"}, tty=True)
+
+
+@pytest.mark.slow
+def test_prune_keeps_recent_and_unpushed_versions(history: dict) -> None:
+    repo = history["repo"]
+    git(repo, "checkout", "-qb", "side")
+    side = _write(repo / "m.bin", 200_000, 12)
+    git(repo, "commit", "-qam", "side: never pushed")
+    git(repo, "checkout", "-q", "-")
+    v3 = _write(repo / "m.bin", 200_000, 13)
+    git(repo, "commit", "-qam", "v3: HEAD, not pushed either")
+    args = ("prune", "--grace", "0", "--json")
+    assert json.loads(gm(repo, *args).stdout)["prunable"] == [], "every commit is recent (10 days)"
+    dry = json.loads(gm(repo, *args, "--recent-days", "0", "--dry-run").stdout)
+    assert len(dry["prunable"]) == 2 and len(dry["not_on_remote"]) == 1 and dry["recent"] == 1, dry
+    assert dry["freed"] == 0 and json.loads(gm(repo, *args, "--recent-days", "0", "--dry-run").stdout) == dry
+    out = gm(repo, "prune", "--grace", "0", "--recent-days", "0").stdout.decode()
+    assert out.startswith("pruned 2 old versions held by 'shared'") and "does not have" in out, out
+    listed = {f["path"] + str(f["cached"]) for f in json.loads(gm(repo, "ls-files", "--json", "HEAD~3").stdout)}
+    assert listed == {"m.binFalse"}, "v1 went"
+    git(repo, "checkout", "-q", "side")  # never pushed: still here
+    assert (repo / "m.bin").read_bytes() == side
+    git(repo, "checkout", "-q", "HEAD~3")  # v1 comes back from the remote on demand
+    assert (repo / "m.bin").read_bytes() == history["v1"]
+    git(repo, "checkout", "-q", "main")
+    assert (repo / "m.bin").read_bytes() == v3

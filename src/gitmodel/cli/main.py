@@ -15,6 +15,7 @@ import click
 
 from gitmodel import __version__
 from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
+from gitmodel.cli.prune import prune as prune_command
 from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
@@ -493,6 +494,9 @@ def hook(name: str, args: tuple[str, ...]) -> None:
     """Run git-model's part of a git hook (called by the shims in hooks/)."""
     from gitmodel.commands.hooks import run_hook
     sys.exit(run_hook(_heavy_repo(), name, list(args)))
+
+
+main.add_command(prune_command)
 
 
 def run() -> None:
