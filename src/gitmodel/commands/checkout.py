@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
@@ -46,29 +47,39 @@ def materialize(repo: Repo, paths: Sequence[str] = (),
 
     Files are written here, streamed from the cache into a temporary file that
     replaces the pointer, rather than through `git checkout-index`: git would
-    hold each whole model in memory and pipe it through the filter. The index
-    entries already name this content (the pointer); `settle_index` records
-    the new files' stat data so git does not re-clean them. With `strict_paths`, a path
-    that matches no model file in the index is an error, as a pathspec is for git.
+    hold each whole model in memory and pipe it through the filter. Where the
+    previous version of a file is still linked (commands/previous.py), only the
+    chunks that differ are written. The index entries already name this content
+    (the pointer); `settle_index` records the new files' stat data so git does
+    not re-clean them. With `strict_paths`, a path that matches no model file in
+    the index is an error, as a pathspec is for git.
     """
     for path in paths if strict_paths else ():
         if not repo.index_entries([path]):
             raise UserError(f"pathspec {path!r} did not match any model file known to git")
     store = open_store(repo)
-    done, missing = [], []
+    previous = Previous(repo, store)
+    done, missing, oids = [], [], {}
     for entry in pointer_files(repo, paths):
-        if store.has_object(entry.pointer) and _write(repo, store, entry):
+        if store.has_object(entry.pointer) and _write(repo, store, previous, entry):
             done.append(entry.path)
+            oids[entry.path] = entry.pointer.oid
         else:
             missing.append(entry.path)
     settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+    for path in done:
+        previous.remember(path, repo.top / path, oids[path])
+    previous.prune(repo.top, set(done))
     return done, missing
 
 
-def _write(repo: Repo, store: Store, entry: Entry) -> bool:
+def _write(repo: Repo, store: Store, previous: Previous, entry: Entry) -> bool:
     target = repo.top / entry.path
+    mode = target.stat().st_mode & 0o777
     try:
-        with atomic_output(target, mode=target.stat().st_mode & 0o777) as out:
+        if previous.write(entry.path, target, entry.pointer, mode):
+            return True
+        with atomic_output(target, mode=mode) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "

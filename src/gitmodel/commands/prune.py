@@ -17,6 +17,7 @@ from gitmodel.commands import gc
 from gitmodel.errors import UserError
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo, read_blobs, small_blobs
+from gitmodel.store import layout
 from gitmodel.store.pointer import is_oid, parse
 from gitmodel.transfer import engine as transfer
 from gitmodel.transfer import remotes
@@ -63,7 +64,7 @@ def plan(repo: Repo, days: int, grace: float = gc.DEFAULT_GRACE) -> Plan:
         raise UserError("prune deletes only what a model remote holds, and none is configured: "
                         "`git model remote add NAME URL`, then `git model push --all`")
     store = open_store(repo)
-    cached = {p.name for p in store.manifest_dir.glob("*/*") if is_oid(p.name)}
+    cached = {name for name, _ in store.files(layout.MANIFESTS) if is_oid(name)}
     recent = _recent(repo, days)
     try:
         reachable = {p.oid for p in repo.reachable_pointers()}
