@@ -148,13 +148,25 @@ class Repo:
         return self._pointers(candidates)
 
     def index_entries(self, paths: Sequence[str] = ()) -> list[Entry]:
-        """Pointer files staged in the index."""
+        """Pointer files staged in the index (every path, or matching the user's pathspecs)."""
         out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+        return self._index_pointers(out, None)
+
+    def index_entries_at(self, paths: Iterable[str]) -> list[Entry]:
+        """Pointer files staged at exactly these paths, however many (a fresh clone can have
+        15,000 racy ones): the whole index is listed and filtered here, since a path list on
+        git's command line overflows ARG_MAX and a path there is read as a pathspec."""
+        wanted = set(paths)
+        if not wanted:
+            return []
+        return self._index_pointers(self.git("ls-files", "-s", "-z", "--full-name"), wanted)
+
+    def _index_pointers(self, out: str, wanted: set[str] | None) -> list[Entry]:
         candidates = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             mode, blob, _stage = meta.split()
-            if mode.startswith("100"):
+            if mode.startswith("100") and (wanted is None or path in wanted):
                 candidates.append((path, blob))
         small = small_blobs(self.top, {blob for _, blob in candidates})
         return self._pointers([(p, b) for p, b in candidates if b in small])
