@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from gitmodel.commands.hooks import install_hooks, uninstall_hooks
 from gitmodel.errors import UserError
+from gitmodel.git import trust
 from gitmodel.git.repo import Repo
 
 FILTER_CONFIG = {
@@ -31,6 +32,8 @@ def install(repo: Repo, force: bool = False) -> list[str]:
                                 "--force` to replace it")
     for key, value in config.items():
         repo.git("config", "--local", key, value)
+    if trust.made_here(repo):  # a repository you created: its stages and remotes are yours
+        trust.record(repo, trust.digests(trust.definitions(repo)))
     return install_hooks(repo)
 
 

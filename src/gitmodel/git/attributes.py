@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.errors import UserError
+from gitmodel.git.repo import regular_file
 
 ATTRS = "filter=model diff=model merge=binary -text"
 
@@ -16,7 +17,7 @@ def _is_tracking_line(line: str) -> bool:
 def patterns(top: Path) -> list[str]:
     """The patterns `.gitattributes` at the repository root routes to git-model."""
     path = top / ".gitattributes"
-    if not path.exists():
+    if not regular_file(path):
         return []
     return [line.split()[0] for line in path.read_text().splitlines() if _is_tracking_line(line)]
 
@@ -41,7 +42,7 @@ def track(top: Path, new: list[str]) -> list[str]:
     added = [p for p in dict.fromkeys(new) if p not in existing]
     if added:
         path = top / ".gitattributes"
-        text = path.read_text() if path.exists() else ""
+        text = path.read_text() if regular_file(path) else ""
         if text and not text.endswith("\n"):
             text += "\n"
         text += "".join(f"{p} {ATTRS}\n" for p in added)
@@ -52,7 +53,7 @@ def track(top: Path, new: list[str]) -> list[str]:
 def untrack(top: Path, old: list[str]) -> list[str]:
     """Remove the tracking lines of these patterns; return the patterns removed."""
     path = top / ".gitattributes"
-    if not path.exists():
+    if not regular_file(path):
         return []
     kept, removed = [], []
     for line in path.read_text().splitlines(keepends=True):

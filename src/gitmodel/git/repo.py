@@ -54,6 +54,16 @@ def _config_key(key: str) -> str:
     return ".".join(part for part in (section.lower(), middle, name.lower()) if part)
 
 
+def regular_file(path: Path) -> bool:
+    """Whether `path` (a committed control file: `.gitmodel`, `.gitattributes`) exists; a
+    symbolic link there is refused, as git refuses a symlinked `.gitmodules` or
+    `.gitattributes`: reading or writing through it would reach outside the clone."""
+    if path.is_symlink():
+        raise UserError(f"{path.name} is a symbolic link, which git-model neither reads nor "
+                        f"writes: replace it with a regular file (git rm {path.name})")
+    return path.is_file()
+
+
 @dataclass(frozen=True)
 class Entry:
     """A path in a tree or the index whose blob is a pointer."""
@@ -138,6 +148,13 @@ class Repo:
     # -- pointers in trees and the index ---------------------------------------
     def tree_entries(self, rev: str, paths: Sequence[str] = ()) -> list[Entry]:
         """Pointer files in commit `rev` (every path, or under `paths`)."""
+        if rev.startswith("-"):  # a fetched tag named `-n` is a rev here, never an option
+            # (git 2.39's ls-tree lists nothing after --end-of-options: resolve it first)
+            resolved = self.git("rev-parse", "-q", "--verify", "--end-of-options", rev,
+                                check=False).strip()
+            if not resolved:
+                raise GitError(f"fatal: not a valid object name {rev}")
+            rev = resolved
         out = self.git("ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *paths)
         candidates = []
         for record in filter(None, out.split("\0")):

@@ -35,6 +35,10 @@ def policy(repo: Repo) -> str:
 
 def pre_commit(repo: Repo) -> int:
     """The hook's exit code: 0 lets the commit go on."""
+    if (repo.top / CONFIG).is_symlink():
+        print(f"git-model: {CONFIG} is a symbolic link: no stage runs (replace it with a "
+              "regular file)", file=sys.stderr)
+        return 0
     if not (repo.top / CONFIG).is_file() or (repo.git_dir / "MERGE_HEAD").exists():
         return 0
     mode = policy(repo)
@@ -45,7 +49,42 @@ def pre_commit(repo: Repo) -> int:
         return 0
     if mode == "check":
         return _check(repo, stages)
+    waiting = _untrusted(repo, stages)
+    if waiting:
+        names = ", ".join(s.name for s in waiting)
+        print(f"git-model: stage command(s) of {names} came with the repository and are not "
+              "trusted in this clone, so commits are checked, not run: read them "
+              "(`git model stages`), then `git model trust`", file=sys.stderr)
+        return _check(repo, stages)
     return _run(repo, stages)
+
+
+def _untrusted(repo: Repo, stages: list[Stage]) -> list[Stage]:
+    """Stages whose command this clone has not trusted (git/trust.py); those this very
+    commit introduces or changes are the committer's own and become trusted."""
+    from gitmodel.git import trust
+    known = trust.trusted(repo)
+    waiting = [s for s in stages if trust.digest("stage", s.name, s.cmd) not in known]
+    if not waiting:
+        return []
+    own = _own_definitions(repo)
+    mine = [s for s in waiting if own.get(f"stage.{s.name}") == s.cmd]
+    trust.record(repo, [trust.digest("stage", s.name, s.cmd) for s in mine])
+    return [s for s in waiting if s not in mine]
+
+
+_FOREIGN = ("SQUASH_MSG", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def _own_definitions(repo: Repo) -> dict[str, str]:
+    """Stage commands and remote URLs that the staged `.gitmodel` adds or changes against
+    HEAD; none while git is committing someone else's changes (squash, pick, rebase)."""
+    from gitmodel.git import trust
+    if any((repo.git_dir / name).exists() for name in _FOREIGN):
+        return {}
+    staged = trust.definitions(repo, f":{CONFIG}")
+    before = trust.definitions(repo, f"HEAD:{CONFIG}") if repo.commit("HEAD") else {}
+    return {key: value for key, value in staged.items() if before.get(key) != value}
 
 
 def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
