@@ -36,8 +36,29 @@ def _heavy_repo() -> Repo:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+    if ctx.invoked_subcommand not in _NO_FILTER_CHECK:
+        _warn_filter_missing()
+
+
+# Commands that set the filter up, or that git runs as the filter or a driver.
+_NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge", "textconv",
+                    "diff-driver", "hook"}
+
+
+def _warn_filter_missing() -> None:
+    """One line on stderr when .gitattributes routes files to git-model but the filter is not set
+    (a clone without `git model install`: git would store model files raw)."""
+    from gitmodel.git.raw import filter_missing
+    from gitmodel.git.repo import Repo
+    try:
+        line = filter_missing(Repo.discover())
+    except UserError:
+        return  # not in a repository: the command itself says so, if it needs one
+    if line:
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -69,9 +90,9 @@ def track(patterns: tuple[str, ...]) -> None:
         for pattern in attributes.patterns(top):
             click.echo(pattern)
         return
-    added = attributes.track(top, list(patterns))
-    for pattern in patterns:
-        click.echo(f"{'tracking' if pattern in added else 'already tracked'}: {pattern}")
+    from gitmodel.commands.track import track as do_track
+    for line in do_track(_repo(), list(patterns)).lines():
+        click.echo(line)
 
 
 @main.command()

@@ -14,10 +14,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitmodel.git import raw
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Repo
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import Pointer, is_oid
+from gitmodel.units import human
 
 
 @dataclass
@@ -136,14 +138,28 @@ def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str
     return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
 
 
+def raw_in_history(repo: Repo) -> list[str]:
+    """Lines for tracked paths whose blobs are content in the history of any ref (as
+    `git lfs fsck --pointers`), ending with the command that rewrites it; none when clean."""
+    found = raw.in_history(repo)
+    if not found:
+        return []
+    lines = [f"raw: {r.path} (blob {r.blob[:12]}, {human(r.size)}) is stored in Git, not as a pointer"
+             for r in found]
+    paths = ",".join(sorted({r.path for r in found}))
+    return lines + [f"history holds {len(found)} raw blob(s) of tracked paths: rewrite it with "
+                    f"`git model migrate import --everything --include='{paths}'`"]
+
+
 def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     """Report lines and whether everything is sound (after repair, if asked)."""
     store = open_store(repo)
     uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
-    lines = [p.line(uses) for p in problems]
+    raw_lines = raw_in_history(repo)
+    lines = [p.line(uses) for p in problems] + raw_lines
     if not problems or not repair:
-        return lines, not problems
+        return lines, not problems and not raw_lines
     unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.kind == "corrupt":
@@ -156,4 +172,4 @@ def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]
-    return lines, not remaining
+    return lines, not remaining and not raw_lines

@@ -4,17 +4,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gitmodel.commands.checkout import pointer_files
+from gitmodel.git import raw
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.units import human
 
 
 def ls_files(repo: Repo, rev: str | None) -> list[str]:
-    """One line per pointer file: short oid, '*' if cached or '-' if not, path, size."""
+    """One line per tracked file: short oid, '*' cached / '-' not / 'R' raw blob in Git, path, size.
+
+    Without REV (the index), a path whose HEAD version is raw says so too.
+    """
     entries = repo.tree_entries(rev) if rev else repo.index_entries()
+    raw_here = raw.in_tree(repo, rev) if rev else raw.in_index(repo)
+    raw_head = set() if rev else {r.path for r in raw.in_tree(repo, "HEAD")}
     store = open_store(repo)
-    return [f"{e.pointer.short} {'*' if store.has_object(e.pointer) else '-'} {e.path} "
-            f"({human(e.pointer.size)})" for e in sorted(entries, key=lambda e: e.path)]
+    lines = [(e.path, f"{e.pointer.short} {'*' if store.has_object(e.pointer) else '-'} {e.path} "
+                      f"({human(e.pointer.size)}){_head_note(e.path, raw_head)}") for e in entries]
+    lines += [(r.path, f"{r.blob[:12]} R {r.path} ({human(r.size)}, raw blob in Git)") for r in raw_here]
+    return [line for _, line in sorted(lines)]
+
+
+def _head_note(path: str, raw_head: set[str]) -> str:
+    return " (HEAD: raw blob)" if path in raw_head else ""
 
 
 @dataclass
@@ -25,6 +37,7 @@ class Status:
     not_cached: list[Entry] = field(default_factory=list)
     remote: str | None = None
     unpushed: list[Entry] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # "path (index: raw, HEAD: pointer)"
 
     def lines(self) -> list[str]:
         out = []
@@ -37,6 +50,8 @@ class Status:
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.not_cached]),
             (f"Not yet pushed to model remote {self.remote!r} (git model push):",
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.unpushed]),
+            ("Stored raw in Git, not as pointers (git add --renormalize -- PATH, then commit; "
+             "rewrite history with git model migrate import):", self.raw),
         ]
         for title, items in sections:
             if items:
@@ -57,10 +72,19 @@ def status(repo: Repo) -> Status:
     return Status(
         remote=remote, unpushed=not_pushed,
         staged=sorted(tracked & staged),
-        modified=sorted(tracked & unstaged),
+        modified=sorted(tracked & unstaged), raw=_raw_lines(repo),
         pointer_only=pointer_files(repo),
         not_cached=[e for e in repo.index_entries()
                     if e.path in tracked and not store.has_object(e.pointer)])
+
+
+def _raw_lines(repo: Repo) -> list[str]:
+    """Each tracked path whose index or HEAD blob is content, with where it is raw."""
+    index = {r.path for r in raw.in_index(repo)}
+    head = {r.path for r in raw.in_tree(repo, "HEAD")}
+    state = {True: "raw blob", False: "pointer"}
+    return [f"{path} (index: {state[path in index]}, HEAD: {state[path in head]})"
+            for path in sorted(index | head)]
 
 
 def _split(out: str) -> set[str]:

@@ -33,6 +33,19 @@ def check_pattern(pattern: str) -> None:
                         "negative patterns or comments here; name the files to track instead")
 
 
+def normalize(pattern: str) -> str:
+    """A directory pattern as gitattributes can match it: `models/` matches no file, `models/**` all
+    the files under it."""
+    return pattern + "**" if pattern.endswith("/") else pattern
+
+
+def matches_any(pattern: str, paths: list[str]) -> bool:
+    """Whether gitattributes' PATTERN matches one of PATHS (git's wildmatch rules, via pathspec)."""
+    import pathspec  # only `track` asks
+    spec = pathspec.GitIgnoreSpec.from_lines([pattern])
+    return any(spec.match_file(path) for path in paths)
+
+
 def track(top: Path, new: list[str]) -> list[str]:
     """Append a tracking line per new pattern; return the patterns added."""
     for pattern in new:
