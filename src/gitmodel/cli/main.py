@@ -434,6 +434,11 @@ def hook(name: str, args: tuple[str, ...]) -> None:
     sys.exit(run_hook(_heavy_repo(), name, list(args)))
 
 
+from gitmodel.cli.migrate import migrate  # noqa: E402 (click only; the work is imported when run)
+
+main.add_command(migrate)
+
+
 def run() -> None:
     """Console entry point: errors become one line on stderr and a documented exit status."""
     sys.exit(guarded(_main))
