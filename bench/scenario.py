@@ -1,7 +1,8 @@
 """One repetition of the benchmark for one tool: every step in order, every result checked.
 
 Steps: add+commit v0..v6 -> store size -> push all -> add+commit v7 -> push it
--> clone + pull -> checkout switches, each followed by the first status.
+-> clone + pull -> checkout switches, each followed by the first status -> migrate
+import of a raw 10-commit history (bench/migrate.py).
 A wrong working tree or a dirty status makes the run fail rather than report
 a fast but incorrect number.
 """
@@ -12,6 +13,7 @@ import statistics
 from pathlib import Path
 
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
@@ -63,6 +65,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     result["rss_add"] = max(s.peak_rss for s in adds)
     result["rss_checkout"] = max(s.peak_rss for s in checkouts)
     result["rss_status"] = max(s.peak_rss for s in statuses)
+    migrate_steps(tool, runner, lay.root, work, result)
     return result
 
 
