@@ -16,8 +16,12 @@ def ls_files(repo: Repo, rev: str | None) -> list[str]:
     Without REV (the index), a path whose HEAD version is raw says so too.
     """
     entries = repo.tree_entries(rev) if rev else repo.index_entries()
-    raw_here = raw.in_tree(repo, rev) if rev else raw.in_index(repo)
-    raw_head = set() if rev else {r.path for r in raw.in_tree(repo, "HEAD")}
+    raw_head: set[str] = set()
+    if rev:
+        raw_here = raw.in_tree(repo, rev)
+    else:
+        raw_here, in_head = raw.in_index_and_head(repo)
+        raw_head = {r.path for r in in_head}
     store = open_store(repo)
     lines = [(e.path, f"{e.pointer.short} {'*' if store.has_object(e.pointer) else '-'} {e.path} "
                       f"({human(e.pointer.size)}){_head_note(e.path, raw_head)}") for e in entries]
@@ -80,8 +84,7 @@ def status(repo: Repo) -> Status:
 
 def _raw_lines(repo: Repo) -> list[str]:
     """Each tracked path whose index or HEAD blob is content, with where it is raw."""
-    index = {r.path for r in raw.in_index(repo)}
-    head = {r.path for r in raw.in_tree(repo, "HEAD")}
+    index, head = ({r.path for r in found} for found in raw.in_index_and_head(repo))
     state = {True: "raw blob", False: "pointer"}
     return [f"{path} (index: {state[path in index]}, HEAD: {state[path in head]})"
             for path in sorted(index | head)]

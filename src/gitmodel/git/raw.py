@@ -47,12 +47,11 @@ def find_raw(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]:
     pairs = [(path, blob) for path, blob in pairs if path in tracked]
     sizes = blob_sizes(repo, (blob for _, blob in pairs))
     small = read_blobs(repo.top, (b for b, size in sizes.items() if size < MAX_POINTER_SIZE))
-    return sorted(RawBlob(path, blob, sizes[blob]) for path, blob in pairs
-                  if blob in sizes and (blob not in small or parse(small[blob]) is None))
+    return sorted({RawBlob(path, blob, sizes[blob]) for path, blob in pairs
+                   if blob in sizes and (blob not in small or parse(small[blob]) is None)})
 
 
-def in_index(repo: Repo, paths: Sequence[str] = ()) -> list[RawBlob]:
-    """Tracked paths staged raw."""
+def _index_pairs(repo: Repo, paths: Sequence[str] = ()) -> list[tuple[str, str]]:
     out = repo.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
     pairs = []
     for record in filter(None, out.split("\0")):
@@ -60,11 +59,10 @@ def in_index(repo: Repo, paths: Sequence[str] = ()) -> list[RawBlob]:
         mode, blob, _stage = meta.split()
         if mode.startswith("100"):
             pairs.append((path, blob))
-    return find_raw(repo, pairs)
+    return pairs
 
 
-def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
-    """Tracked paths that commit `rev` holds raw (none when `rev` names no commit)."""
+def _tree_pairs(repo: Repo, rev: str) -> list[tuple[str, str]]:
     commit = repo.commit(rev)
     if commit is None:
         return []
@@ -75,7 +73,25 @@ def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
         _mode, kind, blob = meta.split()
         if kind == "blob":
             pairs.append((path, blob))
-    return find_raw(repo, pairs)
+    return pairs
+
+
+def in_index(repo: Repo, paths: Sequence[str] = ()) -> list[RawBlob]:
+    """Tracked paths staged raw."""
+    return find_raw(repo, _index_pairs(repo, paths))
+
+
+def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
+    """Tracked paths that commit `rev` holds raw (none when `rev` names no commit)."""
+    return find_raw(repo, _tree_pairs(repo, rev))
+
+
+def in_index_and_head(repo: Repo) -> tuple[list[RawBlob], list[RawBlob]]:
+    """Tracked paths raw in the index, and in HEAD, with one check-attr and one batch-check
+    for both (what `status` and `ls-files` ask on every call)."""
+    index, head = set(_index_pairs(repo)), set(_tree_pairs(repo, "HEAD"))
+    found = find_raw(repo, sorted(index | head))
+    return [r for r in found if (r.path, r.blob) in index], [r for r in found if (r.path, r.blob) in head]
 
 
 def in_history(repo: Repo, revs: Sequence[str] = ("--all",)) -> list[RawBlob]:
@@ -104,9 +120,9 @@ def staged(repo: Repo) -> list[RawBlob]:
 
 def filter_missing(repo: Repo) -> str | None:
     """One line when .gitattributes routes files to git-model but git config lacks the filter."""
-    if repo.config("filter.model.process") or repo.config("filter.model.clean"):
+    if not attributes.patterns(repo.top):  # a file read: first, before git config
         return None
-    if not attributes.patterns(repo.top):
+    if repo.config("filter.model.process") or repo.config("filter.model.clean"):
         return None
     return ("git-model: .gitattributes routes files to the model filter, but this repository's "
             "git config lacks it, so git stores them raw: run `git model install`")
