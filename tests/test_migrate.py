@@ -94,8 +94,12 @@ def test_export_puts_the_bytes_back(history):
     assert {s: _tree_digests(repo, c) for s, c in after.items()} == before
 
 
-def test_range_above_and_dirty_tree(history):
+def test_range_above_and_refusals(history):
     repo = history
+    git(repo, "config", "--unset", "filter.model.process")
+    refused = gm(repo, "migrate", "import", "--include=*.safetensors", check=False)
+    assert refused.returncode == 1 and b"run `git model install`, then migrate" in refused.stderr
+    gm(repo, "install")
     (repo / "notes.txt").write_text("dirty\n")
     refused = gm(repo, "migrate", "import", "--include=*.safetensors", check=False)
     assert refused.returncode == 1 and b"uncommitted changes" in refused.stderr
