@@ -1,8 +1,9 @@
 """One repetition of the benchmark for one tool: every step in order, every result checked.
 
 Steps: add+commit v0..v6 -> store size -> push all -> add+commit v7 -> push it
--> clone + pull -> checkout switches, each followed by the first status -> migrate
-import of a raw 10-commit history (bench/migrate.py).
+-> clone + pull -> checkout switches, each followed by the first status -> switches
+between two versions a few tensors apart -> migrate import of a raw 10-commit
+history (bench/migrate.py).
 A wrong working tree or a dirty status makes the run fail rather than report
 a fast but incorrect number.
 """
@@ -18,6 +19,8 @@ from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
 SWITCHES = ("v2", "v6", "v1")  # full fine-tune, opaque .bin under a new path, head fine-tune
+NEAR = ("v0", "v1")
+BIG_PATH = "big.bin"  # from v1: versions a few tensors apart (6% of the bytes), both ways
 STARTUP_RUNS = 5
 
 Result = dict[str, float | str]  # metric key -> value, or the reason it is not available
@@ -60,13 +63,39 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
         verify_tree(lay.repo, by_tag[tag], tool)
         statuses.append(tool.status(runner, lay.repo))
         verify_clean(runner, lay.repo, tool)
+    near = []
+    for tag in NEAR:
+        near.append(tool.checkout(runner, lay.repo, tag))
+        verify_tree(lay.repo, by_tag[tag], tool)
+        verify_clean(runner, lay.repo, tool)
     result["checkout"] = statistics.median(s.seconds for s in checkouts)
+    result["checkout_near"] = statistics.median(s.seconds for s in near)
     result["status"] = statistics.median(s.seconds for s in statuses)
     result["rss_add"] = max(s.peak_rss for s in adds)
-    result["rss_checkout"] = max(s.peak_rss for s in checkouts)
+    result["rss_checkout"] = max(s.peak_rss for s in checkouts + near)
     result["rss_status"] = max(s.peak_rss for s in statuses)
+    if work.big is not None:
+        big_file(tool, runner, lay.repo, work.big, result)
     migrate_steps(tool, runner, lay.root, work, result)
     return result
+
+
+def big_file(tool: Tool, runner: Runner, repo: Path, source: Path, result: Result) -> None:
+    """Commit one file several times the model's size on a branch, leave it, then time the
+    checkout that writes it back (git holds a smudged file whole unless a tool avoids it)."""
+    base = runner.output(["git", "rev-parse", "HEAD"], repo).strip()
+    runner.output(["git", "checkout", "-q", "-b", "big"], repo)
+    shutil.copyfile(source, repo / BIG_PATH)
+    tool.add_commit(runner, repo, BIG_PATH, "big")
+    tool.checkout(runner, repo, base)
+    (repo / BIG_PATH).unlink(missing_ok=True)  # DVC leaves it as an untracked file
+    sample = tool.checkout(runner, repo, "big")
+    if not same_bytes(repo / BIG_PATH, source):
+        raise BenchError(f"{tool.name}: checking out {BIG_PATH} did not restore it byte for byte")
+    verify_clean(runner, repo, tool)
+    result["checkout_big"] = sample.seconds
+    result["rss_checkout_big"] = sample.peak_rss
+    (repo / BIG_PATH).unlink()
 
 
 def startup(tool: Tool, runner: Runner, cwd: Path) -> float:

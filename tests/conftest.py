@@ -18,7 +18,7 @@ import models  # noqa: E402
 # giftless), virtualenvs or the benchmark. `-m "not slow"` leaves the in-process units and
 # the quick CLI checks. Any test that asks for the 64 MiB workload is slow too.
 SLOW_MODULES = {"test_workflow", "test_inspect", "test_remotes", "test_remote_backends",
-                "test_pipeline", "test_example", "test_bench_smoke"}
+                "test_pipeline", "test_example", "test_bench_smoke", "test_checkout_deferred"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

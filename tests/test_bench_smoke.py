@@ -25,7 +25,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert "| step | git-model | target | met |" in table
     for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
-                "peak RSS: checkout", "start-up"):
+                "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
+                "peak RSS: checkout of the 4× file"):
         assert f"| {row}" in table, row
 
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]

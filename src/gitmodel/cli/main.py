@@ -400,7 +400,13 @@ def get(url: str, rev: str, path: str, out: str) -> None:
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from gitmodel.filter.process import serve
-    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand)
+    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand, _write_deferred)
+
+
+def _write_deferred(repo: Repo, paths: list[str]) -> None:
+    """Write the files the filter answered with pointers, after git exited (see `serve`)."""
+    from gitmodel.commands.checkout import materialize
+    materialize(repo, paths)
 
 
 @main.command(hidden=True)

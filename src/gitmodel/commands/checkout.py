@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from gitmodel.commands.previous import Previous
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
@@ -44,31 +45,53 @@ def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[
 
     Files are written here, streamed from the cache into a temporary file that
     replaces the pointer, rather than through `git checkout-index`: git would
-    hold each whole model in memory and pipe it through the filter. The index
-    entries already name this content (the pointer); `settle_index` records
-    the new files' stat data so git does not re-clean them.
+    hold each whole model in memory and pipe it through the filter. Where the
+    previous version of a file is still linked (commands/previous.py), only the
+    chunks that differ are written. The index entries already name this content
+    (the pointer); `settle_index` records the new files' stat data so git does
+    not re-clean them.
     """
     store = open_store(repo)
-    done, missing = [], []
+    previous = Previous(repo, store)
+    done, missing, oids = [], [], {}
     for entry in pointer_files(repo, paths):
-        if store.has_object(entry.pointer) and _write(repo, store, entry):
+        if store.has_object(entry.pointer) and _write(repo, store, previous, entry):
             done.append(entry.path)
+            oids[entry.path] = entry.pointer.oid
         else:
             missing.append(entry.path)
     settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+    for path in done:
+        previous.remember(path, repo.top / path, oids[path])
+    previous.prune(repo.top, set(done))
     return done, missing
 
 
-def _write(repo: Repo, store: Store, entry: Entry) -> bool:
+def _write(repo: Repo, store: Store, previous: Previous, entry: Entry) -> bool:
     target = repo.top / entry.path
+    mode = target.stat().st_mode & 0o777
     try:
-        with atomic_output(target, mode=target.stat().st_mode & 0o777) as out:
+        if previous.write(entry.path, target, entry.pointer, mode):
+            return True
+        with atomic_output(target, tmp_dir=_tmp_dir(repo, target), mode=mode) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)
         return False
     return True
+
+
+def _tmp_dir(repo: Repo, target: Path) -> Path | None:
+    """Where a file being written waits: the cache's tmp/ when it is on the work tree's file
+    system (a killed write then leaves nothing `git add -A` could pick up; gc clears it),
+    else beside the target."""
+    tmp = repo.model_dir / "tmp"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp if os.stat(tmp).st_dev == os.stat(target.parent).st_dev else None
+    except OSError:
+        return None
 
 
 def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from gitmodel.git import raw
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Repo
+from gitmodel.store import layout
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import Pointer, is_oid
 from gitmodel.units import human
@@ -80,7 +81,7 @@ def _check(store: Store, oid: str) -> Problem | None:
 
 def find_problems(store: Store, uses: Uses) -> list[Problem]:
     problems = []
-    stored = sorted(p.name for p in store.manifest_dir.glob("*/*") if is_oid(p.name))
+    stored = sorted(name for name, _ in store.files(layout.MANIFESTS) if is_oid(name))
     for oid in stored:
         if (problem := _check(store, oid)) is not None:
             problems.append(problem)

@@ -20,6 +20,7 @@ from pathlib import Path
 from gitmodel.errors import UserError
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo
+from gitmodel.store import layout
 from gitmodel.store.objects import CorruptObject, MissingObject, is_chunk_id
 from gitmodel.store.pointer import is_oid
 
@@ -52,23 +53,23 @@ def find_garbage(repo: Repo, grace: float) -> tuple[Garbage, int]:
     except GitError as exc:
         raise UserError(f"gc: git cannot list what the repository references ({exc}); "
                         "nothing was deleted: repair the repository (git fsck) first") from None
-    for path in store.manifest_dir.glob("*/*"):
+    for name, path in store.files(layout.MANIFESTS):
         stat = path.stat()
-        if path.name in referenced or not is_oid(path.name) or not _old(stat, cutoff):
+        if name in referenced or not is_oid(name) or not _old(stat, cutoff):
             kept += 1
             try:
-                keep_chunks.update(c for c, _ in store.read_manifest(path.name).chunks)
+                keep_chunks.update(c for c, _ in store.read_manifest(name).chunks)
             except (CorruptObject, MissingObject):
                 pass  # fsck reports it; its chunks are judged by age alone
         else:
             garbage.add(path, stat.st_size)
-    for path in store.chunk_dir.glob("*/*"):
+    for name, path in store.files(layout.CHUNKS):
         stat = path.stat()
-        if path.name in keep_chunks or not is_chunk_id(path.name) or not _old(stat, cutoff):
+        if name in keep_chunks or not is_chunk_id(name) or not _old(stat, cutoff):
             kept += 1
         else:
             garbage.add(path, stat.st_size)
-    for path in store.tmp_dir.glob("*"):
+    for _, path in store.files("tmp"):
         stat = path.stat()
         if _old(stat, cutoff):
             garbage.add(path, stat.st_size)

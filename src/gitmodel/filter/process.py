@@ -25,6 +25,8 @@ from gitmodel.store.objects import CorruptObject, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
+DEFER_ABOVE = 1 << 20  # smaller files cost git little memory: they stream as before
+
 
 class FilterError(Exception):
     """A file could not be filtered; git is told, and the message says why."""
@@ -32,6 +34,10 @@ class FilterError(Exception):
 
 Fetch = Callable[[Pointer, str], bool]
 """Fetch a missing object into the cache (pointer, path); True when it is there now."""
+
+Finish = Callable[[Repo, list[str]], None]
+"""Writes the files whose smudge was deferred, once git has exited (passed in by the CLI:
+`commands.checkout.materialize`, which also settles their index entries)."""
 
 FetcherFactory = Callable[[Repo, Store], Fetch]
 """Makes the fetcher at the first missing object. Passed in by the caller (the CLI
@@ -50,6 +56,8 @@ class Filter:
         self._stat: StatCache | None = None
         self._fetch_missing: Fetch | None = None  # made at the first missing object
         self.missing: list[str] = []
+        self.defer_above: int | None = None  # set by `serve` when the caller allows it
+        self.deferred: list[str] = []
 
     @property
     def stat(self) -> StatCache:
@@ -103,6 +111,13 @@ class Filter:
             self._fetch_missing = self._make_fetcher(self.repo, self.store)
         return self._fetch_missing(pointer, path)
 
+    def defer(self, path: str, pointer: Pointer) -> bool:
+        """Whether to answer with the pointer now and write the file after git exits."""
+        if self.defer_above is None or pointer.size < self.defer_above:
+            return False
+        self.deferred.append(path)
+        return True
+
     def smudge(self, path: str, pointer: Pointer, out: Writable) -> None:
         """Write the object's verified content to `out`."""
         try:
@@ -154,8 +169,17 @@ def smudge_once(repo: Repo, path: str, fetcher: FetcherFactory | None = None) ->
 
 # -- the long-running filter process (gitattributes(5)) -----------------------------
 def serve(repo: Repo, stdin_fd: int, stdout_fd: int,
-          fetcher: FetcherFactory | None = None) -> None:
-    """Speak git's filter protocol version 2 until git closes the pipe."""
+          fetcher: FetcherFactory | None = None, finish: Finish | None = None) -> None:
+    """Speak git's filter protocol version 2 until git closes the pipe.
+
+    Deferred smudge: git collects a smudged file whole in memory before writing it
+    (convert.c), 1,045 MB of RSS for a 1 GiB model. When the git command only writes the
+    working tree (git/caller.py) and `finish` is given, a model of at least
+    `model.checkout.deferAbove` bytes (default 1 MiB) is answered with its pointer text
+    instead; git writes that and the index, then closes our pipe and waits for this
+    process to exit (sub-process.c), and `finish` streams the real files from the cache
+    into place and records their stat data in the index before git returns.
+    """
     widen_pipe(stdin_fd)
     widen_pipe(stdout_fd)
     stdin = open(stdin_fd, "rb", buffering=1 << 20, closefd=False)  # noqa: SIM115 (the fd is git's; it outlives the loop)
@@ -168,17 +192,34 @@ def serve(repo: Repo, stdin_fd: int, stdout_fd: int,
     writer.text(*[c for c in ("capability=clean", "capability=smudge") if c in offered])
     writer.flush()
     filt = Filter(repo, fetcher)
+    if finish is not None:
+        filt.defer_above = _defer_threshold(repo)
     try:
         while True:
             try:
                 headers = reader.text_list()
             except EOFError:
+                if filt.deferred and finish is not None:
+                    finish(repo, filt.deferred)
                 return
             _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
     except BrokenPipeError:
         return  # git went away (interrupted); it reports that itself
     finally:
         filt.finish()
+
+
+def _defer_threshold(repo: Repo) -> int | None:
+    """The size from which smudges are deferred, or None when they are not (config, caller)."""
+    raw = repo.config("model.checkout.deferAbove", str(DEFER_ABOVE))
+    try:
+        threshold = int(raw or "")
+    except ValueError:
+        return None
+    if threshold < 0:
+        return None
+    from gitmodel.git.caller import writes_worktree_only
+    return threshold if writes_worktree_only() else None
 
 
 def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer: PktWriter) -> None:
@@ -192,7 +233,7 @@ def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer:
         elif command == "smudge":
             data = bytes(Reader(reader).read(MAX_POINTER_SIZE))
             pointer = filt.smudge_source(path, data)
-            if pointer is None:
+            if pointer is None or filt.defer(path, pointer):
                 _respond_passthrough(data, reader, writer)
             else:
                 _respond_smudge(filt, path, pointer, writer)

@@ -107,6 +107,16 @@ class Manifest:
         return cls(oid, body["size"], chunks)
 
 
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    if folder.is_symlink():
+        return []
+    try:
+        with os.scandir(folder) as listing:
+            return list(listing)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 class Store:
     """Chunks and manifests on disk, with streaming add and verified reads."""
 
@@ -127,6 +137,18 @@ class Store:
         if not is_oid(oid):
             raise CorruptObject(f"invalid object id {oid!r}")
         return self.root / "objects" / layout.key(layout.MANIFESTS, oid)
+
+    def files(self, kind: str) -> Iterator[tuple[str, Path]]:
+        """(name, path) of every file under KIND's fan-out (layout.CHUNKS, layout.MANIFESTS,
+        or "tmp"), valid name or not: gc and fsck judge names. Symbolic links are neither
+        listed nor followed, so a sweep never reaches outside the cache."""
+        top = self.tmp_dir if kind == "tmp" else self.root / "objects" / kind
+        dirs = [top] if kind == "tmp" else [Path(d.path) for d in _entries(top)
+                                            if d.is_dir(follow_symlinks=False)]
+        for folder in dirs:
+            for entry in _entries(folder):
+                if entry.is_file(follow_symlinks=False):
+                    yield entry.name, Path(entry.path)
 
     def has_chunk(self, cid: str) -> bool:
         return self.chunk_path(cid).exists()

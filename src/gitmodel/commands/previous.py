@@ -1,0 +1,166 @@
+"""Writing a model over its previous version: only the chunks that differ are written.
+
+Git unlinks a working-tree file before it writes the next version (entry.c), so the old
+bytes are gone by the time git-model writes the new ones. Each file git-model writes is
+therefore also hard-linked under `<git dir>/model-links/` (the same inode: no space),
+with the size, mtime and inode it had once settled. At the next write of that path, if
+the link still has that stat data (nobody changed the file in place since), every chunk
+that sits at the same offset in both versions is kept, only the others are written into
+the linked inode, and the inode is linked into place over the pointer. A switch between
+two versions that differ in one tensor then writes that tensor, not the model.
+
+A link is patched only when it is the inode's last name (a hard link you made elsewhere
+keeps its bytes). ctime is not part of the record: git's unlink of the working file changes the inode's
+ctime. A write that keeps the mtime is not noticed; every write through git-model,
+git or a normal program moves it. A command killed midway leaves the pointer in the
+working tree (git status shows it clean, as after any interrupted smudge;
+`git model checkout` writes it) and a link whose mtime no longer matches, never trusted.
+Links whose path no longer holds their inode are dropped after each checkout, so a
+model deleted from the working tree frees its space.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmodel.git.repo import Repo
+from gitmodel.store.atomic import write_file
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
+from gitmodel.store.pointer import Pointer, is_oid
+
+LINKS = "model-links"
+PATCH_LIMIT = 0.5  # past half the file, a plain sequential write is as cheap
+
+
+@dataclass(frozen=True)
+class Record:
+    path: str
+    oid: str
+    size: int
+    mtime_ns: int
+    ino: int
+    dev: int
+
+
+class Previous:
+    """The versions git-model last wrote in this work tree, by path."""
+
+    def __init__(self, repo: Repo, store: Store) -> None:
+        self.dir = repo.git_dir / LINKS
+        self.store = store
+
+    def _link(self, path: str) -> Path:
+        return self.dir / hashlib.sha256(path.encode(errors="surrogateescape")).hexdigest()[:32]
+
+    def remember(self, path: str, target: Path, oid: str) -> None:
+        """Link TARGET (written and settled) so that its next version can reuse it."""
+        link = self._link(path)
+        tmp = link.with_name(f"{link.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self.dir.mkdir(exist_ok=True)
+            st = os.stat(target)
+            if not _same_inode(link, st):  # rename() between two links of one inode is a no-op
+                os.link(target, tmp)
+                os.replace(tmp, link)
+            record = {"path": path, "oid": oid, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                      "ino": st.st_ino, "dev": st.st_dev}
+            write_file(link.with_suffix(".json"), json.dumps(record).encode())
+        except OSError:  # another filesystem, no hard links: the next write is a full one
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def _trusted(self, path: str) -> Record | None:
+        link = self._link(path)
+        try:
+            raw = json.loads(link.with_suffix(".json").read_bytes())
+            record = Record(**raw)
+            st = os.stat(link)
+        except (OSError, ValueError, TypeError):
+            return None
+        same = (record.path == path and is_oid(record.oid) and
+                (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+                == (record.size, record.mtime_ns, record.ino, record.dev))
+        # Patched in place only when nothing but this link holds the inode any more (git
+        # unlinked the working file): a hard link of your own elsewhere keeps its bytes.
+        return record if same and st.st_nlink == 1 else None
+
+    def write(self, path: str, target: Path, pointer: Pointer, mode: int) -> bool:
+        """Put the new version at TARGET by patching the previous one; False when that is
+        not possible or not worth it (the caller writes the whole file)."""
+        record = self._trusted(path)
+        if record is None:
+            return False
+        try:
+            new = self.store.read_manifest(pointer.oid)
+            plan = _plan(self.store.read_manifest(record.oid), new)
+        except (MissingObject, CorruptObject):
+            return False
+        if plan is None:
+            return False
+        link = self._link(path)
+        self._forget(link)  # from here on the inode is changing: never trusted again
+        with open(link, "r+b") as handle:
+            for offset, cid, size in plan:
+                handle.seek(offset)
+                handle.write(self.store.read_chunk(cid, size))
+            handle.truncate(new.size)
+            if self.store.fsync:
+                os.fsync(handle.fileno())
+        os.chmod(link, mode)
+        tmp = link.with_name(f"{link.name}.{uuid.uuid4().hex}.tmp")  # never in the work tree
+        os.link(link, tmp)
+        os.replace(tmp, target)
+        return True
+
+    def _forget(self, link: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            link.with_suffix(".json").unlink()
+
+    def prune(self, top: Path, keep: set[str]) -> None:
+        """Drop links whose path holds another inode (or nothing): they would pin the space
+        of a model the work tree no longer has."""
+        try:
+            names = [p for p in self.dir.iterdir() if p.suffix == ".json"]
+        except OSError:
+            return
+        for meta in names:
+            try:
+                record = Record(**json.loads(meta.read_bytes()))
+                here = os.stat(top / record.path)
+                if record.path in keep or (here.st_ino, here.st_dev) == (record.ino, record.dev):
+                    continue
+            except (OSError, ValueError, TypeError):
+                pass
+            with contextlib.suppress(OSError):
+                meta.unlink()
+                meta.with_suffix("").unlink()
+
+
+def _same_inode(path: Path, st: os.stat_result) -> bool:
+    try:
+        here = os.stat(path)
+    except OSError:
+        return False
+    return (here.st_ino, here.st_dev) == (st.st_ino, st.st_dev)
+
+
+def _plan(old: Manifest, new: Manifest) -> list[tuple[int, str, int]] | None:
+    """The chunks of NEW to write over OLD's bytes: those not at the same offset in OLD.
+    None when that is more than PATCH_LIMIT of the file."""
+    at: dict[int, str] = {}
+    offset = 0
+    for cid, size in old.chunks:
+        at[offset] = cid
+        offset += size
+    plan, offset, todo = [], 0, 0
+    for cid, size in new.chunks:
+        if at.get(offset) != cid:
+            plan.append((offset, cid, size))
+            todo += size
+        offset += size
+    return None if todo > new.size * PATCH_LIMIT else plan

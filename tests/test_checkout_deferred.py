@@ -1,0 +1,241 @@
+"""Plain git commands write large models in bounded memory (deferred smudge, filter/process.py).
+
+Git collects a smudged file whole in memory before writing it; for a model of at least
+`model.checkout.deferAbove` bytes the filter answers with the pointer and writes the file
+itself after git closes the pipe. What a user sees must not change: the bytes, a clean
+`git status`, and every command that needs the bytes (archive, stash) getting them.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import git, gm
+from gitmodel.git import caller
+
+MIB = 1 << 20
+SIZE = 128 * MIB  # above what the filter process itself takes (~65 MB), so git's buffer shows
+
+
+def write_model(path: Path, seed: int, size: int = SIZE) -> str:
+    """Random bytes (incompressible, so nothing is small by accident); returns the sha256."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        block = hashlib.sha256(str(seed).encode()).digest() * (MIB // 32)
+        for i in range(size // MIB):
+            data = bytes(b ^ (i & 0xFF) for b in block[:64]) + block[64:]
+            out.write(data)
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def peak_rss(cwd: Path, *args: str) -> int:
+    """Largest RSS (bytes) of `git ARGS` and everything it started (its filter among them)."""
+    code = ("import resource, subprocess, sys\n"
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, "git", *args], cwd=cwd, check=True,
+                         capture_output=True, text=True).stdout
+    return int(out) * 1024
+
+
+@pytest.fixture
+def two_versions(repo: Path) -> tuple[Path, str, str]:
+    first = write_model(repo / "m.bin", 1)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    second = write_model(repo / "m.bin", 2)
+    git(repo, "commit", "-qam", "v2")
+    return repo, first, second
+
+
+def test_checkout_writes_the_model_without_git_holding_it(two_versions) -> None:
+    repo, first, second = two_versions
+    rss = peak_rss(repo, "checkout", "-q", "HEAD~1")
+    assert sha(repo / "m.bin") == first
+    assert git(repo, "status", "--porcelain").stdout == b""
+    assert rss < SIZE * 0.8, f"{rss / MIB:.0f} MiB peak for a {SIZE // MIB} MiB model"
+    assert b"all committed, all in the cache" in gm(repo, "status").stdout
+    # The same switch streamed through git, for contrast: git holds the whole file.
+    streamed = peak_rss(repo, "-c", "model.checkout.deferAbove=-1", "checkout", "-q", "main")
+    assert sha(repo / "m.bin") == second and streamed > SIZE
+
+
+def test_reset_hard_and_restore_write_the_model_too(two_versions) -> None:
+    repo, first, second = two_versions
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    assert sha(repo / "m.bin") == first
+    (repo / "m.bin").write_bytes(b"scribbled over")
+    git(repo, "restore", "m.bin")
+    assert sha(repo / "m.bin") == first
+    assert git(repo, "status", "--porcelain").stdout == b""
+
+
+def test_commands_that_need_the_bytes_get_them(two_versions) -> None:
+    """archive streams (it is no work-tree writer); stash's inner reset is driven by git."""
+    repo, first, second = two_versions
+    tar = git(repo, "archive", "--format=tar", "HEAD~1").stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        member = archive.extractfile("m.bin")
+        assert member is not None
+        assert hashlib.sha256(member.read()).hexdigest() == first
+    with open(repo / "m.bin", "r+b") as handle:
+        handle.write(b"local edit")
+    edited = sha(repo / "m.bin")
+    git(repo, "stash", "-q")
+    assert sha(repo / "m.bin") == second
+    git(repo, "stash", "pop", "-q")
+    assert sha(repo / "m.bin") == edited
+
+
+def test_a_clone_restores_models_through_the_deferred_path(two_versions, tmp_path: Path) -> None:
+    repo, first, second = two_versions
+    gm(repo, "remote", "add", "shared", str(tmp_path / "remote"))
+    git(repo, "add", ".gitmodel")
+    git(repo, "commit", "-qm", "remote")
+    gm(repo, "push", "--all")
+    clone = tmp_path / "clone"
+    rss = peak_rss(tmp_path, "-c", "filter.model.process=git-model filter-process",
+                   "-c", "filter.model.required=true", "clone", "-q", str(repo), str(clone))
+    assert sha(clone / "m.bin") == second
+    assert rss < SIZE  # git alone would hold all of it; the filter's download takes ~110 MB
+    assert git(clone, "-c", "filter.model.process=git-model filter-process",
+               "status", "--porcelain").stdout == b""
+
+
+def test_a_post_checkout_hook_of_your_own_sees_the_model(two_versions) -> None:
+    repo, first, second = two_versions
+    hook = repo / ".git/hooks/post-checkout.before-git-model"
+    hook.write_text('#!/bin/sh\nsha256sum m.bin > seen.txt\n')
+    hook.chmod(0o755)
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert (repo / "seen.txt").read_text().split()[0] == first
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["git", "checkout", "main"], "checkout"),
+    (["/usr/bin/git", "-c", "a=b", "-C", "dir", "--no-pager", "switch", "x"], "switch"),
+    (["git", "--git-dir", "/x", "archive", "HEAD"], "archive"),
+    (["git", "--git-dir=/x", "-p"], None),
+    (["python3", "checkout"], None),
+    ([], None),
+])
+def test_the_calling_git_command_is_read_from_its_argv(argv: list[str], name: str | None) -> None:
+    assert caller.subcommand(argv) == name
+
+
+def test_a_process_git_did_not_start_never_defers() -> None:
+    assert caller.git_command(os.getpid()) is None
+    assert not caller.writes_worktree_only()
+
+
+@pytest.fixture
+def one_region_apart(repo: Path) -> tuple[Path, str, str]:
+    """Two versions that differ in 1 KiB near the start (one chunk of the 128 MiB)."""
+    first = write_model(repo / "m.bin", 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    with open(repo / "m.bin", "r+b") as handle:
+        handle.seek(5 * MIB)
+        handle.write(os.urandom(1024))
+    git(repo, "commit", "-qam", "v2")
+    return repo, first, sha(repo / "m.bin")
+
+
+def test_a_switch_rewrites_only_what_differs(one_region_apart) -> None:
+    """After one full write, later switches patch the same inode in place."""
+    repo, first, second = one_region_apart
+    git(repo, "checkout", "-q", "HEAD~1")
+    inode = (repo / "m.bin").stat().st_ino
+    for rev, digest in (("main", second), ("main~1", first), ("main", second)):
+        git(repo, "checkout", "-q", rev)
+        assert sha(repo / "m.bin") == digest
+        assert (repo / "m.bin").stat().st_ino == inode
+    assert git(repo, "status", "--porcelain").stdout == b""
+
+
+def test_a_file_changed_in_place_is_never_patched(one_region_apart) -> None:
+    repo, first, second = one_region_apart
+    git(repo, "checkout", "-q", "HEAD~1")
+    with open(repo / "m.bin", "r+b") as handle:  # same size, another region than the commits
+        handle.seek(64 * MIB)
+        handle.write(b"x" * 4096)
+    git(repo, "checkout", "-q", "-f", "main")
+    assert sha(repo / "m.bin") == second
+
+
+def test_a_model_removed_from_the_work_tree_frees_its_space(one_region_apart) -> None:
+    repo, first, second = one_region_apart
+    git(repo, "checkout", "-q", "HEAD~1")
+    links = repo / ".git/model-links"
+    assert any(links.iterdir())
+    git(repo, "checkout", "-q", "main")
+    git(repo, "rm", "-q", "m.bin")
+    git(repo, "commit", "-qm", "drop")
+    git(repo, "checkout", "-q", "main~1")  # a checkout that writes a model prunes stale links
+    git(repo, "checkout", "-q", "main")
+    assert not [p for p in links.iterdir() if p.suffix == ".json"]
+
+
+def test_a_hard_link_of_your_own_keeps_its_bytes(one_region_apart, tmp_path: Path) -> None:
+    repo, first, second = one_region_apart
+    git(repo, "checkout", "-q", "HEAD~1")
+    os.link(repo / "m.bin", tmp_path / "backup.bin")
+    git(repo, "checkout", "-q", "main")
+    assert sha(repo / "m.bin") == second and sha(tmp_path / "backup.bin") == first
+
+
+def _filter_in(repo: Path) -> int | None:
+    """The pid of the git-model filter process working in REPO, if one runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"filter-process" in argv and Path(os.readlink(entry / "cwd")) == repo:
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_a_checkout_killed_while_the_filter_writes_leaves_a_pointer_that_checkout_restores(
+        two_versions) -> None:
+    """kill -9 when the filter's temporary file appears (an observed event, not a timer).
+    No post-checkout hook here (as after a global install), so the filter is the writer."""
+    repo, first, second = two_versions
+    (repo / ".git/hooks/post-checkout").unlink()
+    proc = subprocess.Popen(["git", "checkout", "-q", "HEAD~1"], cwd=repo,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed = False
+    tmp = repo / ".git/model/tmp"
+    while proc.poll() is None and not killed:
+        if tmp.is_dir() and any(p.name.startswith(".tmp-") for p in tmp.iterdir()):
+            pid = _filter_in(repo)
+            if pid is not None:
+                os.kill(pid, 9)
+                killed = True
+    proc.wait()
+    assert killed, "the filter finished before its temporary file was seen"
+    target = repo / "m.bin"
+    assert target.stat().st_size < 200 or sha(target) == first  # the pointer, or the whole file
+    assert git(repo, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main~1").stdout
+    gm(repo, "checkout")
+    assert sha(target) == first
+    assert git(repo, "status", "--porcelain").stdout == b""
+    assert gm(repo, "fsck").returncode == 0
