@@ -1,13 +1,24 @@
 """`git model migrate import|export|info` (the work is in commands/migrate.py)."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from gitmodel.units import human
 
 _PATTERNS = "Comma-separated patterns (gitignore rules); repeatable."
+if TYPE_CHECKING:
+    from gitmodel.git.repo import Repo
+
+
+def _repo(heavy: bool) -> Repo:
+    """The repository (allocator tuned first when model bytes will move), as cli/main does it."""
+    from gitmodel.git.repo import Repo
+    if heavy:
+        from gitmodel.store import alloc
+        alloc.tune()
+    return Repo.discover()
 
 
 def _selection_options(fn: Callable[..., None]) -> Callable[..., None]:
@@ -32,9 +43,8 @@ def migrate() -> None:
 def info(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, refs: tuple[str, ...],
          above: str, top: int) -> None:
     """Raw files in history by type: size, how many, share."""
-    from gitmodel.cli.main import _repo
     from gitmodel.commands import migrate as mod
-    repo = _repo()
+    repo = _repo(heavy=False)
     selection = mod.Selection(mod.split_patterns(include), mod.split_patterns(exclude), mod.parse_size(above))
     lines = mod.info(repo, mod.revisions(repo, everything, list(refs)), selection, top)
     for line in lines or ["no raw files to migrate in this history"]:
@@ -64,11 +74,10 @@ def export(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool,
 
 def _run(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, refs: tuple[str, ...],
          above: str, dry_run: bool, to_pointers: bool) -> None:
-    from gitmodel.cli.main import _heavy_repo
     from gitmodel.commands import migrate as mod
     from gitmodel.errors import UserError
     from gitmodel.git import attributes
-    repo = _heavy_repo()
+    repo = _repo(heavy=True)
     patterns = mod.split_patterns(include) or attributes.patterns(repo.top)
     if not patterns:
         raise UserError("nothing selected: give --include='*.safetensors' (or track patterns first)")
