@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, gm
+from gitmodel.commands.migrate import parse_size
+from gitmodel.errors import UserError
 
 MODELS = ("model.safetensors", "sub dir/head.safetensors")
 
@@ -112,3 +114,10 @@ def test_range_above_and_refusals(history):
     assert int(git(repo, "cat-file", "-s", "main:sub dir/head.safetensors").stdout) == 120_000
     assert "/model.safetensors filter=model" in git(repo, "show", "main:.gitattributes").stdout.decode()
     assert git(repo, "status", "--porcelain").stdout == b""
+
+
+def test_sizes_read_as_git_lfs_reads_them():
+    assert [parse_size(s) for s in ("2000", "500kb", "1MiB", "1.5 GB")] == \
+        [2000, 500_000, 1_048_576, 1_500_000_000]
+    with pytest.raises(UserError):
+        parse_size("big")

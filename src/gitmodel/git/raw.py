@@ -114,8 +114,10 @@ def staged(repo: Repo) -> list[RawBlob]:
     if repo.commit("HEAD") is None:
         return in_index(repo)
     out = repo.git("diff", "--cached", "--name-only", "--no-renames", "--diff-filter=d", "-z")
-    paths = [p for p in out.split("\0") if p]
-    return in_index(repo, [f":(literal){p}" for p in paths]) if paths else []
+    paths = set(filter(None, out.split("\0")))
+    if not paths:
+        return []
+    return find_raw(repo, [(p, b) for p, b in _index_pairs(repo) if p in paths])
 
 
 def filter_missing(repo: Repo) -> str | None:
