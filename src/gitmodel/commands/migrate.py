@@ -80,7 +80,9 @@ def revisions(repo: Repo, everything: bool, refs: list[str]) -> list[str]:
     if refs:
         return [_full_ref(repo, ref) for ref in refs]
     branch = repo.git("symbolic-ref", "-q", "HEAD", check=False).strip()
-    if not branch or repo.commit("HEAD") is None:
+    if repo.commit("HEAD") is None:
+        raise UserError("no commits to migrate: commit something first")
+    if not branch:
         raise UserError("no branch checked out: name the refs to migrate, or use --everything")
     return [branch, "--not", "--remotes"]  # as git-lfs: commits already on a remote stay
 
