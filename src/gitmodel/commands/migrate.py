@@ -158,6 +158,9 @@ class Rewritten:
 
 def rewrite(repo: Repo, revs: list[str], selection: Selection, to_pointers: bool) -> Rewritten:
     """Rewrite the history REVS reach; the working tree follows a rewritten HEAD."""
+    if to_pointers and not selection.above:
+        for pattern in selection.include:  # they become .gitattributes lines
+            attributes.check_pattern(pattern)
     if to_pointers and not repo.config("filter.model.process"):
         raise UserError("the model filter is not configured here, so the migrated files would look "
                         "modified: run `git model install`, then migrate")
