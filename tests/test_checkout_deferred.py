@@ -198,3 +198,44 @@ def test_a_hard_link_of_your_own_keeps_its_bytes(one_region_apart, tmp_path: Pat
     os.link(repo / "m.bin", tmp_path / "backup.bin")
     git(repo, "checkout", "-q", "main")
     assert sha(repo / "m.bin") == second and sha(tmp_path / "backup.bin") == first
+
+
+def _filter_in(repo: Path) -> int | None:
+    """The pid of the git-model filter process working in REPO, if one runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"filter-process" in argv and Path(os.readlink(entry / "cwd")) == repo:
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def test_a_checkout_killed_while_the_filter_writes_leaves_a_pointer_that_checkout_restores(
+        two_versions) -> None:
+    """kill -9 when the filter's temporary file appears (an observed event, not a timer).
+    No post-checkout hook here (as after a global install), so the filter is the writer."""
+    repo, first, second = two_versions
+    (repo / ".git/hooks/post-checkout").unlink()
+    proc = subprocess.Popen(["git", "checkout", "-q", "HEAD~1"], cwd=repo,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed = False
+    tmp = repo / ".git/model/tmp"
+    while proc.poll() is None and not killed:
+        if tmp.is_dir() and any(p.name.startswith(".tmp-") for p in tmp.iterdir()):
+            pid = _filter_in(repo)
+            if pid is not None:
+                os.kill(pid, 9)
+                killed = True
+    proc.wait()
+    assert killed, "the filter finished before its temporary file was seen"
+    target = repo / "m.bin"
+    assert target.stat().st_size < 200 or sha(target) == first  # the pointer, or the whole file
+    assert git(repo, "rev-parse", "HEAD").stdout == git(repo, "rev-parse", "main~1").stdout
+    gm(repo, "checkout")
+    assert sha(target) == first
+    assert git(repo, "status", "--porcelain").stdout == b""
+    assert gm(repo, "fsck").returncode == 0

@@ -79,13 +79,25 @@ def _write(repo: Repo, store: Store, previous: Previous, entry: Entry) -> bool:
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
-        with atomic_output(target, mode=mode) as out:
+        with atomic_output(target, tmp_dir=_tmp_dir(repo, target), mode=mode) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)
         return False
     return True
+
+
+def _tmp_dir(repo: Repo, target: Path) -> Path | None:
+    """Where a file being written waits: the cache's tmp/ when it is on the work tree's file
+    system (a killed write then leaves nothing `git add -A` could pick up; gc clears it),
+    else beside the target."""
+    tmp = repo.model_dir / "tmp"
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp if os.stat(tmp).st_dev == os.stat(target.parent).st_dev else None
+    except OSError:
+        return None
 
 
 def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:

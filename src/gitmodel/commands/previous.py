@@ -112,7 +112,7 @@ class Previous:
             if self.store.fsync:
                 os.fsync(handle.fileno())
         os.chmod(link, mode)
-        tmp = target.with_name(f".tmp-{uuid.uuid4().hex}.part")
+        tmp = link.with_name(f"{link.name}.{uuid.uuid4().hex}.tmp")  # never in the work tree
         os.link(link, tmp)
         os.replace(tmp, target)
         return True
