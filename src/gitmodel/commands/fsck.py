@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitmodel.git import raw
@@ -33,6 +33,25 @@ class Problem:
 
     def line(self, uses: Uses) -> str:
         return f"{self.kind}: {_where(uses.get(self.oid, []))} (object {self.oid[:12]}): {self.detail}"
+
+    def as_json(self, uses: Uses) -> dict:
+        return {"kind": self.kind, "oid": self.oid, "detail": self.detail, "chunk": self.chunk,
+                "paths": [f"{ref}:{path}" if ref else path for ref, path in uses.get(self.oid, [])]}
+
+
+@dataclass
+class Report:
+    """What fsck found (and, with --repair, what is still broken after repairing)."""
+
+    lines: list[str]           # for people: each problem, then what the repair did
+    ok: bool
+    problems: list[dict]       # as found, before any repair
+    remaining: list[dict]      # after the repair (== problems without --repair)
+    raw: list[dict] = field(default_factory=list)  # raw blobs of tracked paths in history
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "problems": self.problems, "remaining": self.remaining,
+                "raw": self.raw, "messages": self.lines}
 
 
 Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
@@ -139,28 +158,30 @@ def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str
     return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
 
 
-def raw_in_history(repo: Repo) -> list[str]:
-    """Lines for tracked paths whose blobs are content in the history of any ref (as
-    `git lfs fsck --pointers`), ending with the command that rewrites it; none when clean."""
+def raw_in_history(repo: Repo) -> tuple[list[str], list[dict]]:
+    """Tracked paths whose blobs are content in the history of any ref (as
+    `git lfs fsck --pointers`): lines ending with the command that rewrites it, and as JSON."""
     found = raw.in_history(repo)
     if not found:
-        return []
+        return [], []
     lines = [f"raw: {r.path} (blob {r.blob[:12]}, {human(r.size)}) is stored in Git, not as a pointer"
              for r in found]
     paths = ",".join(sorted({r.path for r in found}))
-    return lines + [f"history holds {len(found)} raw blob(s) of tracked paths: rewrite it with "
-                    f"`git model migrate import --everything --include='{paths}'`"]
+    lines.append(f"history holds {len(found)} raw blob(s) of tracked paths: rewrite it with "
+                 f"`git model migrate import --everything --include='{paths}'`")
+    return lines, [{"path": r.path, "blob": r.blob, "size": r.size} for r in found]
 
 
-def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
-    """Report lines and whether everything is sound (after repair, if asked)."""
+def fsck(repo: Repo, repair: bool) -> Report:
+    """Verify everything; with `repair`, set damaged objects aside and restore them."""
     store = open_store(repo)
     uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
-    raw_lines = raw_in_history(repo)
+    found = [p.as_json(uses) for p in problems]
+    raw_lines, raw_found = raw_in_history(repo)
     lines = [p.line(uses) for p in problems] + raw_lines
     if not problems or not repair:
-        return lines, not problems and not raw_lines
+        return Report(lines, not problems and not raw_found, found, found, raw_found)
     unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.kind == "corrupt":
@@ -173,4 +194,5 @@ def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]
-    return lines, not remaining and not raw_lines
+    return Report(lines, not remaining and not raw_found, found,
+                  [p.as_json(uses) for p in remaining], raw_found)
