@@ -2,6 +2,7 @@
 patterns, and the reports (status, ls-files, fsck) that name raw blobs of tracked paths."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def test_track_after_commit_restages_pointer_and_names_history(plain_repo):
     status = gm(repo, "status").stdout.decode()
     assert "model.safetensors (index: raw blob, HEAD: raw blob)" in status
     assert " R model.safetensors" in gm(repo, "ls-files").stdout.decode()
+    [listed] = json.loads(gm(repo, "ls-files", "--json").stdout)
+    assert listed["raw"] and listed["path"] == "model.safetensors" and listed["size"] == 5000
+    assert json.loads(gm(repo, "status", "--json").stdout)["raw"] == [
+        "model.safetensors (index: raw blob, HEAD: raw blob)"]
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "track")
     assert _blob_size(repo, "HEAD:model.safetensors") < 200
