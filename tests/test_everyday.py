@@ -95,6 +95,11 @@ def test_remote_errors_point_the_right_way(tmp_path: Path, repo: Path) -> None:
         proc = gm(repo, "fetch", name, env=env, check=False)
         assert proc.returncode == 1
         assert f"install the {extra} extra: pip install 'git-model[{extra}]'" in _err(proc), _err(proc)
+    gm(repo, "remote", "set-default", "ssh")  # a checkout that must fetch says why it could not
+    _empty_cache(repo)
+    (repo / "m.bin").unlink()
+    proc = git(repo, "checkout", "--", "m.bin", env=env)
+    assert "install the ssh extra" in _err(proc) and "m.bin: left as a pointer" in _err(proc), _err(proc)
 
 
 def _empty_cache(repo: Path) -> None:
@@ -183,7 +188,7 @@ def test_status_and_ls_files_json_and_quiet(committed: Path) -> None:
 
 def test_fsck_json(committed: Path) -> None:
     report = json.loads(gm(committed, "fsck", "--json").stdout)
-    assert report == {"ok": True, "problems": [], "remaining": [], "messages": []}
+    assert report == {"ok": True, "problems": [], "remaining": [], "raw": [], "messages": []}
     chunk = next(p for p in (committed / ".git/model/objects/chunks").rglob("*") if p.is_file())
     chunk.write_bytes(b"damaged")
     proc = gm(committed, "fsck", "--json", check=False)

@@ -45,6 +45,26 @@ def main(ctx: click.Context) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
     if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
         click.echo(ctx.get_help())
+    elif ctx.invoked_subcommand not in _NO_FILTER_CHECK:
+        _warn_filter_missing()
+
+
+# Commands that set the filter up, or that git runs as the filter or a driver.
+_NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge", "textconv",
+                    "diff-driver", "hook", "version"}
+
+
+def _warn_filter_missing() -> None:
+    """One line on stderr when .gitattributes routes files to git-model but the filter is not set
+    (a clone without `git model install`: git would store model files raw)."""
+    from gitmodel.git.raw import filter_missing
+    from gitmodel.git.repo import Repo
+    try:
+        line = filter_missing(Repo.discover())
+    except UserError:
+        return  # not in a repository: the command itself says so, if it needs one
+    if line:
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -82,9 +102,9 @@ def track(patterns: tuple[str, ...]) -> None:
         for pattern in attributes.patterns(top):
             click.echo(pattern)
         return
-    added = attributes.track(top, list(patterns))
-    for pattern in patterns:
-        click.echo(f"{'tracking' if pattern in added else 'already tracked'}: {pattern}")
+    from gitmodel.commands.track import track as do_track
+    for line in do_track(_repo(), list(patterns)).lines():
+        click.echo(line)
 
 
 @main.command()
@@ -127,7 +147,8 @@ def ls_files(rev: str | None, as_json: bool) -> None:
     files = do_ls(_repo(), rev)
     if as_json:
         click.echo(json.dumps([f.as_json() for f in files]))
-    for listed in files if not as_json else ():
+        return
+    for listed in files:
         click.echo(listed.line())
 
 
@@ -160,8 +181,8 @@ def fsck(repair: bool, as_json: bool) -> None:
     for line in report.lines:
         click.echo(line)
     if not report.ok:
-        click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
-                   err=True)
+        fix = "" if repair or not report.remaining else "; run `git model fsck --repair`"
+        click.echo("fsck: problems found" + fix, err=True)
         sys.exit(1)
     click.echo("fsck: all objects verified")
 
@@ -276,11 +297,17 @@ def plot(metrics: tuple[str, ...], out: Path | None, log_scale: bool) -> None:
 
     from gitmodel.pipeline.metrics import plot as do_plot
     repo = _repo()
+    made = out is None
     if out is None:  # never into the working tree, where it would show up in `git status`
         handle, name = tempfile.mkstemp(prefix="git-model-plot-", suffix=".png")
         os.close(handle)
         out = Path(name)
-    points = do_plot(repo, list(metrics), out, log_scale)
+    try:
+        points = do_plot(repo, list(metrics), out, log_scale)
+    except BaseException:
+        if made:
+            out.unlink(missing_ok=True)
+        raise
     click.echo(f"wrote {out} ({points} commits)")
 
 
@@ -354,7 +381,7 @@ def remote_add(name: str, url: str, check: bool) -> None:
     from gitmodel.transfer import remotes
     repo = _repo()
     if check:
-        remotes.check_reachable(remotes.open_backend(repo.top, remotes.Remote(name, url)))
+        remotes.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
     made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 
@@ -505,6 +532,9 @@ def hook(name: str, args: tuple[str, ...]) -> None:
 
 main.add_command(prune_command)
 main.add_command(trust_command)
+from gitmodel.cli.migrate import migrate  # noqa: E402 (click only; the work is imported when run)
+
+main.add_command(migrate)
 
 
 def run() -> None:
