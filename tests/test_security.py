@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import git, gm
 
 
@@ -187,6 +189,15 @@ def test_a_clones_stages_run_only_after_git_model_trust(tmp_path):
     git(clone, "add", "in.txt")
     assert git(clone, "commit", "-qm", "dep", check=False).returncode == 1
     assert not (clone / "evil").exists()
+    # nor is a command someone else wrote adopted as yours by a squash merge
+    git(up, "checkout", "-qb", "other")
+    (up / ".gitmodel").write_text(STAGE.format(cmd="touch squashed && cp in.txt out.txt"))
+    _commit_all(up, "other cmd")
+    git(clone, "reset", "-q", "--hard")
+    git(clone, "fetch", "-q", "origin", "other")
+    git(clone, "merge", "-q", "--squash", "FETCH_HEAD", check=False)
+    assert git(clone, "commit", "-qm", "squash", check=False).returncode == 1
+    assert not (clone / "squashed").exists()
 
 
 def test_your_own_stages_never_ask_for_trust(tmp_path, repo):
@@ -259,3 +270,15 @@ def test_gc_never_follows_symlinks_inside_the_cache(repo, tmp_path):
     assert str(outside) not in gm(repo, "gc", "--dry-run").stdout.decode()
     gm(repo, "gc", "--grace", "0")
     assert victim.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a symlink owned by another user (lchown)")
+def test_get_refuses_a_directory_symlink_someone_else_owns(repo, tmp_path):
+    """18.3: in a shared /tmp, another user's planted directory link redirects the write."""
+    (tmp_path / "real").mkdir()
+    planted = tmp_path / "shared"
+    planted.symlink_to(tmp_path / "real")
+    os.lchown(planted, 12345, 12345)
+    err = _one_line(gm(tmp_path, "get", str(repo), "main", "m.bin", "-o",
+                       str(planted / "m.bin"), check=False))
+    assert "owned by another user" in err and not list((tmp_path / "real").iterdir())

@@ -257,6 +257,7 @@ def get(url: str, rev: str, path: str, out: Path | None,
     if out is None and name in ("", ".", ".."):
         raise UserError(f"{path!r} has no file name to write to: give one with -o")
     target = out if out is not None else Path(name)
+    final = _output_path(target)  # refused before anything is downloaded
     with tempfile.TemporaryDirectory(prefix="git-model-get-") as tmp:
         bare = Path(tmp) / "repo.git"
         commit = _shallow_clone(url, rev, bare)
@@ -276,7 +277,7 @@ def get(url: str, rev: str, path: str, out: Path | None,
         backend.require_root()
         store = Store(Path(tmp) / "model")
         stats = transfer.fetch(store, backend, {pointer: path})
-        with atomic_output(_output_path(target)) as handle:
+        with atomic_output(final) as handle:
             store.write_to(pointer, handle)
         return target, stats
 
