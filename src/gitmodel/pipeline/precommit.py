@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo
-from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, load
+from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, is_glob, load
 
 POLICIES = ("run", "check", "off")
 
@@ -95,7 +95,15 @@ def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
     staged = [p for p in repo.git("diff", "--cached", "--name-only", "--no-renames",
                                   "-z").split("\0") if p]
     watched = [p for s in stages for p in s.deps + s.products] + [CONFIG, LOCK]
-    return any(covers(w, path) for path in staged for w in watched)
+    exact = {w.rstrip("/") for w in watched}
+    globs = [w for w in watched if is_glob(w)]
+    for path in staged:  # each staged path and its folders: one set lookup each (linear)
+        parts = path.split("/")
+        if any("/".join(parts[:i]) in exact for i in range(1, len(parts) + 1)):
+            return True
+        if any(covers(g, path) for g in globs):
+            return True
+    return False
 
 
 def _check(repo: Repo, stages: list[Stage]) -> int:
