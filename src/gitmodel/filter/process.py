@@ -21,7 +21,7 @@ from gitmodel.git.cache import open_store
 from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from gitmodel.git.repo import Repo
 from gitmodel.store.chunking import Readable, Reader
-from gitmodel.store.objects import CorruptObject, MissingObject, Store, Writable
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
@@ -72,16 +72,19 @@ class Filter:
         if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
             return pointer.encode()
         reader.unread(head)
-        expected = None
-        oid = self.stat.expected_oid(path, _stat(path))
-        if oid is not None:
-            try:
-                expected = self.store.read_manifest(oid)
-            except (MissingObject, CorruptObject):
-                expected = None
-        manifest = self.store.add_stream(reader, expected, path)
+        expected = self._manifest(self.stat.expected_oid(path, _stat(path)))
+        parent = expected or self._manifest(self.stat.last_oid(path))
+        manifest = self.store.add_stream(reader, expected, path, parent)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
+
+    def _manifest(self, oid: str | None) -> Manifest | None:
+        if oid is None:
+            return None
+        try:
+            return self.store.read_manifest(oid)
+        except (MissingObject, CorruptObject):
+            return None
 
     def smudge_source(self, path: str, data: bytes) -> Pointer | None:
         """The pointer to expand, or None to write `data` through unchanged.

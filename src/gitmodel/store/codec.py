@@ -10,6 +10,13 @@ a sample are stored raw, so noise costs nothing to "compress".
 Encoded form: one codec byte, then for CODEC_ZSTD_GROUPED the element width,
 then per stream a flag byte (0 raw, 1 zstd) and a u32 length before its bytes.
 
+CODEC_DELTA_XOR (format 3, added after 0-2, which stay readable): a changed
+tensor piece stored against the same piece of the parent version. Then a depth
+byte (1 + the base's depth, at most MAX_DEPTH), the base chunk's 16-byte id, and
+the plain encoding (0-2) of the XOR of the two raw pieces. Consecutive versions
+keep most sign/exponent bits, so the XOR's high bytes are mostly zero: 13% of
+the size on the shared workload's full fine-tune, against 68% plain.
+
 Grouping and regrouping go through numpy: CPython's strided slice assignment
 moves 0.66 GB/s, numpy 1.5 GB/s (measured here), and regrouping is on the
 checkout path of every byte.
@@ -25,6 +32,9 @@ import zstandard
 CODEC_RAW = 0
 CODEC_ZSTD = 1
 CODEC_ZSTD_GROUPED = 2
+CODEC_DELTA_XOR = 3
+MAX_DEPTH = 3  # a checkout decodes at most this many bases for one piece
+DELTA_HEAD = 18  # codec byte, depth byte, 16-byte base id
 
 LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the speed
 _SAMPLE = 64 << 10
@@ -79,7 +89,7 @@ def encode(data: bytes | bytearray, width: int = 1) -> bytes:
 def max_encoded(size: int) -> int:
     """The longest encoding of `size` raw bytes: every stream is stored raw when zstd
     does not save 8%, so at most the codec byte, the width and 5 bytes per stream."""
-    return size + 2 + 5 * 8
+    return size + 2 + 5 * 8 + DELTA_HEAD
 
 
 def raw_size(blob: bytes) -> int | None:
@@ -90,6 +100,8 @@ def raw_size(blob: bytes) -> int | None:
             return len(blob) - 1
         if blob[0] == CODEC_ZSTD:
             return _frame_size(blob[1:])
+        if blob[0] == CODEC_DELTA_XOR:
+            return raw_size(blob[DELTA_HEAD:]) if len(blob) > DELTA_HEAD else None
         if blob[0] == CODEC_ZSTD_GROUPED:
             flag, length = struct.unpack_from("<BI", blob, 2)
             stream = _frame_size(blob[7:7 + length]) if flag else length
@@ -104,11 +116,45 @@ def _frame_size(frame: bytes) -> int | None:
     return size if size >= 0 else None
 
 
-def decode(blob: bytes, size: int) -> bytes | bytearray:
-    """Decode a stored chunk whose raw length is `size`; raise CorruptChunk."""
+def delta_base(blob: bytes) -> tuple[str, int] | None:
+    """(base chunk id, depth) of a delta-encoded chunk; None for a plain one.
+    Raise CorruptChunk on a malformed delta head."""
+    if not blob or blob[0] != CODEC_DELTA_XOR:
+        return None
+    if len(blob) <= DELTA_HEAD or not 1 <= blob[1] <= MAX_DEPTH:
+        raise CorruptChunk("malformed delta head")
+    return blob[2:DELTA_HEAD].hex(), blob[1]
+
+
+def encode_delta(data: bytes | bytearray, width: int, base: bytes | bytearray,
+                 base_id: str, base_depth: int) -> bytes:
+    """The delta encoding of `data` against `base` (same length), a chunk of depth
+    `base_depth` (0: plain). The caller keeps it only when it beats `encode`."""
+    if len(base) != len(data) or base_depth >= MAX_DEPTH:
+        raise ValueError("no delta against this base")
+    head = bytes([CODEC_DELTA_XOR, base_depth + 1]) + bytes.fromhex(base_id)
+    return head + encode(_xor(data, base), width)
+
+
+def _xor(a: bytes | bytearray, b: bytes | bytearray) -> bytearray:
+    np = _numpy()
+    kind = np.uint64 if len(a) % 8 == 0 else np.uint8
+    out = bytearray(len(a))
+    np.bitwise_xor(np.frombuffer(a, kind), np.frombuffer(b, kind), out=np.frombuffer(out, kind))
+    return out
+
+
+def decode(blob: bytes, size: int, base: bytes | bytearray | None = None) -> bytes | bytearray:
+    """Decode a stored chunk whose raw length is `size`; raise CorruptChunk. A delta
+    chunk needs its base's raw bytes (verified by the caller)."""
     if not blob:
         raise CorruptChunk("empty chunk file")
     codec = blob[0]
+    if codec == CODEC_DELTA_XOR:
+        delta_base(blob)
+        if base is None or len(base) != size:
+            raise CorruptChunk("delta chunk without its base")
+        return _xor(decode(blob[DELTA_HEAD:], size), base)
     try:
         out: bytes | bytearray
         if codec == CODEC_RAW:

@@ -1,0 +1,107 @@
+"""Delta chunks: a changed tensor piece stored as the XOR against the same piece of the
+parent version; chains bounded; every chunk still verified against its id."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gitmodel.store import codec
+from gitmodel.store.objects import CorruptObject, Store, chunk_id
+
+
+def _bf16(values: np.ndarray) -> bytes:
+    return (values.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes()
+
+
+def safetensors(tensors: dict[str, bytes]) -> bytes:
+    meta, pos = {}, 0
+    for name, data in tensors.items():
+        meta[name] = {"dtype": "BF16", "shape": [len(data) // 2],
+                      "data_offsets": [pos, pos + len(data)]}
+        pos += len(data)
+    header = json.dumps(meta).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + b"".join(tensors.values())
+
+
+def versions(count: int, n: int = 3 << 20) -> list[bytes]:
+    """A model fine-tuned in small steps: most bf16 elements keep their bits."""
+    rng = np.random.default_rng(7)
+    weights = rng.standard_normal(n).astype("<f4")
+    out = []
+    for _ in range(count):
+        out.append(safetensors({"w": _bf16(weights), "b": _bf16(weights[:4096])}))
+        weights = weights + rng.standard_normal(n).astype("<f4") * 1e-3
+    return out
+
+
+def test_codec_delta_round_trip_and_needs_its_base() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, 1 << 18, dtype=np.uint8).tobytes()
+    data = bytearray(base)
+    data[::97] = bytes(len(data[::97]))
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    assert codec.delta_base(blob) == (chunk_id(base), 1)
+    assert len(blob) < len(data) // 4
+    assert codec.raw_size(blob) == len(data)
+    assert codec.decode(blob, len(data), base) == data
+    with pytest.raises(codec.CorruptChunk):
+        codec.decode(blob, len(data))
+    with pytest.raises(ValueError):
+        codec.encode_delta(data, 2, base, chunk_id(base), codec.MAX_DEPTH)
+    plain = codec.encode(data, 2)  # the formats before deltas read as before
+    assert codec.delta_base(plain) is None and codec.decode(plain, len(data)) == data
+
+
+def _add(store: Store, data: bytes, parent=None):
+    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent)
+
+
+def test_changed_pieces_are_stored_against_the_parent(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    v0, v1 = versions(2)
+    m0 = _add(store, v0)
+    m1 = _add(store, v1, m0)
+    new = [c for c, _ in m1.chunks if c not in dict(m0.chunks)]
+    deltas = [c for c in new if store.chunk_base(c) is not None]
+    assert len(deltas) == 2  # the 6 MiB tensor's two pieces; header and bias are plain
+    assert {store.chunk_base(c) for c in deltas} <= {c for c, _ in m0.chunks}
+    stored = sum(store.stored_size(c)[0] for c in deltas)
+    assert stored < 0.4 * sum(n for c, n in m1.chunks if c in deltas)
+    out = io.BytesIO()
+    store.write_to(m1.pointer, out)
+    assert out.getvalue() == v1
+    assert store.with_bases(new) >= set(deltas) | {store.chunk_base(c) for c in deltas}
+    assert all(store.chunk_is_sound(c) for c in new)
+
+
+def test_chains_stay_bounded_and_a_damaged_base_is_caught(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    manifests, parent = [], None
+    for data in versions(2 * codec.MAX_DEPTH + 2):
+        parent = _add(store, data, parent)
+        manifests.append(parent)
+    depths = []
+    for m in manifests:
+        for cid, _ in m.chunks:
+            depth, at = 0, cid
+            while (at := store.chunk_base(at)) is not None:
+                depth += 1
+            depths.append(depth)
+    assert max(depths) == codec.MAX_DEPTH  # re-based with a full encoding past the limit
+    last = manifests[-1]
+    delta = next(c for c, _ in last.chunks if store.chunk_base(c) is not None)
+    base = store.chunk_base(delta)
+    assert base is not None
+    path = store.chunk_path(base)
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 1
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CorruptObject):
+        store.read_chunk(delta, dict(last.chunks)[delta])
+    assert not store.chunk_is_sound(delta)
