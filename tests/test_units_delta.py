@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import git, gm
 from gitmodel.store import codec
 from gitmodel.store.objects import CorruptObject, Store, chunk_id
 
@@ -105,3 +106,46 @@ def test_chains_stay_bounded_and_a_damaged_base_is_caught(tmp_path: Path) -> Non
     with pytest.raises(CorruptObject):
         store.read_chunk(delta, dict(last.chunks)[delta])
     assert not store.chunk_is_sound(delta)
+
+
+@pytest.mark.slow
+def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> None:
+    """Through git: v1 is stored and pushed as deltas; a clone that pulls only v1 gets the
+    bases it needs; gc of a history without v0 keeps v0's pieces that v1 is built on."""
+    v0, v1 = versions(2)
+    (repo / "m.safetensors").write_bytes(v0)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    gm(repo, "remote", "add", "shared", str(tmp_path / "models"))
+    gm(repo, "push")
+    before = sum(p.stat().st_size for p in (tmp_path / "models").rglob("*") if p.is_file())
+    (repo / "m.safetensors").write_bytes(v1)
+    git(repo, "commit", "-qam", "v1")
+    storage = json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["storage"]
+    assert 0 < storage["delta_bytes"] < 0.4 * len(v1)
+    gm(repo, "push")
+    after = sum(p.stat().st_size for p in (tmp_path / "models").rglob("*") if p.is_file())
+    assert after - before < 0.4 * len(v1), "v1 moves as deltas"
+
+    git(repo, "checkout", "-q", "--orphan", "only-v1")  # a history without v0
+    git(repo, "commit", "-qm", "v1 alone")
+    git(repo, "branch", "-D", "main")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    gm(repo, "gc", "--grace", "0")
+    assert gm(repo, "fsck").returncode == 0
+    (repo / "m.safetensors").unlink()
+    git(repo, "checkout", "--", "m.safetensors")
+    assert (repo / "m.safetensors").read_bytes() == v1
+
+    gm(repo, "remote", "add", "second", str(tmp_path / "second"))
+    gm(repo, "push", "second")  # v1 alone: the bases go first, though no manifest names them
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "push", "-q", str(origin), "only-v1:main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "-c", "model.fetchOnCheckout=false", str(origin), str(clone))
+    gm(clone, "install")
+    gm(clone, "remote", "add", "second", str(tmp_path / "second"))
+    gm(clone, "pull")
+    assert (clone / "m.safetensors").read_bytes() == v1
+    assert gm(clone, "fsck").returncode == 0

@@ -1,7 +1,8 @@
 """`git model fsck`: re-verify every stored object, name the files that are broken, repair.
 
 Every manifest is rebuilt chunk by chunk (each chunk checked against its xxh3
-id) and the result checked against the sha256 the file is named by; pointers in
+id, a delta chunk's base chain with it) and the result checked against the
+sha256 the file is named by; pointers in
 HEAD and the index whose objects are absent are reported as missing. `--repair`
 moves damaged objects aside to `model/bad/` (so nothing reads them again) and
 re-adds the file from the working tree when the file there still has the
@@ -70,11 +71,24 @@ def _check(store: Store, oid: str) -> Problem | None:
         try:
             sha.update(store.read_chunk(cid, size))
         except (CorruptObject, MissingObject) as exc:
-            detail = f"chunk {cid} is missing" if isinstance(exc, MissingObject) else str(exc)
-            return Problem(manifest.pointer, oid, "corrupt", detail, cid)
+            culprit = _culprit(store, cid)
+            detail = f"chunk {culprit} is missing" if isinstance(exc, MissingObject) else str(exc)
+            if culprit != cid:
+                detail += f" (the delta base of chunk {cid})"
+            return Problem(manifest.pointer, oid, "corrupt", detail, culprit)
     if sha.hexdigest() != oid:
         return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256")
     return None
+
+
+def _culprit(store: Store, cid: str) -> str:
+    """The lowest chunk of `cid`'s delta chain that is missing or damaged: a damaged
+    base breaks every delta above it, and only the base should be set aside."""
+    chain = [cid]
+    while (base := store.chunk_base(chain[-1])) is not None and base not in chain:
+        chain.append(base)
+    return next((c for c in reversed(chain)
+                 if not store.has_chunk(c) or not store.chunk_is_sound(c)), cid)
 
 
 def find_problems(store: Store, uses: Uses) -> list[Problem]:

@@ -216,14 +216,17 @@ class Store:
             return delta
         return delta if len(delta) < DELTA_KEEP * len(codec.encode(chunk.data, chunk.width)) else None
 
-    def chunk_base(self, cid: str) -> str | None:
-        """The base a stored chunk is delta-encoded against, None for a plain chunk
-        (or an unreadable one: fsck judges those)."""
+    def chunk_head(self, cid: str) -> tuple[str, int] | None:
+        """(base, depth) of a stored delta chunk, None for a plain chunk (or an absent or
+        unreadable one: fsck judges those)."""
         try:
             with open(self.chunk_path(cid), "rb") as handle:
-                head = codec.delta_base(handle.read(codec.DELTA_HEAD + 1))
+                return codec.delta_base(handle.read(codec.DELTA_HEAD + 1))
         except (OSError, codec.CorruptChunk):
             return None
+
+    def chunk_base(self, cid: str) -> str | None:
+        head = self.chunk_head(cid)
         return head[0] if head else None
 
     def with_bases(self, cids: Iterable[str]) -> set[str]:
