@@ -213,7 +213,8 @@ def _bases(store: Store, sizes: dict[str, int]) -> dict[str, int]:
 
 def _incomplete(store: Store, backend: Backend, present: list[Pointer],
                 paths: Mapping[Pointer, str]) -> set[str]:
-    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks.
+    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks
+    (or a delta base a local chunk needs).
 
     The chunks are those of the local manifest when the cache has the object
     whole (it is what a re-upload sends), else those of the remote's manifest;
@@ -227,7 +228,7 @@ def _incomplete(store: Store, backend: Backend, present: list[Pointer],
                 raise MissingObject(pointer.oid)
         except (MissingObject, CorruptObject):
             manifest = _remote_manifest(backend, pointer, paths[pointer])
-        lists[pointer.oid] = [c for c, _ in manifest.chunks]
+        lists[pointer.oid] = list(store.with_bases(c for c, _ in manifest.chunks))
     found = remote_has(backend, "chunks", {c for ids in lists.values() for c in ids})
     broken = {oid for oid, ids in lists.items() if not found.issuperset(ids)}
     for pointer in present:
