@@ -94,7 +94,7 @@ def test_chains_stay_bounded_and_a_damaged_base_is_caught(tmp_path: Path) -> Non
             while (at := store.chunk_base(at)) is not None:
                 depth += 1
             depths.append(depth)
-    assert max(depths) == codec.MAX_DEPTH  # re-based with a full encoding past the limit
+    assert max(depths) == codec.MAX_DEPTH  # past the limit: against the key frame, or whole
     last = manifests[-1]
     delta = next(c for c, _ in last.chunks if store.chunk_base(c) is not None)
     base = store.chunk_base(delta)
