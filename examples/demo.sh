@@ -13,8 +13,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${GITMODEL_DEMO_VENV:-$ROOT/.demo-venv}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/git-model-demo.XXXXXX")
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+# colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	bold=$(printf '\033[1m') dim=$(printf '\033[2m') plain=$(printf '\033[0m')
+else
+	bold='' dim='' plain=''
+fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+run() { printf '%s$ %s%s\n' "$dim" "$*" "$plain"; "$@"; }
 set_param() {  # set_param KEY VALUE: edit params.json
 	python - "$1" "$2" <<'PY'
 import json, sys

@@ -380,6 +380,15 @@ def test_plot(project, tmp_path):
     assert b"(2 commits)" in gm(project, "plot", "w", "--out", str(out)).stdout
     assert out.read_bytes().startswith(b"\x89PNG")
     assert b"no commit has a metric named 'nope'" in gm(project, "plot", "nope", check=False).stderr
+    out = gm(project, "plot", "w", "train.mse", "--log").stdout.decode().strip()
+    where = Path(out.split()[1])  # "wrote PATH (2 commits)": a temporary file, not the work tree
+    assert out.endswith("(2 commits)") and not where.is_relative_to(project), out
+    assert where.read_bytes().startswith(b"\x89PNG")
+    where.unlink()
+    assert git(project, "status", "--porcelain").stdout == b""
+    (project / ".gitmodel").write_text("")
+    proc = gm(project, "plot", "w", check=False)
+    assert "declares metrics" in proc.stderr.decode() and "PATH" not in proc.stderr.decode()
 
 
 def test_hook_adds_little_to_a_commit_when_nothing_is_stale(project):
@@ -496,3 +505,38 @@ def test_damaged_lock_is_one_line(project):
     assert proc.stderr.decode().strip().splitlines() == [
         "git-model: error: .gitmodel.lock in the index is not a lock file git-model can read: "
         "remove it (git rm --cached .gitmodel.lock) and run `git model run`"]
+
+
+def test_stages_show_working_tree_changes_json_and_quiet(project):
+    assert gm(project, "stages").stdout.decode().splitlines() == ["train: fresh", "evaluate: fresh"]
+    assert gm(project, "stages", "--quiet").returncode == 0
+    set_params(project, lr=0.05)  # edited, not added
+    lines = gm(project, "stages").stdout.decode().splitlines()
+    assert lines[0] == "train: fresh (not staged: params.json changed in the working tree)", lines
+    quiet = gm(project, "stages", "-q", check=False)
+    assert quiet.returncode == 1 and quiet.stdout == b""
+    git(project, "add", "params.json")
+    items = json.loads(gm(project, "stages", "--json").stdout)
+    assert [(i["name"], i["stale"], i["unstaged"]) for i in items] == [
+        ("train", True, []), ("evaluate", True, [])]
+    assert items[0]["reasons"] == ["dep params.json changed"]
+
+
+def test_log_json_and_metrics_keep_the_order_asked_and_exact_values(project):
+    set_params(project, lr=0.02)
+    git(project, "commit", "-qam", "lr 0.02")
+    entries = json.loads(gm(project, "log", "--json").stdout)
+    assert [e["subject"] for e in entries] == ["lr 0.02", "first"]
+    assert entries[0]["models"][0]["oid"] == committed_oid(project, "HEAD", "model.safetensors")
+    assert set(entries[0]["metrics"]) == {"train.mse", "w"}
+    shown = json.loads(gm(project, "metrics", "--json", "HEAD~1", "HEAD").stdout)
+    assert list(shown) == ["HEAD~1", "HEAD"]
+    diff = json.loads(gm(project, "metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
+    for name, row in diff.items():
+        assert row["diff"] == row["new"] - row["old"], name  # exact, not rounded
+
+
+def test_run_and_stages_without_stages(tmp_path, repo):
+    for verb in ("run", "stages"):
+        out = gm(repo, verb).stdout.decode()
+        assert out.startswith("no stages: declare them in .gitmodel"), out

@@ -98,7 +98,7 @@ def test_push_hook_clone_pull_and_checkout_on_demand(shared: dict) -> None:
     clone = _clone(shared)
     assert (clone / "m.bin").stat().st_size < 1024, "a plain clone has pointers"
     out = gm(clone, "pull").stdout.decode()
-    assert "restored 1 file(s)" in out
+    assert "restored 1 file" in out
     assert (clone / "m.bin").read_bytes() == v2
     assert git(clone, "status", "--porcelain").stdout == b""
     git(clone, "checkout", "-q", "v1")  # v1's object is fetched by the smudge filter
@@ -117,16 +117,16 @@ def test_push_revs_fetch_include_and_up_to_date(shared: dict) -> None:
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "two files")
     out = gm(repo, "push", "shared", "HEAD").stdout.decode()
-    assert out.startswith("pushed 2 object(s)")
+    assert out.startswith("pushed 2 objects")
     assert "nothing to transfer" in gm(repo, "push").stdout.decode()
     git(repo, "push", "-q", "origin", "main")
     clone = _clone(shared)
     out = gm(clone, "fetch", "--include", "b.*").stdout.decode()
-    assert out.startswith("fetched 1 object(s)")
+    assert out.startswith("fetched 1 object,")
     assert "* b.bin" in gm(clone, "ls-files").stdout.decode()
     assert "- a.bin" in gm(clone, "ls-files").stdout.decode()
     proc = gm(clone, "fetch", "nosuchrev", check=False)
-    assert proc.returncode == 1 and "unknown revision" in proc.stderr.decode()
+    assert proc.returncode == 1 and "nor a revision" in proc.stderr.decode()
 
 
 def test_failed_upload_fails_the_push(shared: dict) -> None:
@@ -173,7 +173,7 @@ def test_interrupted_push_resumes(shared: dict, monkeypatch: pytest.MonkeyPatch)
         path.unlink()
     (repo / ".git" / "model" / "remotes.sqlite").unlink()
     out = gm(repo, "push").stdout.decode()
-    assert " in 2 chunk(s)" in out, out
+    assert " in 2 chunks" in out, out
 
 
 def test_corrupted_remote_chunk_is_rejected(shared: dict) -> None:

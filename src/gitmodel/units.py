@@ -8,3 +8,8 @@ def human(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """`1 chunk`, `2 chunks` (`many` for irregular plurals)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

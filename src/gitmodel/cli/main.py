@@ -6,6 +6,7 @@ process git spawns) loads only what that command needs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +15,14 @@ import click
 
 from gitmodel import __version__
 from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
+from gitmodel.cli.prune import prune as prune_command
 from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
     from gitmodel.filter.process import Fetch
     from gitmodel.git.repo import Repo
     from gitmodel.store.objects import Store
+    from gitmodel.transfer.engine import Stats
 
 
 def _repo() -> Repo:
@@ -34,10 +37,19 @@ def _heavy_repo() -> Repo:
     return _repo()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+    if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
+        click.echo(ctx.get_help())
+
+
+@main.command()
+def version() -> None:
+    """Print git-model's version (as `git model --version`)."""
+    click.echo(f"git-model {__version__}")
 
 
 @main.command()
@@ -84,21 +96,38 @@ def untrack(patterns: tuple[str, ...]) -> None:
         click.echo(f"{'untracked' if pattern in removed else 'was not tracked'}: {pattern}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_QUIET = click.option("-q", "--quiet", is_flag=True,
+                      help="Print nothing; exit 1 when there is something to report (for CI).")
+
+
 @main.command()
-def status() -> None:
-    """Model files changed, left as pointers, or missing from the cache."""
+@_JSON
+@_QUIET
+def status(as_json: bool, quiet: bool) -> None:
+    """Model files changed, left as pointers, missing from the cache, or not pushed."""
     from gitmodel.commands.status import status as do_status
-    for line in do_status(_repo()).lines():
-        click.echo(line)
+    result = do_status(_repo())
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    elif not quiet:
+        for line in result.lines():
+            click.echo(line)
+    if quiet and not result.clean:
+        sys.exit(1)
 
 
 @main.command("ls-files")
 @click.argument("rev", required=False)
-def ls_files(rev: str | None) -> None:
+@_JSON
+def ls_files(rev: str | None, as_json: bool) -> None:
     """Model files in the index or in REV: oid, '*' cached / '-' not, path, size."""
     from gitmodel.commands.status import ls_files as do_ls
-    for line in do_ls(_repo(), rev):
-        click.echo(line)
+    files = do_ls(_repo(), rev)
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in files]))
+    for listed in files if not as_json else ():
+        click.echo(listed.line())
 
 
 @main.command()
@@ -106,24 +135,30 @@ def ls_files(rev: str | None) -> None:
 def checkout(paths: tuple[str, ...]) -> None:
     """Replace pointers in the working tree by their files, where the cache has them."""
     from gitmodel.commands.checkout import materialize
+    from gitmodel.units import plural
     repo = _heavy_repo()
-    done, missing = materialize(repo, repo.from_cwd(paths))
-    click.echo(f"restored {len(done)} file(s)")
+    done, missing = materialize(repo, repo.from_cwd(paths), strict_paths=bool(paths))
+    click.echo(f"restored {plural(len(done), 'file')}" if done
+               else "nothing to restore: every model file is in place")
     if missing:
-        raise UserError(f"{len(missing)} file(s) still pointers, objects not in the cache "
+        raise UserError(f"{plural(len(missing), 'file')} still pointers, objects not in the cache "
                         f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): "
                         "run `git model pull`")
 
 
 @main.command()
 @click.option("--repair", is_flag=True, help="Quarantine damaged objects and re-add them.")
-def fsck(repair: bool) -> None:
+@_JSON
+def fsck(repair: bool, as_json: bool) -> None:
     """Verify every cached object; exit 1 when anything is wrong."""
     from gitmodel.commands.fsck import fsck as do_fsck
-    lines, ok = do_fsck(_heavy_repo(), repair)
-    for line in lines:
+    report = do_fsck(_heavy_repo(), repair)
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+        sys.exit(0 if report.ok else 1)
+    for line in report.lines:
         click.echo(line)
-    if not ok:
+    if not report.ok:
         click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
                    err=True)
         sys.exit(1)
@@ -159,37 +194,52 @@ def run_stages(names: tuple[str, ...], force: bool) -> None:
     from gitmodel.pipeline.runner import run as do_run
     from gitmodel.pipeline.stages import load
     repo = _repo()
+    declared = load(repo.top)
     try:
-        ran = do_run(repo, load(repo.top), list(names), force, sys.stdout)
+        ran = do_run(repo, declared, list(names), force, sys.stdout)
     except StageFailed as exc:
         click.echo(f"git-model: {exc}", err=True)
         sys.exit(exc.code)
-    click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged" if ran
-               else "all stages are fresh")
+    if ran:
+        click.echo(f"ran {', '.join(ran)}; outputs and .gitmodel.lock staged")
+    else:
+        click.echo("all stages are fresh" if declared else _NO_STAGES)
+
+
+_NO_STAGES = "no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)"
 
 
 @main.command()
-def stages() -> None:
-    """Each stage of .gitmodel, in run order: fresh, or stale and why."""
+@_JSON
+@_QUIET
+def stages(as_json: bool, quiet: bool) -> None:
+    """Each stage of .gitmodel, in run order: fresh, or stale and why; and which of its
+    files changed in the working tree only (not yet staged)."""
     from gitmodel.pipeline.runner import status as stage_status
     from gitmodel.pipeline.stages import load
     repo = _repo()
     items = stage_status(repo, load(repo.top))
-    if not items:
-        click.echo("no stages: declare them in .gitmodel ([stage \"NAME\"] with cmd, deps, outs)")
-    for item in items:
-        state = f"stale: {'; '.join(item.reasons)}" if item.stale else "fresh"
-        click.echo(f"{item.stage.name}: {state}")
+    if as_json:
+        click.echo(json.dumps([item.as_json() for item in items]))
+    elif not quiet:
+        click.echo("\n".join(item.line() for item in items) if items else _NO_STAGES)
+    if quiet and any(item.stale or item.unstaged for item in items):
+        sys.exit(1)
 
 
 @main.command()
 @click.argument("path", required=False)
 @click.option("-n", "--max-count", type=click.IntRange(min=1), default=None,
               help="Show at most N commits.")
-def log(path: str | None, max_count: int | None) -> None:
+@_JSON
+def log(path: str | None, max_count: int | None, as_json: bool) -> None:
     """Commits that changed a model or metrics: sha, subject, model oid and size, metrics."""
     from gitmodel.pipeline.metrics import history, log_lines
-    for line in log_lines(history(_repo(), path, max_count)):
+    entries = history(_repo(), path, max_count)
+    if as_json:
+        click.echo(json.dumps([entry.as_json() for entry in entries]))
+        return
+    for line in log_lines(entries):
         click.echo(line)
 
 
@@ -215,15 +265,22 @@ def metrics(revs: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("metric")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Image file to write (default METRIC.png).")
-def plot(metric: str, out: str | None) -> None:
-    """Plot METRIC across the commits that recorded it (needs git-model[plot])."""
+@click.argument("metrics", nargs=-1, required=True, metavar="METRIC...")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Image file to write (default: a new file in the temporary directory).")
+@click.option("--log", "log_scale", is_flag=True, help="Logarithmic y axis.")
+def plot(metrics: tuple[str, ...], out: Path | None, log_scale: bool) -> None:
+    """Plot METRICs across the commits that recorded them (needs git-model[plot])."""
+    import tempfile
+
     from gitmodel.pipeline.metrics import plot as do_plot
-    target = Path(out or f"{metric.replace('/', '_').replace(':', '_')}.png")
-    points = do_plot(_repo(), metric, target)
-    click.echo(f"wrote {target} ({points} commits)")
+    repo = _repo()
+    if out is None:  # never into the working tree, where it would show up in `git status`
+        handle, name = tempfile.mkstemp(prefix="git-model-plot-", suffix=".png")
+        os.close(handle)
+        out = Path(name)
+    points = do_plot(repo, list(metrics), out, log_scale)
+    click.echo(f"wrote {out} ({points} commits)")
 
 
 @main.command()
@@ -290,10 +347,14 @@ def remote() -> None:
 @remote.command("add")
 @click.argument("name")
 @click.argument("url")
-def remote_add(name: str, url: str) -> None:
+@click.option("--check", is_flag=True, help="Connect first: refuse a remote that cannot be reached.")
+def remote_add(name: str, url: str, check: bool) -> None:
     """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
     from gitmodel.transfer import remotes
-    made_default = remotes.add(_repo(), name, url)
+    repo = _repo()
+    if check:
+        remotes.check_reachable(remotes.open_backend(repo.top, remotes.Remote(name, url)))
+    made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 
 
@@ -325,54 +386,76 @@ def remote_set_default(name: str) -> None:
     click.echo(f"default model remote: {name}")
 
 
+def _echo_transfer(verb: str, name: str, stats: Stats, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"remote": name, **stats.as_json()}))
+    else:
+        click.echo(stats.summary(verb, name))
+
+
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
 @click.option("--verify", is_flag=True,
               help="Also check every chunk the remote should hold; upload what is missing.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be uploaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
-def push(everything: bool, verify: bool, args: tuple[str, ...]) -> None:
+def push(everything: bool, verify: bool, dry_run: bool, as_json: bool, args: tuple[str, ...]) -> None:
     """Upload the objects of REVs (default HEAD) that the remote lacks."""
     from gitmodel.commands.sync import push as do_push
-    name, stats = do_push(_repo(), args, everything, verify)
-    click.echo(stats.summary("pushed", name))
+    name, stats = do_push(_repo(), args, everything, verify, dry_run)
+    _echo_transfer("would push" if dry_run else "pushed", name, stats, as_json)
+
+
+_INCLUDE = click.option("-I", "--include", "include", multiple=True, metavar="GLOB",
+                        help="Only paths matching GLOB (repeatable).")
+_EXCLUDE = click.option("-X", "--exclude", "exclude", multiple=True, metavar="GLOB",
+                        help="Not paths matching GLOB (repeatable).")
 
 
 @main.command()
-@click.option("--include", "include", multiple=True, metavar="GLOB",
-              help="Only paths matching GLOB (repeatable).")
+@_INCLUDE
+@_EXCLUDE
+@click.option("--all", "everything", is_flag=True, help="Every object any ref or reflog reaches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
 @click.argument("args", nargs=-1, metavar="[REMOTE] [REV]...")
-def fetch(include: tuple[str, ...], args: tuple[str, ...]) -> None:
+def fetch(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, as_json: bool,
+          args: tuple[str, ...]) -> None:
     """Download and verify the objects of REVs (default HEAD) into the cache."""
     from gitmodel.commands.sync import fetch as do_fetch
-    name, stats = do_fetch(_repo(), args, include)
-    click.echo(stats.summary("fetched", name))
+    name, stats = do_fetch(_repo(), args, include, exclude, everything)
+    _echo_transfer("fetched", name, stats, as_json)
 
 
 @main.command()
+@_INCLUDE
+@_EXCLUDE
 @click.argument("name", required=False, metavar="[REMOTE]")
-def pull(name: str | None) -> None:
+def pull(include: tuple[str, ...], exclude: tuple[str, ...], name: str | None) -> None:
     """Fetch the checked-out revision's objects and write the model files."""
     from gitmodel.commands.sync import pull as do_pull
-    remote_name, stats, done, missing = do_pull(_repo(), name)
+    from gitmodel.units import plural
+    remote_name, stats, done, missing = do_pull(_repo(), name, include, exclude)
     click.echo(stats.summary("fetched", remote_name))
-    click.echo(f"restored {len(done)} file(s)")
+    if done:
+        click.echo(f"restored {plural(len(done), 'file')}")
     if missing:
-        raise UserError(f"{len(missing)} file(s) still pointers: {', '.join(missing[:3])}")
+        raise UserError(f"{plural(len(missing), 'file')} still pointers: {', '.join(missing[:3])}")
 
 
 @main.command()
 @click.argument("url")
 @click.argument("rev")
 @click.argument("path")
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the file.")
-def get(url: str, rev: str, path: str, out: str) -> None:
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the file (default: PATH's base name, here).")
+@click.option("--remote", metavar="NAME|URL",
+              help="The model remote: a name from the repository's .gitmodel, or a URL.")
+def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> None:
     """Download PATH at REV of the git repository URL, verified, without a clone."""
-    from pathlib import Path
-
     from gitmodel.commands.sync import get as do_get
-    stats = do_get(url, rev, path, Path(out))
-    click.echo(f"wrote {out} ({stats.summary('fetched', 'remote')})", err=True)
+    target, stats = do_get(url, rev, path, out, remote)
+    click.echo(f"wrote {target} ({stats.summary('fetched', 'remote')})", err=True)
 
 
 @main.command("filter-process", hidden=True)
@@ -417,6 +500,9 @@ def hook(name: str, args: tuple[str, ...]) -> None:
     """Run git-model's part of a git hook (called by the shims in hooks/)."""
     from gitmodel.commands.hooks import run_hook
     sys.exit(run_hook(_heavy_repo(), name, list(args)))
+
+
+main.add_command(prune_command)
 
 
 def run() -> None:

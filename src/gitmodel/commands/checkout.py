@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from gitmodel.commands.previous import Previous
+from gitmodel.errors import UserError
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
@@ -40,7 +42,8 @@ def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
     return result
 
 
-def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+def materialize(repo: Repo, paths: Sequence[str] = (),
+                strict_paths: bool = False) -> tuple[list[str], list[str]]:
     """Write real files for pointers whose objects are cached; return (done, not done).
 
     Files are written here, streamed from the cache into a temporary file that
@@ -49,13 +52,19 @@ def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[
     previous version of a file is still linked (commands/previous.py), only the
     chunks that differ are written. The index entries already name this content
     (the pointer); `settle_index` records the new files' stat data so git does
-    not re-clean them.
+    not re-clean them. With `strict_paths`, a path that matches no model file in
+    the index is an error, as a pathspec is for git.
     """
+    for path in paths if strict_paths else ():
+        if not repo.index_entries([path]):
+            raise UserError(f"pathspec {path!r} did not match any model file known to git")
     store = open_store(repo)
     previous = Previous(repo, store)
     done, missing, oids = [], [], {}
-    for entry in pointer_files(repo, paths):
-        if store.has_object(entry.pointer) and _write(repo, store, previous, entry):
+    entries = pointer_files(repo, paths)
+    tmp_dir = _tmp_dir(repo, repo.top) if entries else None
+    for entry in entries:
+        if store.has_object(entry.pointer) and _write(repo, store, previous, entry, tmp_dir):
             done.append(entry.path)
             oids[entry.path] = entry.pointer.oid
         else:
@@ -67,13 +76,14 @@ def materialize(repo: Repo, paths: Sequence[str] = ()) -> tuple[list[str], list[
     return done, missing
 
 
-def _write(repo: Repo, store: Store, previous: Previous, entry: Entry) -> bool:
+def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
+           tmp_dir: Path | None) -> bool:
     target = repo.top / entry.path
     mode = target.stat().st_mode & 0o777
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
-        with atomic_output(target, tmp_dir=_tmp_dir(repo, target), mode=mode) as out:
+        with atomic_output(target, tmp_dir=tmp_dir, mode=mode) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
@@ -82,14 +92,16 @@ def _write(repo: Repo, store: Store, previous: Previous, entry: Entry) -> bool:
     return True
 
 
-def _tmp_dir(repo: Repo, target: Path) -> Path | None:
+def _tmp_dir(repo: Repo, top: Path) -> Path | None:
     """Where a file being written waits: the cache's tmp/ when it is on the work tree's file
     system (a killed write then leaves nothing `git add -A` could pick up; gc clears it),
     else beside the target."""
     tmp = repo.model_dir / "tmp"
     try:
         tmp.mkdir(parents=True, exist_ok=True)
-        return tmp if os.stat(tmp).st_dev == os.stat(target.parent).st_dev else None
+        with tempfile.TemporaryFile(dir=tmp):  # a read-only cache still serves checkouts
+            pass
+        return tmp if os.stat(tmp).st_dev == os.stat(top).st_dev else None
     except OSError:
         return None
 

@@ -26,6 +26,8 @@ from gitmodel.git.repo import Repo
 from gitmodel.model.load import from_path
 from gitmodel.model.modelfile import ModelFile
 from gitmodel.model.tensordiff import FileDiff, diff_files
+from gitmodel.store.objects import Store
+from gitmodel.store.pointer import MAX_POINTER_SIZE, parse
 from gitmodel.units import human
 
 
@@ -67,19 +69,35 @@ def _check_paths(repo: Repo, paths: list[str], known: set[str]) -> None:
     for path in paths:
         if path and not (repo.top / path).exists() and not any(
                 k == path or k.startswith(path + "/") for k in known):
-            raise UserError(f"{path}: unknown revision or path not in the working tree")
+            raise UserError(f"pathspec {path!r} did not match any model file (nor is it a revision)")
 
 
 def textconv(path: Path) -> list[str]:
-    """The listing git diffs for one version (a missing object becomes a note, not a failure)."""
+    """The listing git diffs for one version. Git caches what this prints per blob
+    (diff.model.cachetextconv), so only what the content itself decides may be printed: a
+    file that cannot be parsed becomes a note, but an object missing from the cache (or
+    damaged there) fails the conversion, never to be cached as the version's listing."""
+    store = open_store(_repo())
+    _require_object(store, path)
     try:
-        model = from_path(open_store(_repo()), path, path.name)
+        model = from_path(store, path, path.name)
     except UserError as exc:
         return [f"git-model: {exc}"]
     try:
         return listing(model)
     finally:
         model.close()
+
+
+def _require_object(store: Store, path: Path) -> None:
+    try:
+        head = path.read_bytes() if path.stat().st_size < MAX_POINTER_SIZE else b""
+    except OSError:
+        return  # from_path names the problem
+    pointer = parse(head) if head else None
+    if pointer is not None and pointer.size and not store.has_object(pointer):
+        raise UserError(f"object {pointer.short} is not in the cache: not converted (run "
+                        "`git model fetch --all`, or pass --no-textconv to git)")
 
 
 def listing(model: ModelFile) -> list[str]:

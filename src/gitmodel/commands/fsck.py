@@ -33,6 +33,24 @@ class Problem:
     def line(self, uses: Uses) -> str:
         return f"{self.kind}: {_where(uses.get(self.oid, []))} (object {self.oid[:12]}): {self.detail}"
 
+    def as_json(self, uses: Uses) -> dict:
+        return {"kind": self.kind, "oid": self.oid, "detail": self.detail, "chunk": self.chunk,
+                "paths": [f"{ref}:{path}" if ref else path for ref, path in uses.get(self.oid, [])]}
+
+
+@dataclass
+class Report:
+    """What fsck found (and, with --repair, what is still broken after repairing)."""
+
+    lines: list[str]           # for people: each problem, then what the repair did
+    ok: bool
+    problems: list[dict]       # as found, before any repair
+    remaining: list[dict]      # after the repair (== problems without --repair)
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "problems": self.problems, "remaining": self.remaining,
+                "messages": self.lines}
+
 
 Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
 
@@ -151,14 +169,15 @@ def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str
     return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
 
 
-def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
-    """Report lines and whether everything is sound (after repair, if asked)."""
+def fsck(repo: Repo, repair: bool) -> Report:
+    """Verify everything; with `repair`, set damaged objects aside and restore them."""
     store = open_store(repo)
     uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
+    found = [p.as_json(uses) for p in problems]
     lines = [p.line(uses) for p in problems]
     if not problems or not repair:
-        return lines, not problems
+        return Report(lines, not problems, found, found)
     unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.kind == "corrupt":
@@ -171,4 +190,4 @@ def fsck(repo: Repo, repair: bool) -> tuple[list[str], bool]:
     lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]
-    return lines, not remaining
+    return Report(lines, not remaining, found, [p.as_json(uses) for p in remaining])

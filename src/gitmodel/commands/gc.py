@@ -42,18 +42,21 @@ def _old(stat: os.stat_result, cutoff: float) -> bool:
     return stat.st_mtime < cutoff
 
 
-def find_garbage(repo: Repo, grace: float) -> tuple[Garbage, int]:
-    """(what can go, how many objects are kept)."""
+def find_garbage(repo: Repo, grace: float,
+                 referenced: set[str] | None = None) -> tuple[Garbage, int]:
+    """(what can go, how many objects are kept). `referenced`: the oids to keep (default:
+    everything any ref, reflog, stash or index reaches; `prune` passes fewer)."""
     store = open_store(repo)
     keep_chunks: set[str] = set()
     kept = 0
     cutoff = time.time() - grace
     garbage = Garbage()
-    try:
-        referenced = {p.oid for p in repo.reachable_pointers()}
-    except GitError as exc:
-        raise UserError(f"gc: git cannot list what the repository references ({exc}); "
-                        "nothing was deleted: repair the repository (git fsck) first") from None
+    if referenced is None:
+        try:
+            referenced = {p.oid for p in repo.reachable_pointers()}
+        except GitError as exc:
+            raise UserError(f"gc: git cannot list what the repository references ({exc}); "
+                            "nothing was deleted: repair the repository (git fsck) first") from None
     for name, path in store.files(layout.MANIFESTS):
         stat = path.stat()
         if name in referenced or not is_oid(name) or not _old(stat, cutoff):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo
+from gitmodel.units import plural
 
 HOOKS = ("pre-commit", "post-checkout", "post-merge", "pre-push")
 MARKER = "installed by `git model install`"
@@ -72,9 +73,11 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     if name in ("post-checkout", "post-merge"):
         from gitmodel.commands.checkout import materialize  # heavy (the store): imported only here
         _, missing = materialize(repo)
-        if missing:
-            print(f"git-model: {len(missing)} model file(s) left as pointers (objects not in "
-                  "the cache): run `git model pull`", file=sys.stderr)
+        if missing and repo.config_bool("model.smudge.strict", False):
+            # the filter named each file; the checkout itself is complete
+            print(f"git-model: error: {plural(len(missing), 'model file')} left as pointers "
+                  "(model.smudge.strict is set): run `git model pull` to fetch them", file=sys.stderr)
+            return 1
         return 0
     if name == "pre-commit":
         from gitmodel.pipeline.precommit import pre_commit

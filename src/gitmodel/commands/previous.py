@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +59,7 @@ class Previous:
     def remember(self, path: str, target: Path, oid: str) -> None:
         """Link TARGET (written and settled) so that its next version can reuse it."""
         link = self._link(path)
-        tmp = link.with_name(f"{link.name}.{uuid.uuid4().hex}.tmp")
+        tmp = link.with_name(f"{link.name}.{os.urandom(8).hex()}.tmp")
         try:
             self.dir.mkdir(exist_ok=True)
             st = os.stat(target)
@@ -112,7 +111,7 @@ class Previous:
             if self.store.fsync:
                 os.fsync(handle.fileno())
         os.chmod(link, mode)
-        tmp = link.with_name(f"{link.name}.{uuid.uuid4().hex}.tmp")  # never in the work tree
+        tmp = link.with_name(f"{link.name}.{os.urandom(8).hex()}.tmp")  # never in the work tree
         os.link(link, tmp)
         os.replace(tmp, target)
         return True

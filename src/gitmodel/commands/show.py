@@ -15,7 +15,7 @@ from gitmodel.git.repo import Repo
 from gitmodel.model.modelfile import ModelFile
 from gitmodel.store.chunking import chunk_stream
 from gitmodel.store.objects import CorruptObject, MissingObject, Store, chunk_id
-from gitmodel.units import human
+from gitmodel.units import human, plural
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Storage:
     parent: str | None
     shared_chunks: int | None
     shared_bytes: int | None
+    same_as_parent: bool = False  # the parent's version is this very content
     delta: int = 0  # stored bytes of chunks delta-encoded against a parent's piece
 
     def as_json(self) -> dict:
@@ -36,10 +37,10 @@ class Storage:
                 "delta_bytes": self.delta, "cached_chunks": self.cached_chunks,
                 "parent": None if self.parent is None else {
                     "rev": self.parent, "shared_chunks": self.shared_chunks,
-                    "shared_bytes": self.shared_bytes}}
+                    "shared_bytes": self.shared_bytes, "same": self.same_as_parent}}
 
     def line(self) -> str:
-        text = (f"{self.chunks} chunks, {human(self.logical)} logical, "
+        text = (f"{plural(self.chunks, 'chunk')}, {human(self.logical)} logical, "
                 f"{human(self.stored)} stored")
         if self.delta:
             text += f" ({human(self.delta)} of it delta-encoded)"
@@ -47,10 +48,12 @@ class Storage:
             text += f" ({self.cached_chunks} of {self.chunks} chunks in the cache)"
         if self.parent is None:
             return text + "; no parent version"
+        if self.same_as_parent:
+            return text + f"; same as {self.parent}"
         if self.shared_chunks is None or self.shared_bytes is None:
             return text + f"; {self.parent}'s version is not in the cache"
-        return text + (f"; shares {self.shared_chunks} chunks ({human(self.shared_bytes)}) "
-                       f"with {self.parent}")
+        return text + (f"; shares {plural(self.shared_chunks, 'chunk')} "
+                       f"({human(self.shared_bytes)}) with {self.parent}")
 
 
 @dataclass
@@ -88,6 +91,8 @@ class Shown:
 def show(repo: Repo, spec: str) -> Shown:
     """The version `spec` names; the caller closes `.model` when done."""
     side, path = parse_spec(repo, spec)
+    if side.worktree and (repo.top / path).is_file() and not repo.filtered_paths([path]):
+        raise UserError(f"{path} is not a git-model file (no `git model track` pattern matches it)")
     store = open_store(repo)
     known = {} if side.worktree else pointers(repo, side, [path])
     model = load(repo, store, side, path, known)
@@ -108,10 +113,14 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
     delta = sum(size for cid, size in on_disk.items() if size and store.chunk_base(cid))
     parent = parent_side(repo, side)
     shared_chunks = shared_bytes = None
+    same = False
     if parent is not None:
         pointer = pointers(repo, parent, [path]).get(path)
+        same = pointer is not None and model.oid is not None and pointer.oid == model.oid
         try:
-            theirs = {c for c, _ in store.read_manifest(pointer.oid).chunks} if pointer else set()
+            their_list = list(store.read_manifest(pointer.oid).chunks) if pointer else []
+            theirs: set[str] | None = {c for c, _ in their_list}
+            same = same or (bool(their_list) and their_list == chunks)  # a disk file, unchanged
         except (MissingObject, CorruptObject):
             theirs = None
         if theirs is not None:
@@ -119,7 +128,7 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
             shared_chunks, shared_bytes = len(shared), sum(unique[c] for c in shared)
     return Storage(len(chunks), model.size, sum(s for s in on_disk.values() if s),
                    sum(1 for s in on_disk.values() if s is not None),
-                   parent.label if parent else None, shared_chunks, shared_bytes, delta)
+                   parent.label if parent else None, shared_chunks, shared_bytes, same, delta)
 
 
 def _stored_size(store: Store, cid: str) -> int | None:

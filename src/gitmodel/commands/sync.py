@@ -11,7 +11,7 @@ import fnmatch
 import shutil
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 from gitmodel.commands.checkout import materialize
@@ -40,16 +40,30 @@ def _labels(entries: Iterable[Entry]) -> dict[Pointer, str]:
     return result
 
 
-def _connect(repo: Repo, name: str | None) -> remotes.Backend:
-    return remotes.open_backend(repo.top, remotes.resolve(repo, name))
+def _connect(repo: Repo, name: str | None, download: bool = False) -> remotes.Backend:
+    backend = remotes.open_backend(repo.top, remotes.resolve(repo, name))
+    if download:
+        backend.require_root()
+    return backend
 
 
 def split_remote(repo: Repo, args: Sequence[str]) -> tuple[str | None, list[str]]:
-    """`[REMOTE] [REV...]`: the first argument is a remote when one has that name."""
-    names = {r.name for r in remotes.list_remotes(repo)}
+    """`[REMOTE] [REV...]`, as `git fetch`: the first argument is a remote when one has
+    that name (in today's configuration), else a revision."""
+    names = [r.name for r in remotes.list_remotes(repo)]
     if args and args[0] in names:
         return args[0], list(args[1:])
+    if args and repo.commit(args[0]) is None:
+        raise UserError(f"{args[0]!r} is neither a model remote ({', '.join(names) or 'none configured'}) "
+                        "nor a revision")
     return None, list(args)
+
+
+def _select(entries: list[Entry], include: Sequence[str], exclude: Sequence[str]) -> list[Entry]:
+    """Entries whose path matches an --include glob (all when none) and no --exclude glob."""
+    return [e for e in entries
+            if (not include or any(fnmatch.fnmatch(e.path, g) for g in include))
+            and not any(fnmatch.fnmatch(e.path, g) for g in exclude)]
 
 
 def _rev_entries(repo: Repo, revs: Sequence[str]) -> list[Entry]:
@@ -63,9 +77,10 @@ def _rev_entries(repo: Repo, revs: Sequence[str]) -> list[Entry]:
 
 # -- push ------------------------------------------------------------------------------
 def push(repo: Repo, args: Sequence[str], everything: bool,
-         verify: bool = False) -> tuple[str, transfer.Stats]:
+         verify: bool = False, dry_run: bool = False) -> tuple[str, transfer.Stats]:
     """Push the objects of REVs (default HEAD), or of everything reachable with --all;
-    `verify` also checks every chunk of what the remote already has."""
+    `verify` also checks every chunk of what the remote already has; `dry_run` only
+    counts what would be uploaded."""
     name, revs = split_remote(repo, args)
     if everything and revs:
         raise UserError("give either --all or revisions, not both")
@@ -74,14 +89,14 @@ def push(repo: Repo, args: Sequence[str], everything: bool,
         pointers = {p: f"object {p.short}" for p in repo.reachable_pointers()}
     else:
         pointers = _labels(_rev_entries(repo, revs))
-    return backend.name, _push(repo, backend, pointers, verify)
+    return backend.name, _push(repo, backend, pointers, verify, dry_run)
 
 
 def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
-          verify: bool = False) -> transfer.Stats:
+          verify: bool = False, dry_run: bool = False) -> transfer.Stats:
     known = transfer.Known(repo.model_dir, backend.remote.url)
     try:
-        return transfer.push(open_store(repo), backend, known, pointers, verify)
+        return transfer.push(open_store(repo), backend, known, pointers, verify, dry_run)
     finally:
         known.close()
 
@@ -126,21 +141,33 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
 
 
 # -- fetch, pull -----------------------------------------------------------------------
-def fetch(repo: Repo, args: Sequence[str], include: Sequence[str]) -> tuple[str, transfer.Stats]:
-    """Fetch the objects of REVs (default HEAD), limited to paths matching `include`."""
+def fetch(repo: Repo, args: Sequence[str], include: Sequence[str] = (),
+          exclude: Sequence[str] = (), everything: bool = False) -> tuple[str, transfer.Stats]:
+    """Fetch the objects of REVs (default HEAD), or of every ref and reflog entry with
+    `everything`, limited to paths matching `include` and not `exclude`."""
     name, revs = split_remote(repo, args)
-    entries = _rev_entries(repo, revs)
-    if include:
-        entries = [e for e in entries if any(fnmatch.fnmatch(e.path, g) for g in include)]
-    backend = _connect(repo, name)
-    return backend.name, transfer.fetch(open_store(repo), backend, _labels(entries))
+    if everything and revs:
+        raise UserError("give either --all or revisions, not both")
+    if everything:
+        if include or exclude:
+            raise UserError("--all fetches every object: it takes no --include/--exclude")
+        pointers = {p: f"object {p.short}" for p in repo.reachable_pointers()}
+    else:
+        pointers = _labels(_select(_rev_entries(repo, revs), include, exclude))
+    backend = _connect(repo, name, download=True)
+    return backend.name, transfer.fetch(open_store(repo), backend, pointers)
 
 
-def pull(repo: Repo, name: str | None) -> tuple[str, transfer.Stats, list[str], list[str]]:
-    """Fetch what the index (HEAD, after a clone) needs, then write the files."""
-    backend = _connect(repo, name)
-    stats = transfer.fetch(open_store(repo), backend, _labels(repo.index_entries()))
-    done, missing = materialize(repo)
+def pull(repo: Repo, name: str | None, include: Sequence[str] = (),
+         exclude: Sequence[str] = ()) -> tuple[str, transfer.Stats, list[str], list[str]]:
+    """Fetch what the index (HEAD, after a clone) needs, then write the files; with
+    `include`/`exclude` (git lfs pull -I/-X) only the matching paths."""
+    backend = _connect(repo, name, download=True)
+    entries = _select(repo.index_entries(), include, exclude)
+    stats = transfer.fetch(open_store(repo), backend, _labels(entries))
+    if (include or exclude) and not entries:
+        return backend.name, stats, [], []
+    done, missing = materialize(repo, [e.path for e in entries] if include or exclude else ())
     return backend.name, stats, done, missing
 
 
@@ -165,7 +192,7 @@ class OnDemand:
                 if remotes.default_name(self.repo) is None:
                     self.enabled = False
                     return False
-                self.backend = _connect(self.repo, None)
+                self.backend = _connect(self.repo, None, download=True)
             transfer.fetch(self.store, self.backend, {pointer: path})
         except UserError as exc:
             self.enabled = False
@@ -181,7 +208,7 @@ def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[lis
         return [], ""
     repaired = []
     try:
-        backend = _connect(repo, None)
+        backend = _connect(repo, None, download=True)
         for pointer, path in pointers.items():
             transfer.fetch(store, backend, {pointer: path})
             repaired.append(pointer)
@@ -215,8 +242,14 @@ def unpushed(repo: Repo) -> tuple[str | None, list[Entry]]:
 
 
 # -- get -------------------------------------------------------------------------------
-def get(url: str, rev: str, path: str, out: Path) -> transfer.Stats:
-    """One file version from a git URL, without a clone: pointer, remote, verified download."""
+def get(url: str, rev: str, path: str, out: Path | None,
+        remote: str | None = None) -> tuple[Path, transfer.Stats]:
+    """One file version from a git URL, without a clone: pointer, remote, verified download.
+
+    The model remote is the repository's current one (its default branch's `.gitmodel`),
+    or `remote`: a remote name from that configuration, or a URL. `out` defaults to the
+    path's base name in the current directory, as `dvc get` does."""
+    target = out if out is not None else Path(PurePosixPath(path).name or "model")
     with tempfile.TemporaryDirectory(prefix="git-model-get-") as tmp:
         bare = Path(tmp) / "repo.git"
         commit = _shallow_clone(url, rev, bare)
@@ -225,13 +258,21 @@ def get(url: str, rev: str, path: str, out: Path) -> transfer.Stats:
         pointer = parse(raw.encode("utf-8", "surrogateescape")) if raw else None
         if pointer is None:
             raise UserError(f"{path} in {rev} is not a git-model file (or does not exist)")
-        remote = remotes.resolve(repo, None, rev=commit)
-        backend = remotes.open_backend(remotes.git_url_top(url), remote)
+        known = {r.name for r in remotes.list_remotes(repo)}
+        if remote is not None and remote not in known:
+            chosen = remotes.Remote("remote", remote)
+        elif remote is None and remotes.default_name(repo) is None:
+            raise UserError(f"{remotes.redact(url)} names no model remote in its .gitmodel: "
+                            "give one with --remote URL")
+        else:
+            chosen = remotes.resolve(repo, remote)
+        backend = remotes.open_backend(remotes.git_url_top(url), chosen)
+        backend.require_root()
         store = Store(Path(tmp) / "model")
         stats = transfer.fetch(store, backend, {pointer: path})
-        with atomic_output(out.resolve()) as handle:
+        with atomic_output(target.resolve()) as handle:
             store.write_to(pointer, handle)
-        return stats
+        return target, stats
 
 
 def _shallow_clone(url: str, rev: str, bare: Path) -> str:

@@ -96,4 +96,6 @@ def parse_spec(repo: Repo, spec: str) -> tuple[Side, str]:
         return INDEX, path
     if sep and repo.commit(rev) is not None:
         return rev_side(repo, rev), path
+    if sep and not Path(spec).exists():
+        raise UserError(f"unknown revision {rev!r}")
     return WORKTREE, to_top(repo, spec)

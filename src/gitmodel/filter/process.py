@@ -7,8 +7,12 @@ Content passes through in a stream in both directions; the filter never holds
 a whole model. A pointer whose object is not in the cache is fetched from the
 default model remote (unless `model.fetchOnCheckout` is false); failing that it
 is written out as the pointer (git keeps working; `git model pull` or
-`checkout` restores it later), or fails the checkout when `model.smudge.strict`
-is set.
+`checkout` restores it later), with one line on stderr per file left so.
+
+`model.smudge.strict` does not fail the filter: git would stop a checkout halfway,
+with files it had already removed gone and HEAD unmoved. The checkout completes
+with pointers, and the post-checkout hook turns its exit status into 1 and names
+`git model pull`, which is then the right command (the index is the new revision's).
 """
 from __future__ import annotations
 
@@ -52,7 +56,6 @@ class Filter:
         self.repo = repo
         self.store = open_store(repo)
         self._make_fetcher = fetcher
-        self.strict = repo.config_bool("model.smudge.strict", False)
         self._stat: StatCache | None = None
         self._fetch_missing: Fetch | None = None  # made at the first missing object
         self.missing: list[str] = []
@@ -87,23 +90,16 @@ class Filter:
             return None
 
     def smudge_source(self, path: str, data: bytes) -> Pointer | None:
-        """The pointer to expand, or None to write `data` through unchanged.
-
-        Raises FilterError when the object is missing and the config is strict.
-        """
+        """The pointer to expand, or None to write `data` through unchanged (a pointer
+        whose object is missing is left in place: one line says so)."""
         pointer = parse(data)
         if pointer is None or pointer.size == 0:
             return None
         if self.store.has_object(pointer) or self._fetch(pointer, path):
             return pointer
-        if self.strict:
-            raise FilterError(f"{path}: object {pointer.short} is not in the cache "
-                              "(model.smudge.strict is set): run `git model pull`")
         self.missing.append(path)
-        if len(self.missing) == 1:
-            print(f"git-model: {path}: object {pointer.short} is not in the cache; left the "
-                  "pointer in place. Run `git model pull` to fetch it, or `git model checkout` "
-                  "once it is in the cache.", file=sys.stderr)
+        print(f"git-model: {path}: left as a pointer, object {pointer.short} is not in the "
+              "cache (`git model pull` fetches it)", file=sys.stderr)
         return None
 
     def _fetch(self, pointer: Pointer, path: str) -> bool:
@@ -133,9 +129,6 @@ class Filter:
         self.stat.record(path, None, pointer.oid)
 
     def finish(self) -> None:
-        if len(self.missing) > 1:
-            print(f"git-model: {len(self.missing)} files were left as pointers "
-                  "(objects not in the cache): run `git model pull`", file=sys.stderr)
         if self._stat is not None:
             self._stat.close()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gitmodel.model.modelfile import ModelFile, TensorInfo
 from gitmodel.model.tensorstats import Change, compare
-from gitmodel.units import human
+from gitmodel.units import human, plural
 
 STATUSES = ("changed", "reshaped", "added", "removed", "unchanged")
 
@@ -47,17 +47,22 @@ class TensorDiff:
                        rel_l2_change=_finite(self.change.rel_l2))
         return out
 
-    def line(self) -> str:
+    def kind(self) -> str:
+        """dtype and shape, `old -> new` for a reshaped tensor."""
         now = self.now
-        text = f"  {self.status:<9} {self.name}  {now.dtype} {list(now.shape)}"
+        text = f"{now.dtype} {list(now.shape)}"
         if self.status == "reshaped" and self.old is not None:
-            text = (f"  {self.status:<9} {self.name}  {self.old.dtype} {list(self.old.shape)} "
-                    f"-> {now.dtype} {list(now.shape)}")
+            text = f"{self.old.dtype} {list(self.old.shape)} -> {text}"
+        return text
+
+    def line(self, name_width: int = 0, kind_width: int = 0) -> str:
+        """One row; the widths align the columns of a file's rows (as `show` does)."""
+        text = f"  {self.status:<9} {self.name:<{name_width}}  {self.kind():<{kind_width}}"
         if self.change is not None:
             text += f"  {self.change.fraction:.1%} of elements differ"
             if self.change.max_abs is not None:
                 text += f", max |change| {self.change.max_abs:.4g}, rel L2 {self.change.rel_l2:.4g}"
-        return text
+        return text.rstrip()
 
 
 @dataclass
@@ -87,7 +92,10 @@ class FileDiff:
         formats = " -> ".join(dict.fromkeys(f for f in (self.old_format, self.new_format) if f))
         out = [f"{self.path}: {self.source} -> {self.target} ({formats})"]
         out += [f"  metadata  {k}: {_show(a)} -> {_show(b)}" for k, (a, b) in self.metadata.items()]
-        out += [t.line() for t in self.tensors if t.status != "unchanged"]
+        shown = [t for t in self.tensors if t.status != "unchanged"]
+        name_width = max((len(t.name) for t in shown), default=0)
+        kind_width = max((len(t.kind()) for t in shown), default=0)
+        out += [t.line(name_width, kind_width) for t in shown]
         out.append("  " + self.summary())
         return out
 
@@ -97,7 +105,7 @@ class FileDiff:
             old, new = self.sizes
             return f"no tensors to compare; size {_size(old)} -> {_size(new)}"
         parts = ", ".join(f"{n} {s}" for s, n in counts.items())
-        return f"{parts} (of {len(self.tensors)} tensors)"
+        return f"{parts} (of {plural(len(self.tensors), 'tensor')})"
 
 
 def diff_files(path: str, source: str, target: str, old: ModelFile | None,

@@ -124,8 +124,9 @@ def show(repo: Repo, revs: list[str], as_json: bool) -> list[str]:
     keys: list[str | None] = [resolve(repo, r) for r in revs] or [None]
     labels = revs or [WORKSPACE]
     values = metrics_at(repo, keys, metric_files(repo))
-    if as_json:
-        return [json.dumps(dict(zip(labels, values)), indent=2, sort_keys=True)]
+    if as_json:  # revisions in the order asked for; each one's metrics by name
+        body = {label: dict(sorted(v.items())) for label, v in zip(labels, values)}
+        return [json.dumps(body, indent=2)]
     names = sorted({k for v in values for k in v})
     if not names:
         return ["no metrics found"]
@@ -138,7 +139,7 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
                           metric_files(repo))
     names = sorted(set(old) | set(new))
     delta = {n: _difference(old.get(n), new.get(n)) for n in names}
-    if as_json:
+    if as_json:  # exact values: rounding is for display only
         body = {n: {"old": old.get(n), "new": new.get(n), "diff": delta[n]} for n in names}
         return [json.dumps(body, indent=2, sort_keys=True)]
     if not names:
@@ -149,10 +150,10 @@ def diff(repo: Repo, a: str, b: str | None, as_json: bool) -> list[str]:
 
 
 def _difference(old: float | None, new: float | None) -> float | None:
-    """new - old, rounded to 12 significant digits so 0.3 - 0.1 prints as 0.2."""
+    """new - old, exact (`fmt` rounds it to 6 significant digits for the table)."""
     if old is None or new is None:
         return None
-    return float(f"{new - old:.12g}")
+    return new - old
 
 
 # -- git model log -----------------------------------------------------------------
@@ -162,6 +163,10 @@ class LogEntry:
     subject: str
     models: list[tuple[str, str, int]]  # path, oid (or git blob id), size
     metrics: Metrics
+
+    def as_json(self) -> dict:
+        return {"commit": self.sha, "subject": self.subject, "metrics": self.metrics,
+                "models": [{"path": p, "oid": o, "size": n} for p, o, n in self.models]}
 
 
 def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogEntry]:
@@ -210,26 +215,36 @@ def log_lines(entries: list[LogEntry]) -> list[str]:
 
 
 # -- git model plot ------------------------------------------------------------------
-def plot(repo: Repo, metric: str, out: Path) -> int:
-    """Draw METRIC over the commits that changed it, oldest first; return the point count."""
-    points = [(e.sha[:7], e.metrics[metric]) for e in reversed(history(repo, None))
-              if metric in e.metrics]
-    if not points:
-        raise UserError(f"no commit has a metric named {metric!r} (see `git model metrics`)")
+def plot(repo: Repo, metrics: list[str], out: Path, log_scale: bool = False) -> int:
+    """Draw METRICS over the commits that recorded any of them, oldest first, each commit
+    labelled with its short sha and subject; return the number of commits drawn."""
+    metric_files(repo)  # no stage declares metrics: say that, not what `log` would say
+    entries = [e for e in reversed(history(repo, None)) if any(m in e.metrics for m in metrics)]
+    missing = [m for m in metrics if not any(m in e.metrics for e in entries)]
+    if missing:
+        raise UserError(f"no commit has a metric named {missing[0]!r} (see `git model metrics`)")
     try:
         import matplotlib
     except ImportError:
         raise UserError("plotting needs matplotlib: pip install 'git-model[plot]'") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot
-    fig, ax = pyplot.subplots(figsize=(max(4.0, 0.6 * len(points)), 3.5))
-    ax.plot(range(len(points)), [v for _, v in points], marker="o")
-    ax.set_xticks(range(len(points)), [s for s, _ in points], rotation=45, ha="right")
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by commit")
+    fig, ax = pyplot.subplots(figsize=(max(6.4, 0.9 * len(entries)), 4.8), dpi=120)
+    xs = range(len(entries))
+    for metric in metrics:
+        ax.plot(xs, [e.metrics.get(metric, math.nan) for e in entries], marker="o", label=metric)
+    labels = [f"{e.sha[:7]} {e.subject[:28] + ('…' if len(e.subject) > 28 else '')}" for e in entries]
+    ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=8)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_ylabel(metrics[0] if len(metrics) == 1 else "value")
+    ax.set_title(f"{', '.join(metrics)} by commit")
+    ax.grid(True, alpha=0.3)
+    if len(metrics) > 1:
+        ax.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=out.suffix.lstrip(".") or "png")
     pyplot.close(fig)
     write_file(out, buffer.getvalue())
-    return len(points)
+    return len(entries)

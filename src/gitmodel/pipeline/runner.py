@@ -26,7 +26,7 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from gitmodel.errors import UserError
@@ -151,23 +151,51 @@ def reasons(stage: Stage, locked: dict | None, view: IndexView) -> list[str]:
 class StageStatus:
     stage: Stage
     reasons: list[str]
+    unstaged: list[str] = field(default_factory=list)  # its deps/outs changed in the work tree only
 
     @property
     def stale(self) -> bool:
         return bool(self.reasons)
 
+    def line(self) -> str:
+        state = f"stale: {'; '.join(self.reasons)}" if self.stale else "fresh"
+        if self.unstaged:
+            state += f" (not staged: {', '.join(self.unstaged)} changed in the working tree)"
+        return f"{self.stage.name}: {state}"
+
+    def as_json(self) -> dict:
+        return {"name": self.stage.name, "stale": self.stale, "reasons": self.reasons,
+                "unstaged": self.unstaged}
+
 
 def status(repo: Repo, stages: list[Stage]) -> list[StageStatus]:
-    """Each stage fresh or stale, with upstream staleness carried downstream."""
+    """Each stage fresh or stale, with upstream staleness carried downstream; and, as DVC
+    shows, which of its deps and outputs differ in the working tree (staleness itself is
+    judged on the index: that is what a commit holds)."""
     lock, view = read_lock(repo), view_for(repo, stages)
+    changed = _worktree_changes(repo, stages)
     result: list[StageStatus] = []
     for stage in stages:
         why = reasons(stage, lock.get(stage.name), view)
         for before in result:
             if before.stale and any(covers(d, o) for d in stage.deps for o in before.stage.products):
                 why.append(f"upstream stage {before.stage.name} is stale")
-        result.append(StageStatus(stage, why))
+        mine = [p for p in changed if any(covers(d, p) for d in stage.deps + stage.products)]
+        result.append(StageStatus(stage, why, mine))
     return result
+
+
+def _worktree_changes(repo: Repo, stages: list[Stage]) -> list[str]:
+    """Paths under any stage's deps or outputs that differ from the index, or are untracked
+    under a dep (two git calls for all stages)."""
+    deps = list(dict.fromkeys(d for s in stages for d in s.deps))
+    specs = list(dict.fromkeys(deps + [o for s in stages for o in s.products]))
+    if not specs:
+        return []
+    changed = _split(repo.git("diff", "--name-only", "-z", "--", *specs))
+    untracked = _split(repo.git("ls-files", "--others", "--exclude-standard", "-z", "--", *deps)
+                       ) if deps else []
+    return sorted(set(changed + untracked))
 
 
 # -- running -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import dataclasses
 import hashlib
 import itertools
 import sqlite3
@@ -31,7 +32,7 @@ from gitmodel.store import codec, layout
 from gitmodel.store.objects import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import Pointer
 from gitmodel.transfer.remotes import Backend, RemoteError
-from gitmodel.units import human
+from gitmodel.units import human, plural
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
 OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
@@ -52,10 +53,15 @@ class Stats:
 
     def summary(self, verb: str, remote: str) -> str:
         if not self.objects:
-            return f"{verb}: nothing to transfer ({self.up_to_date} object(s) up to date on {remote!r})"
-        return (f"{verb} {self.objects} object(s), {human(self.logical)} of model files: "
-                f"moved {human(self.moved)} in {self.chunks} chunk(s), dedup saved "
-                f"{human(self.deduped)}; {self.up_to_date} already up to date")
+            return (f"{verb}: nothing to transfer ({plural(self.up_to_date, 'object')} "
+                    f"up to date on {remote!r})")
+        saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
+        return (f"{verb} {plural(self.objects, 'object')}, {human(self.logical)} of model files: "
+                f"moved {human(self.moved)} in {plural(self.chunks, 'chunk')}{saved}; "
+                f"{self.up_to_date} already up to date")
+
+    def as_json(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
 
 
 class Known:
@@ -93,22 +99,34 @@ class Known:
 
 
 class Progress:
-    """A byte bar on stderr when it is a terminal: raw bytes done, bytes moved, dedup saved."""
+    """A byte bar on stderr when it is a terminal: raw bytes done, bytes moved, dedup saved.
+
+    Every size on the line comes from `units.human` (KiB/MiB/GiB), the rate too: tqdm's
+    own scaling would print "533M" and "MB/s" beside our "MiB"."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
 
     def __init__(self, desc: str, total: int, deduped: int) -> None:
         self.bar = None
+        self.total, self.done = total, 0
         self.moved, self.deduped = 0, deduped
         if sys.stderr.isatty():
             from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True,
-                            unit_divisor=1024, file=sys.stderr, leave=False)
+            self.bar = tqdm(total=total, desc=desc, bar_format=self.FORMAT, file=sys.stderr,
+                            leave=False)
 
     def update(self, raw: int, encoded: int) -> None:
         self.moved += encoded
+        self.done += raw
         if self.bar is not None:
             self.bar.update(raw)
-            self.bar.set_postfix_str(f"moved {human(self.moved)}, dedup saved "
-                                     f"{human(self.deduped)}", refresh=False)
+            self.bar.set_postfix_str(self.text(self.bar.format_dict.get("elapsed", 0.0)),
+                                     refresh=False)
+
+    def text(self, elapsed: float) -> str:
+        rate = f", {human(int(self.done / elapsed))}/s" if elapsed > 0 else ""
+        saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
+        return f"{human(self.done)} of {human(self.total)}{rate}, moved {human(self.moved)}{saved}"
 
     def close(self) -> None:
         if self.bar is not None:
@@ -151,14 +169,15 @@ def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
 
 # -- push -------------------------------------------------------------------------------
 def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer, str],
-         verify: bool = False) -> Stats:
+         verify: bool = False, dry_run: bool = False) -> Stats:
     """Upload the objects of `pointers` (pointer -> a path, for messages) the remote lacks.
 
     What this clone remembers pushing is not trusted: a remote can lose objects
     (wiped, restored from a backup, expired by lifecycle rules), so the manifests
     of the objects being pushed are always asked for (one listing per 2-hex
     prefix, or a few existence checks). `verify` also checks every chunk of
-    the manifests found, and uploads again what is missing.
+    the manifests found, and uploads again what is missing. `dry_run` asks the same
+    questions and counts what would go up (encoded bytes as cached), uploading nothing.
     """
     stats = Stats()
     todo = [p for p in pointers if p.size]
@@ -173,13 +192,18 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
                  for p in todo if p.oid not in there]
     if not manifests:
         return stats
-    backend.remove_stale_tmp()
     sizes = {cid: size for m in manifests for cid, size in m.chunks}
     stats.deduped = sum(sizes.values())
     bases = _bases(store, sizes)
     present = remote_has(backend, "chunks", sizes)
     needed = [cid for cid in sizes if cid not in present]
     stats.deduped -= sum(sizes[c] for c in needed if c not in bases)
+    if dry_run:
+        stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
+        stats.moved = sum(store.chunk_path(c).stat().st_size for c in needed)
+        stats.chunks = len(needed)
+        return stats
+    backend.remove_stale_tmp()
     progress = Progress(f"push {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
     try:
         def upload(cid: str) -> None:

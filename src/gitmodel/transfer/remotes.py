@@ -36,7 +36,7 @@ from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
-from gitmodel.git.repo import Repo
+from gitmodel.git.repo import Repo, cat_batch
 
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -106,10 +106,13 @@ def redact(url: str) -> str:
 # -- configuration ------------------------------------------------------------------
 def _config_source(repo: Repo, rev: str | None) -> list[str]:
     """Where `.gitmodel` is read from: commit `rev` when given (no work tree), else
-    the working tree, else the index, else HEAD.
+    the working tree, else the index, else HEAD, else the newest branch tip that has one.
 
     During a checkout the models may be smudged before `.gitmodel` itself is
     written, so the committed copy is the fallback (as git-lfs does with .lfsconfig).
+    The remotes are today's configuration, not the configuration of the commit
+    being fetched: at a commit older than `.gitmodel` (a detached HEAD, a bisect),
+    the branches still say where the objects are.
     """
     if rev is not None:
         return [f"--blob={rev}:{CONFIG_FILE}"]
@@ -118,7 +121,19 @@ def _config_source(repo: Repo, rev: str | None) -> list[str]:
     for blob in (f":{CONFIG_FILE}", f"HEAD:{CONFIG_FILE}"):
         if repo.git("rev-parse", "-q", "--verify", blob, check=False).strip():
             return [f"--blob={blob}"]
-    return []
+    tip = _newest_tip_with_config(repo)
+    return [f"--blob={tip}:{CONFIG_FILE}"] if tip else []
+
+
+def _newest_tip_with_config(repo: Repo, limit: int = 64) -> str | None:
+    """The most recently committed branch (local, then remote-tracking) holding `.gitmodel`."""
+    out = repo.git("for-each-ref", "--sort=-committerdate", f"--count={limit}",
+                   "--format=%(objectname)", "refs/heads", "refs/remotes", check=False)
+    tips = [line for line in out.split() if line]
+    for tip, data in zip(tips, cat_batch(repo.top, [f"{t}:{CONFIG_FILE}" for t in tips])):
+        if data is not None:
+            return tip
+    return None
 
 
 def _read_config(repo: Repo, rev: str | None = None) -> dict[str, str]:
@@ -149,7 +164,14 @@ def list_remotes(repo: Repo, rev: str | None = None) -> list[Remote]:
 
 
 def default_name(repo: Repo, rev: str | None = None) -> str | None:
-    return _read_config(repo, rev).get("core.remote")
+    """`core.remote` of .gitmodel; failing that, the only remote when there is exactly one
+    (one set in `.git/config` alone, `model.remote.NAME.url`, counts)."""
+    default = _read_config(repo, rev).get("core.remote")
+    if default is None:
+        names = list_remotes(repo, rev)
+        if len(names) == 1:
+            return names[0].name
+    return default
 
 
 def resolve(repo: Repo, name: str | None, rev: str | None = None) -> Remote:
@@ -188,7 +210,7 @@ def add(repo: Repo, name: str, url: str) -> bool:
     if any(r.name == name for r in list_remotes(repo)):
         raise UserError(f"model remote {name!r} already exists (git model remote remove {name})")
     _set(repo, f"remote.{name}.url", url)
-    if default_name(repo) is None:
+    if _read_config(repo).get("core.remote") is None:
         _set(repo, "core.remote", name)
         return True
     return False
@@ -200,7 +222,7 @@ def remove(repo: Repo, name: str) -> None:
     if repo.git("config", "-f", str(path), "--get", f"remote.{name}.url", check=False) == "":
         raise UserError(f"no model remote named {name!r} in {CONFIG_FILE}")
     _set(repo, "--remove-section", f"remote.{name}")
-    if default_name(repo) == name:
+    if _read_config(repo).get("core.remote") == name:
         _set(repo, "--unset", "core.remote")
 
 
@@ -245,6 +267,23 @@ class Backend:
             except FileNotFoundError:
                 return set()
         return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries}
+
+    @retried
+    def root_exists(self) -> bool:
+        """Whether the remote's top folder exists (an S3 prefix always does once the
+        bucket answers: S3 has no folders)."""
+        with self.errors("cannot reach"):
+            if self.atomic_put:
+                self.fs.ls(self.root.split("/", 1)[0], detail=False, **self._ls_kwargs())
+                return True
+            return self.fs.isdir(self.root)
+
+    def require_root(self) -> None:
+        """Before a download: a directory remote that is not there is named as such, not
+        as one that lacks each object."""
+        if not self.atomic_put and not self.root_exists():
+            raise RemoteError(f"model remote {self.name!r}: remote path does not exist "
+                              f"({self.remote.display}): check the URL (git model remote list)")
 
     def _ls_kwargs(self) -> dict:
         return {"refresh": True} if self.atomic_put else {}
@@ -394,11 +433,11 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
                 path = (repo_top or Path.cwd()) / path
             return Backend(remote, fsspec.filesystem("file"), str(path.resolve()), False)
         if scheme == "s3":
-            import s3fs
+            s3fs = _import_extra("s3fs", "s3")
             fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
             root = f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
             return Backend(remote, fs, root, True)
-        import sshfs
+        sshfs = _import_extra("sshfs", "ssh")
         if not parts.hostname:
             raise UserError(f"model remote {remote.name!r}: {remote.display} has no host")
         login = {k: v for k, v in (("username", parts.username), ("password", parts.password)) if v}
@@ -406,6 +445,23 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
         fs = sshfs.SSHFileSystem(parts.hostname, port=parts.port or 22, known_hosts=(),
                                  skip_instance_cache=True, timeout=30, **login)
         return Backend(remote, fs, parts.path or "/", False)
+
+
+def _import_extra(module: str, extra: str) -> Any:
+    """The library behind a remote scheme; when it is missing, say which extra brings it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"this remote needs {module}: install the {extra} extra: "
+                        f"pip install 'git-model[{extra}]'") from None
+
+
+def check_reachable(backend: Backend) -> None:
+    """`remote add --check`: the remote answers, and a directory remote exists."""
+    if not backend.root_exists():
+        raise RemoteError(f"model remote {backend.name!r} ({backend.remote.display}): "
+                          "remote path does not exist")
 
 
 def redact_text(text: str) -> str:
