@@ -48,11 +48,18 @@ class CorruptChunk(Exception):
     """An encoded chunk that cannot be decoded (truncated or damaged)."""
 
 
-def _compressor() -> zstandard.ZstdCompressor:
+def _compressor(grouped: bool = False) -> zstandard.ZstdCompressor:
+    """zstd level 1, or for a grouped byte stream a fast search with a tiny hash table:
+    exponent bytes have few long matches, and leaving them to the entropy coder is both
+    faster and smaller (bf16 exponents of the workload: 0.95 GB/s and 34% of the size,
+    against 0.29 GB/s and 39% at level 1; XOR deltas no worse, measured here)."""
     if not hasattr(_local, "c"):
         _local.c = zstandard.ZstdCompressor(level=LEVEL)
+        _local.g = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters(
+            window_log=17, hash_log=6, chain_log=6, search_log=1, min_match=7, target_length=0,
+            strategy=zstandard.STRATEGY_FAST, write_content_size=True))
         _local.d = zstandard.ZstdDecompressor()
-    return _local.c
+    return _local.g if grouped else _local.c
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
@@ -60,9 +67,9 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.d
 
 
-def _compress_stream(data: bytes | bytearray) -> tuple[int, bytes | bytearray]:
+def _compress_stream(data: bytes | bytearray, grouped: bool = False) -> tuple[int, bytes | bytearray]:
     """(flag, payload): zstd when a sample says it pays, raw otherwise."""
-    comp = _compressor()
+    comp = _compressor(grouped)
     if len(data) > 2 * _SAMPLE:
         sample = data[:_SAMPLE]
         if len(comp.compress(sample)) > _KEEP_RATIO * len(sample):
@@ -78,7 +85,7 @@ def encode(data: bytes | bytearray, width: int = 1) -> bytes:
     if width > 1 and len(data) % width == 0 and len(data) >= 4 * _SAMPLE:
         parts: list[bytes | bytearray] = [bytes([CODEC_ZSTD_GROUPED, width])]
         for stream in _split(data, width):
-            flag, payload = _compress_stream(stream)
+            flag, payload = _compress_stream(stream, grouped=True)
             parts.append(struct.pack("<BI", flag, len(payload)))
             parts.append(payload)
         return b"".join(parts)
