@@ -23,7 +23,7 @@ from typing import Callable, cast
 
 from gitmodel.git.cache import open_store
 from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
-from gitmodel.git.repo import Repo
+from gitmodel.git.repo import GitError, Repo
 from gitmodel.store.chunking import Readable, Reader
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -76,10 +76,23 @@ class Filter:
             return pointer.encode()
         reader.unread(head)
         expected = self._manifest(self.stat.expected_oid(path, _stat(path)))
-        parent = expected or self._manifest(self.stat.last_oid(path))
-        manifest = self.store.add_stream(reader, expected, path, parent)
+        manifest = self.store.add_stream(reader, expected, path,
+                                         expected or (lambda: self._manifest(self._previous_oid(path))))
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
+
+    def _previous_oid(self, path: str) -> str | None:
+        """The version `path` held before, whose tensor pieces are delta bases for the new
+        one: the stat cache's last record, else the index's pointer (one git call, only
+        for a path the stat cache never saw)."""
+        oid = self.stat.last_oid(path)
+        if oid is None:
+            try:
+                entries = self.repo.index_entries([f":(literal){path}"])
+            except GitError:
+                entries = []
+            oid = next((e.pointer.oid for e in entries if e.path == path), None)
+        return oid
 
     def _manifest(self, oid: str | None) -> Manifest | None:
         if oid is None:

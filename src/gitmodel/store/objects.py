@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import xxhash
 
@@ -109,6 +109,10 @@ class Manifest:
         if not ok:
             raise CorruptObject(f"manifest {oid[:12]} is malformed")
         return cls(oid, body["size"], chunks)
+
+
+# The version a new one replaces (delta bases), or how to find it when first needed.
+Parent = Manifest | Callable[[], Manifest | None] | None
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
@@ -394,7 +398,7 @@ class Store:
             return False
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Manifest | None = None) -> Manifest:
+                   name: str = "", parent: Parent = None) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -403,7 +407,8 @@ class Store:
         prefix is replayed from the cache into sha256 and the add goes on as a
         normal one. `name` (the file's path) guides how the content is cut.
         A new tensor piece is delta-encoded against the same piece of `parent`
-        (the version this one replaces; `expected` when there is one).
+        (the version this one replaces; `expected` when there is one), or of what
+        `parent()` returns, called only once a tensor piece needs a base.
         """
         return _Ingest(self, expected, parent or expected).run(stream, name)
 
@@ -411,7 +416,7 @@ class Store:
 class _Ingest:
     """One streaming add: chunk -> id -> (sha256, encode+write in threads)."""
 
-    def __init__(self, store: Store, expected: Manifest | None, parent: Manifest | None) -> None:
+    def __init__(self, store: Store, expected: Manifest | None, parent: Parent) -> None:
         self.store = store
         self.expected = expected
         self.parent = parent
@@ -468,7 +473,8 @@ class _Ingest:
         if chunk.key is None or self.parent is None:
             return None
         if self.bases is None:
-            self.bases = self.store.pieces(self.parent)
+            parent = self.parent() if callable(self.parent) else self.parent
+            self.bases = {} if parent is None else self.store.pieces(parent)
         return self.bases.get(chunk.key)
 
     def _replay(self, count: int) -> hashlib._Hash:
