@@ -151,3 +151,14 @@ def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> Non
     gm(clone, "pull")
     assert (clone / "m.safetensors").read_bytes() == v1
     assert gm(clone, "fsck").returncode == 0
+    manifest = Store(repo / ".git/model").read_manifest(
+        json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["oid"])
+    store = Store(repo / ".git/model")
+    delta = next(c for c, _ in manifest.chunks if store.chunk_base(c))
+    base = store.chunk_base(delta)
+    assert base is not None
+    store.chunk_path(base).write_bytes(store.chunk_path(base).read_bytes()[:-1] + b"?")
+    report = gm(repo, "fsck", check=False)
+    assert report.returncode == 1 and f"the delta base of chunk {delta}" in report.stdout.decode()
+    gm(repo, "fsck", "--repair")  # the damaged base goes aside; the file is re-added whole
+    assert (repo / ".git/model/bad" / base).exists() and gm(repo, "fsck").returncode == 0

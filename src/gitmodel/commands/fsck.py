@@ -89,24 +89,24 @@ def _check(store: Store, oid: str) -> Problem | None:
         try:
             sha.update(store.read_chunk(cid, size))
         except (CorruptObject, MissingObject) as exc:
-            culprit = _culprit(store, cid)
+            culprit = next((c for c in reversed(_chain(store, cid))
+                            if not store.has_chunk(c) or not store.chunk_is_sound(c)), cid)
             detail = f"chunk {culprit} is missing" if isinstance(exc, MissingObject) else str(exc)
             if culprit != cid:
                 detail += f" (the delta base of chunk {cid})"
-            return Problem(manifest.pointer, oid, "corrupt", detail, culprit)
+            return Problem(manifest.pointer, oid, "corrupt", detail, cid)
     if sha.hexdigest() != oid:
         return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256")
     return None
 
 
-def _culprit(store: Store, cid: str) -> str:
-    """The lowest chunk of `cid`'s delta chain that is missing or damaged: a damaged
-    base breaks every delta above it, and only the base should be set aside."""
+def _chain(store: Store, cid: str) -> list[str]:
+    """`cid` and the delta bases under it, top first (the lowest broken one is named:
+    a damaged base breaks every delta above it)."""
     chain = [cid]
     while (base := store.chunk_base(chain[-1])) is not None and base not in chain:
         chain.append(base)
-    return next((c for c in reversed(chain)
-                 if not store.has_chunk(c) or not store.chunk_is_sound(c)), cid)
+    return chain
 
 
 def find_problems(store: Store, uses: Uses) -> list[Problem]:
@@ -135,14 +135,15 @@ def _set_aside(store: Store, problem: Problem) -> None:
     rewrite it and a fetch prefers it to the remote's. The chunk the rebuild
     failed at goes only if it is damaged by itself (decoded at the length its
     encoding records, it does not match its id): a manifest that lied about
-    its length must not cost another file its good chunk.
+    its length must not cost another file its good chunk. A delta goes with its
+    chain's damaged base (it cannot be decoded without it), an intact base stays.
     """
     manifest = store.manifest_path(problem.oid)
     if manifest.exists():
         _quarantine(store, manifest)
-    if problem.chunk is not None and store.has_chunk(problem.chunk) \
-            and not store.chunk_is_sound(problem.chunk):
-        _quarantine(store, store.chunk_path(problem.chunk))
+    for cid in _chain(store, problem.chunk) if problem.chunk is not None else []:
+        if store.has_chunk(cid) and not store.chunk_is_sound(cid):
+            _quarantine(store, store.chunk_path(cid))
 
 
 def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:
