@@ -262,19 +262,19 @@ class Store:
         for cid, size in manifest.chunks:
             offsets[position] = (cid, size)
             position += size
+        head, length = bytearray(), MAX_SAFETENSORS_HEADER + 1
         try:
-            head = bytearray()
             for cid, size in manifest.chunks:
                 head += self.read_chunk(cid, size)
-                if len(head) >= 8 and len(head) >= 8 + int.from_bytes(head[:8], "little"):
+                if len(head) >= 8:
+                    length = int.from_bytes(head[:8], "little")
+                if length > MAX_SAFETENSORS_HEADER or len(head) >= 8 + length:
                     break
-                if len(head) > 8 + MAX_SAFETENSORS_HEADER:
-                    return {}
         except (MissingObject, CorruptObject):
             return {}
-        if len(head) < 8 or head[8:9] != b"{":
+        if length > MAX_SAFETENSORS_HEADER or len(head) < 8 + length or head[8:9] != b"{":
             return {}
-        header = head[8:8 + int.from_bytes(head[:8], "little")]
+        header = head[8:8 + length]
         return {key: offsets[start][0] for start, length, key in tensor_pieces(header)
                 if offsets.get(start, ("", 0))[1] == length}
 
