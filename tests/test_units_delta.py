@@ -59,6 +59,26 @@ def test_codec_delta_round_trip_and_needs_its_base() -> None:
     assert codec.delta_base(plain) is None and codec.decode(plain, len(data)) == data
 
 
+# Written by the codec before deltas (grouped bf16-like, then plain zstd): a cache or
+# remote filled by an older git-model must keep decoding.
+OLD_GROUPED = bytes.fromhex(
+    "0202019600000028b52ffda000000200550400040800020406080a0c0e10121416181a1c1e2022242628"
+    "2a2c2e30323436383a3c3e40424446484a4c4e50525456585a5c5e60626466686a6c6e70727476787a7c"
+    "7e80828486888a8c8e90929496989a9c9ea0a2a4a6a8aaacaeb0b2b4b6b8babcbec0c2c4c6c8caccced0"
+    "d2d4d6d8dadcdee0e2e4e6e8eaeceef0f2f4f6f8fafcfe010080beff416ea4019600000028b52ffda000"
+    "000200550400040801030507090b0d0f11131517191b1d1f21232527292b2d2f31333537393b3d3f4143"
+    "4547494b4d4f51535557595b5d5f61636567696b6d6f71737577797b7d7f81838587898b8d8f91939597"
+    "999b9d9fa1a3a5a7a9abadafb1b3b5b7b9bbbdbfc1c3c5c7c9cbcdcfd1d3d5d7d9dbdddfe1e3e5e7e9eb"
+    "edeff1f3f5f7f9fbfdff010080beff416ea4")
+OLD_PLAIN = bytes.fromhex("0128b52ffd60f400650000286d6f64656c0100ec508b16")
+
+
+def test_chunks_from_before_deltas_still_decode() -> None:
+    assert codec.decode(OLD_GROUPED, 1 << 18) == bytes(range(256)) * 1024
+    assert codec.decode(OLD_PLAIN, 500) == b"model" * 100
+    assert codec.delta_base(OLD_GROUPED) is None and codec.raw_size(OLD_GROUPED) == 1 << 18
+
+
 def _add(store: Store, data: bytes, parent=None):
     return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent)
 
