@@ -210,15 +210,18 @@ class Store:
         cannot take it meanwhile."""
         size = len(chunk.data)
         try:
-            head = codec.delta_base(self.read_encoded(base, size))
-            if head is not None and head[1] >= codec.MAX_DEPTH:
-                for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
-                    if head is not None:
-                        base, head = head[0], self.chunk_head(head[0])
             if not self.freshen(self.chunk_path(base)):
                 return None
             blob = self.read_encoded(base, size)
             head = codec.delta_base(blob)
+            if head is not None and head[1] >= codec.MAX_DEPTH:
+                for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
+                    if head is not None:
+                        base, head = head[0], self.chunk_head(head[0])
+                if not self.freshen(self.chunk_path(base)):
+                    return None
+                blob = self.read_encoded(base, size)
+                head = codec.delta_base(blob)
             depth = head[1] if head else 0
             if depth >= codec.MAX_DEPTH:
                 return None
