@@ -3,7 +3,8 @@
 Steps: add+commit v0..v6 (store growth of v2_full) -> store size -> push v1, then
 v2_full (its bytes), then all -> add+commit v7 -> push it -> clone + pull ->
 checkout switches, each followed by the first status -> switches between two
-versions a few tensors apart -> checkout of v0 and of v2_full (deltas) in turn.
+versions a few tensors apart -> checkout of v0 and of v2_full (deltas) in turn ->
+migrate import of a raw 10-commit history (bench/migrate.py).
 A wrong working tree or a dirty status makes the run fail rather than report
 a fast but incorrect number.
 """
@@ -14,6 +15,7 @@ import statistics
 from pathlib import Path
 
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
@@ -82,6 +84,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     delta_checkouts(tool, runner, lay.repo, by_tag, result)
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
+    migrate_steps(tool, runner, lay.root, work, result)
     return result
 
 
