@@ -182,3 +182,20 @@ def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> Non
     assert report.returncode == 1 and f"the delta base of chunk {delta}" in report.stdout.decode()
     gm(repo, "fsck", "--repair")  # the damaged base goes aside; the file is re-added whole
     assert (repo / ".git/model/bad" / base).exists() and gm(repo, "fsck").returncode == 0
+
+
+@pytest.mark.slow
+def test_migrate_import_stores_later_versions_as_deltas(plain_repo: Path) -> None:
+    repo = plain_repo
+    v0, v1 = versions(2)
+    for i, data in enumerate((v0, v1)):
+        (repo / "m.safetensors").write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"v{i}")
+    gm(repo, "install")
+    gm(repo, "migrate", "import", "--everything", "--include=*.safetensors")
+    storage = json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["storage"]
+    assert 0 < storage["delta_bytes"] < 0.4 * len(v1)
+    (repo / "m.safetensors").unlink()
+    git(repo, "checkout", "--", "m.safetensors")
+    assert (repo / "m.safetensors").read_bytes() == v1
