@@ -199,3 +199,25 @@ def test_migrate_import_stores_later_versions_as_deltas(plain_repo: Path) -> Non
     (repo / "m.safetensors").unlink()
     git(repo, "checkout", "--", "m.safetensors")
     assert (repo / "m.safetensors").read_bytes() == v1
+
+
+def test_a_remote_delta_chain_that_loops_is_refused(tmp_path: Path) -> None:
+    """A hostile remote: a delta chunk naming itself as its base ends in one error, not a
+    loop, and nothing it sent is kept."""
+    from gitmodel.store.pointer import Pointer
+    from gitmodel.transfer import engine, remotes
+
+    source = Store(tmp_path / "source")
+    v0, v1 = versions(2, n=1 << 19)
+    m1 = _add(source, v1, _add(source, v0))
+    backend = remotes.open_backend(tmp_path, remotes.Remote("r", str(tmp_path / "remote")))
+    engine.push(source, backend, engine.Known(tmp_path / "known", str(tmp_path / "remote")),
+                {m1.pointer: "m.safetensors"})
+    delta = next(c for c, _ in m1.chunks if source.chunk_base(c))
+    path = next((tmp_path / "remote").rglob(delta))
+    blob = path.read_bytes()
+    path.write_bytes(blob[:2] + bytes.fromhex(delta) + blob[18:])  # its own base
+    target = Store(tmp_path / "target")
+    with pytest.raises(remotes.RemoteError, match="damaged"):
+        engine.fetch(target, backend, {Pointer(m1.oid, m1.size): "m.safetensors"})
+    assert not target.has_chunk(delta) and not target.has_manifest(m1.oid)
