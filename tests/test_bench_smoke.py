@@ -26,7 +26,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
-                "peak RSS: checkout of the 4× file", "migrate import: store after"):
+                "peak RSS: checkout of the 4× file", "store growth from v2_full",
+                "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
+                "migrate import: store after"):
         assert f"| {row}" in table, row
 
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
