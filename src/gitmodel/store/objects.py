@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -42,6 +43,7 @@ WORKERS = 2  # the machines we target have 2+ cores; zstd and xxh3 release the G
 READ_AHEAD = 6  # chunks decoded ahead of the writer: bounds memory to ~6 x 4 MiB
 # A manifest lists ~45 bytes per chunk: 16 MiB covers 370k chunks (> 1 TB of model).
 MAX_MANIFEST = 16 << 20
+STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
 class CorruptObject(CacheError):
@@ -149,6 +151,20 @@ class Store:
             for entry in _entries(folder):
                 if entry.is_file(follow_symlinks=False):
                     yield entry.name, Path(entry.path)
+
+    def remove_stale_tmp(self, age: float = STALE_TMP) -> int:
+        """Delete files in tmp/ untouched for `age` seconds (what a killed command left: a
+        live write touches its file continually); return how many. gc does the same with
+        its own grace period."""
+        cutoff, removed = time.time() - age, 0
+        for _, path in self.files("tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone meanwhile, or a read-only cache: nothing to do
+        return removed
 
     def has_chunk(self, cid: str) -> bool:
         return self.chunk_path(cid).exists()
