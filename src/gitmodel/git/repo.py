@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import IO, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -26,6 +26,15 @@ def call(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None
     """Run `git ARGS`, output captured, whatever its exit status: the one place git is started
     to completion (the long-lived `cat-file --batch` readers below are the others)."""
     return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+
+
+def start(args: Sequence[str], cwd: Path | str, stdin: bool = False, stdout: bool = False,
+          stdout_to: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-lived `git ARGS` with pipes (fast-export, fast-import, cat-file
+    --batch-command): content streams through, never held whole. stderr is the user's."""
+    pipe, null = subprocess.PIPE, subprocess.DEVNULL
+    return subprocess.Popen(["git", *args], cwd=cwd, stdin=pipe if stdin else null,
+                            stdout=stdout_to if stdout_to is not None else pipe if stdout else null)
 
 
 def last_error_line(proc: subprocess.CompletedProcess[bytes], fallback: str) -> str:
