@@ -139,6 +139,21 @@ class Repo:
         value = self._config[key]
         return True if value is None else _BOOLS.get(value.strip().lower(), default)
 
+    def operation_in_progress(self) -> str | None:
+        """The multi-step git command under way in this work tree (rebase, cherry-pick,
+        revert, am), or None.
+
+        Such a command keeps its own index in memory between the steps and checks the
+        working tree against that index's stat data: a hook that re-dates a file or
+        rewrites the index under it makes the next step fail with "Your local changes
+        would be overwritten" (issue 10). git's own state files say one is running."""
+        for name in ("rebase-merge", "rebase-apply", "sequencer", "CHERRY_PICK_HEAD",
+                     "REVERT_HEAD"):
+            if (self.git_dir / name).exists():
+                return name
+        action = os.environ.get("GIT_REFLOG_ACTION", "")
+        return action if action.startswith(("rebase", "cherry-pick", "revert", "am")) else None
+
     @cached_property
     def hooks_dir(self) -> Path:
         path = Path(self.git("rev-parse", "--git-path", "hooks").strip())

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo, cat_batch
+from gitmodel.store.atomic import pause_point
 
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -318,6 +319,7 @@ class Backend:
             self._makedirs(self._path("tmp"))
             tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
             self.fs.pipe_file(tmp, data)
+            pause_point("upload")
             self.fs.mv(tmp, final)
 
     @retried
