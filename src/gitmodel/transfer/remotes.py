@@ -40,7 +40,7 @@ from gitmodel.git.repo import Repo, cat_batch
 
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-SCHEMES = ("file", "s3", "ssh", "sftp")
+SCHEMES = ("file", "s3", "ssh", "sftp", "http", "https")  # http(s): a Git LFS server (lfs.py)
 STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
 
 
@@ -196,7 +196,7 @@ def _check_url(url: str) -> None:
     scheme = urlsplit(url).scheme
     if "://" in url and scheme not in SCHEMES:
         raise UserError(f"unsupported remote URL scheme {scheme!r}: use a path, "
-                        "file://, s3://, ssh:// or sftp://")
+                        "file://, s3://, ssh://, sftp:// or https://…/info/lfs")
 
 
 def _set(repo: Repo, *args: str) -> None:
@@ -425,6 +425,9 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
     url = remote.url
     parts = urlsplit(url)
     scheme = parts.scheme if "://" in url else "file"
+    if scheme in ("http", "https"):
+        from gitmodel.transfer import lfs  # lfs imports this module: imported when used
+        return lfs.LfsBackend(remote, repo_top)
     with _Translate(remote, "cannot connect to"):
         if scheme == "file":
             import fsspec
