@@ -56,10 +56,14 @@ def version() -> None:
 @click.option("--force", is_flag=True, help="Replace conflicting filter configuration.")
 def install(force: bool) -> None:
     """Configure this repository: filter, hooks."""
+    from gitmodel.commands.adopt import adopt
     from gitmodel.commands.install import install as do_install
     chained = do_install(_repo(), force)
     for name in chained:
         click.echo(f"kept your {name} hook: it now runs before git-model's")
+    adopted = adopt(_repo())
+    for line in adopted.lines() if adopted else []:
+        click.echo(line)
     click.echo("git-model installed in this repository")
 
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
+from gitmodel.commands import adopt
 from gitmodel.commands.checkout import materialize
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
@@ -211,6 +212,8 @@ class OnDemand:
         """True when the object is now in the cache."""
         if not self.enabled:
             return False
+        if lfs.adopted(self.repo) and adopt.import_one(self.repo, self.store, pointer):
+            return True  # git-lfs had fetched it into .git/lfs/objects
         try:
             if self.backend is None:
                 if _default_remote(self.repo) is None:

@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 
+LFS_PROCESS = "git-model filter-process"  # filter.lfs.process once git-model serves filter=lfs
+
 
 class GitError(UserError):
     """A git command failed; the message is git's own."""
@@ -181,14 +183,16 @@ class Repo:
         return {p for data in blobs.values() if (p := parse(data)) is not None and p.size}
 
     def filtered_paths(self, paths: Iterable[str]) -> set[str]:
-        """The subset of `paths` whose gitattributes say filter=model."""
+        """The subset of `paths` whose gitattributes say filter=model (or filter=lfs in a
+        git-lfs repository git-model took over: `git model install`)."""
         paths = list(paths)
         if not paths:
             return set()
+        ours = {"model", "lfs"} if self.config("filter.lfs.process") == LFS_PROCESS else {"model"}
         out = self.git("check-attr", "-z", "--stdin", "filter",
                        input="\0".join(paths).encode() + b"\0")
         fields = out.split("\0")
-        return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "model"}
+        return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] in ours}
 
 
 def small_blobs(cwd: Path, blobs: Iterable[str]) -> set[str]:

@@ -1,0 +1,212 @@
+"""Git LFS servers as model remotes, and git-lfs repositories adopted in place.
+
+A real giftless server on 127.0.0.1 (bench/lfsserver.py) and the real git-lfs
+client: what git-model pushes, git-lfs pulls byte for byte, and the other way.
+git-lfs runs with its own HOME (its global `git lfs install`), git-model with the
+test session's, so each user's machine is set up as it would be.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import git, gm
+from lfsserver import LfsServer
+
+from gitmodel.git.repo import Repo
+from gitmodel.transfer import lfs
+
+pytestmark = pytest.mark.slow
+ATTRS = "*.bin filter=lfs diff=lfs merge=lfs -text\n"
+needs_git_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with LfsServer(tmp_path_factory.mktemp("lfs-server")) as running:
+        yield running
+
+
+def _helper(tmp: Path, server: LfsServer, name: str, org: str = "org") -> str:
+    """A `credential.helper store` file holding a token for `org`."""
+    path = tmp / f"{name}-credentials"
+    path.write_text(server.credential_url(org) + "\n")
+    return f"store --file={path}"
+
+
+def lfs_user(tmp: Path, server: LfsServer) -> dict:
+    """The environment of a teammate on plain git-lfs (its own HOME, `git lfs install`)."""
+    home = tmp / "lfs-home"
+    home.mkdir(exist_ok=True)
+    env = {**os.environ, "HOME": str(home)}
+    git(tmp, "lfs", "install", "--skip-repo", env=env)
+    git(tmp, "config", "--global", "credential.helper", _helper(tmp, server, "lfs-user"), env=env)
+    return env
+
+
+def write(path: Path, seed: int, size: int = 3 << 20) -> bytes:
+    data = hashlib.sha256(str(seed).encode()).digest() * (size // 32)
+    data = bytes(b ^ (i * 7 & 0xFF) for i, b in enumerate(data[:4096])) + data[4096:]
+    path.write_bytes(data)
+    return data
+
+
+def new_lfs_repo(tmp: Path, server: LfsServer, name: str) -> tuple[Path, Path]:
+    """A bare git remote and an empty repository whose .gitattributes and .lfsconfig
+    make it a git-lfs repository on `server`."""
+    bare = tmp / f"{name}.git"
+    git(tmp, "init", "-q", "--bare", str(bare))
+    work = tmp / f"{name}-first"
+    git(tmp, "init", "-q", str(work))
+    (work / ".gitattributes").write_text(ATTRS)
+    (work / ".lfsconfig").write_text(f'[lfs]\n\turl = {server.endpoint("org", name)}\n')
+    git(work, "remote", "add", "origin", str(bare))
+    return bare, work
+
+
+@needs_git_lfs
+def test_mixed_team_alternates_through_one_lfs_server(tmp_path, server):
+    """git-lfs pushes v0; a git-model user clones, adopts, pulls, pushes v1; git-lfs pulls v1
+    and pushes v2; git-model pulls v2. Every side reads the other's bytes exactly."""
+    env = lfs_user(tmp_path, server)
+    bare, alice = new_lfs_repo(tmp_path, server, "team")
+    v0 = write(alice / "model.bin", 0)
+    git(alice, "add", ".", env=env)
+    git(alice, "commit", "-qm", "v0", env=env)
+    git(alice, "push", "-q", "origin", "main", env=env)
+    assert not (alice / ".git" / "model").exists()
+
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))  # no lfs filter here: pointer text
+    assert (bob / "model.bin").read_bytes().startswith(b"version https://git-lfs")
+    git(bob, "config", "credential.helper", _helper(tmp_path, server, "bob"))
+    out = gm(bob, "install").stdout.decode()
+    assert "git-lfs repository" in out
+    gm(bob, "pull")
+    assert (bob / "model.bin").read_bytes() == v0
+    assert gm(bob, "status").returncode == 0
+    assert "model.bin" in gm(bob, "ls-files").stdout.decode()
+
+    v1 = write(bob / "model.bin", 1)
+    git(bob, "commit", "-qam", "v1")
+    git(bob, "push", "-q", "origin", "main")  # pre-push hook: the object goes to the LFS server
+    assert git(bob, "cat-file", "-p", "HEAD:model.bin").stdout.startswith(b"version https://git-lfs")
+    summary = gm(bob, "diff", "HEAD~1", "HEAD").stdout.decode()
+    assert "model.bin" in summary
+
+    git(alice, "pull", "-q", "origin", "main", env=env)
+    assert (alice / "model.bin").read_bytes() == v1  # git-lfs smudged what git-model pushed
+    v2 = write(alice / "model.bin", 2)
+    git(alice, "commit", "-qam", "v2", env=env)
+    git(alice, "push", "-q", "origin", "main", env=env)
+
+    git(bob, "pull", "-q", "origin", "main")  # the smudge fetches v2 from the LFS server
+    assert (bob / "model.bin").read_bytes() == v2
+    assert gm(bob, "fsck").returncode == 0
+
+    carol = tmp_path / "carol"  # a fresh git-lfs clone sees all three versions
+    git(tmp_path, "clone", "-q", str(bare), str(carol), env=env)
+    git(carol, "lfs", "fetch", "--all", env=env)
+    git(carol, "checkout", "-q", "HEAD~1", env=env)
+    assert (carol / "model.bin").read_bytes() == v1
+
+
+@needs_git_lfs
+def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
+    """`git model remote add NAME https://…/info/lfs` + push; a plain git-lfs clone and
+    `git lfs pull` get the same bytes; a second push uploads nothing."""
+    bare, repo = new_lfs_repo(tmp_path, server, "added")
+    (repo / ".lfsconfig").unlink()
+    gm(repo, "install")
+    git(repo, "config", "credential.helper", _helper(tmp_path, server, "gm"))
+    gm(repo, "remote", "add", "hub", server.endpoint("org", "added"))
+    data = write(repo / "weights.bin", 10)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "weights")
+    out = gm(repo, "push").stderr.decode() + gm(repo, "push").stdout.decode()
+    assert "nothing to transfer" in out or "up to date" in out
+    git(repo, "push", "-q", "origin", "main")
+
+    env = lfs_user(tmp_path, server)
+    clone = tmp_path / "lfs-clone"
+    git(tmp_path, "clone", "-q", str(bare), str(clone), env={**env, "GIT_LFS_SKIP_SMUDGE": "1"})
+    git(clone, "config", "lfs.url", server.endpoint("org", "added"), env=env)
+    git(clone, "lfs", "pull", env=env)
+    assert (clone / "weights.bin").read_bytes() == data
+
+
+def test_auth_failures_are_one_line(tmp_path, server):
+    """No credentials: 401; a token for another organisation: 403. One line, exit 1."""
+    bare, repo = new_lfs_repo(tmp_path, server, "locked")
+    gm(repo, "install")
+    write(repo / "w.bin", 20, 1 << 20)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "w")
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    proc = gm(repo, "push", check=False, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "authentication failed" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    git(repo, "config", "credential.helper", _helper(tmp_path, server, "other", org="elsewhere"))
+    proc = gm(repo, "push", check=False, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "403" in err and len(err.strip().splitlines()) == 1
+
+
+@needs_git_lfs
+def test_adopt_in_place_and_give_back(tmp_path, server):
+    """A git-lfs repository with two versions in .git/lfs/objects: after `git model install`
+    diff/show/ls-files/status read them without any server; uninstall leaves git-lfs whole."""
+    env = lfs_user(tmp_path, server)
+    _, repo = new_lfs_repo(tmp_path, server, "adopt")
+    git(repo, "lfs", "install", "--local", env=env)
+    write(repo / "m.bin", 30)
+    git(repo, "add", ".", env=env)
+    git(repo, "commit", "-qm", "v0", env=env)
+    v1 = write(repo / "m.bin", 31)
+    git(repo, "commit", "-qam", "v1", env=env)
+    hooks_before = sorted(p.name for p in (repo / ".git" / "hooks").iterdir())
+    config_before = sorted(git(repo, "config", "--local", "--list").stdout.splitlines())
+
+    out = gm(repo, "install").stdout.decode()
+    assert "imported 2 object(s)" in out and "pre-push" in out
+    assert git(repo, "config", "filter.lfs.process").stdout.strip() == b"git-model filter-process"
+    assert gm(repo, "diff", "HEAD~1", "HEAD").returncode == 0
+    assert "m.bin" in gm(repo, "ls-files").stdout.decode()
+    status = gm(repo, "status").stdout.decode()
+    assert "bare pointer" not in status
+    git(repo, "checkout", "-q", "HEAD~1")
+    git(repo, "checkout", "-q", "main")
+    assert (repo / "m.bin").read_bytes() == v1
+    assert git(repo, "status", "--porcelain").stdout == b""
+
+    gm(repo, "uninstall")
+    assert sorted(p.name for p in (repo / ".git" / "hooks").iterdir()) == hooks_before
+    assert sorted(git(repo, "config", "--local", "--list").stdout.splitlines()) == config_before
+    assert b"m.bin" in git(repo, "lfs", "ls-files", env=env).stdout
+    assert git(repo, "status", "--porcelain", env=env).stdout == b""
+
+
+@pytest.mark.parametrize("git_url, endpoint", [
+    ("https://github.com/org/repo", "https://github.com/org/repo.git/info/lfs"),
+    ("https://github.com/org/repo.git", "https://github.com/org/repo.git/info/lfs"),
+    ("git@github.com:org/repo.git", "https://github.com/org/repo.git/info/lfs"),
+    ("ssh://git@gitlab.com:22/g/p.git", "https://gitlab.com/g/p.git/info/lfs"),
+    ("https://user:secret@huggingface.co/me/m", "https://huggingface.co/me/m.git/info/lfs"),
+    ("/srv/git/repo.git", None),
+])
+def test_endpoint_derived_like_git_lfs(git_url, endpoint):
+    assert lfs.lfs_url_of(git_url) == endpoint
+
+
+def test_lfsconfig_and_lfs_url_order(plain_repo):
+    git(plain_repo, "remote", "add", "origin", "https://example.com/a/b")
+    repo = Repo.discover(plain_repo)
+    assert lfs.derived_endpoint(repo) == "https://example.com/a/b.git/info/lfs"
+    (plain_repo / ".lfsconfig").write_text("[lfs]\n\turl = https://lfs.example.com/x\n")
+    assert lfs.derived_endpoint(Repo.discover(plain_repo)) == "https://lfs.example.com/x"
+    git(plain_repo, "config", "lfs.url", "https://mine.example.com/y")
+    assert lfs.derived_endpoint(Repo.discover(plain_repo)) == "https://mine.example.com/y"
