@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import git, gm
-from lfsserver import LfsServer
 
+from conftest import git, gm
 from gitmodel.git.repo import Repo
 from gitmodel.transfer import lfs
+from lfsserver import LfsServer
 
 pytestmark = pytest.mark.slow
 ATTRS = "*.bin filter=lfs diff=lfs merge=lfs -text\n"
@@ -126,8 +126,10 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
     data = write(repo / "weights.bin", 10)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "weights")
-    out = gm(repo, "push").stderr.decode() + gm(repo, "push").stdout.decode()
-    assert "nothing to transfer" in out or "up to date" in out
+    first = gm(repo, "push").stdout.decode()
+    assert "pushed 1 object" in first and "(whole files)" in first
+    assert "nothing to transfer" in gm(repo, "push").stdout.decode()  # the server has it
+    assert len(list(server.objects.rglob(hashlib.sha256(data).hexdigest()))) == 1
     git(repo, "push", "-q", "origin", "main")
 
     env = lfs_user(tmp_path, server)
@@ -210,3 +212,65 @@ def test_lfsconfig_and_lfs_url_order(plain_repo):
     assert lfs.derived_endpoint(Repo.discover(plain_repo)) == "https://lfs.example.com/x"
     git(plain_repo, "config", "lfs.url", "https://mine.example.com/y")
     assert lfs.derived_endpoint(Repo.discover(plain_repo)) == "https://mine.example.com/y"
+
+
+class _Flaky:
+    """A minimal LFS server on 127.0.0.1 that first answers 503 and 429 (Retry-After: 0),
+    then serves `body` for any oid: retries and the sha256 check are seen for real."""
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import json
+        import threading
+        self.calls: list[int] = []
+        answers = [503, 429]
+        flaky = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = answers.pop(0) if answers else 200
+                flaky.calls.append(status)
+                href = f"http://127.0.0.1:{self.server.server_address[1]}/get"
+                out = json.dumps({"transfer": "basic", "objects": [
+                    {**o, "actions": {"download": {"href": href, "expires_in": 60}}}
+                    for o in request["objects"]]}).encode() if status == 200 else b"{}"
+                self.send_response(status)
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/o/r.git/info/lfs"
+
+
+def test_retries_429_and_5xx_then_verifies_sha256(tmp_path):
+    from gitmodel.store.objects import Store
+    from gitmodel.store.pointer import Pointer
+    from gitmodel.transfer.remotes import Remote, RemoteError
+    good = os.urandom(300_000)
+    flaky = _Flaky(good)
+    try:
+        store = Store(tmp_path / "cache")
+        backend = lfs.LfsBackend(Remote("flaky", flaky.url), None)
+        pointer = Pointer(hashlib.sha256(good).hexdigest(), len(good))
+        stats = lfs.fetch(store, backend, {pointer: "good.bin"})
+        assert flaky.calls == [503, 429, 200] and stats.objects == 1
+        assert store.has_object(pointer)
+        liar = Pointer(hashlib.sha256(b"other" + good[5:]).hexdigest(), len(good))
+        with pytest.raises(RemoteError, match="does not match its sha256"):
+            lfs.fetch(store, backend, {liar: "liar.bin"})
+        assert not store.has_object(liar)
+    finally:
+        flaky.httpd.shutdown()

@@ -37,7 +37,7 @@ from gitmodel.errors import UserError
 from gitmodel.git import credential
 from gitmodel.git.repo import Repo
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
-from gitmodel.store.pointer import Pointer
+from gitmodel.store.pointer import EMPTY_OID, Pointer
 from gitmodel.transfer.engine import Known, Progress, Stats, parallel
 from gitmodel.transfer.remotes import Backend, Remote, RemoteError
 
@@ -269,10 +269,17 @@ class LfsBackend(Backend):
 
     # -- Backend: what an LFS server cannot do -------------------------------------------
     def root_exists(self) -> bool:
-        """`remote add --check`: the endpoint answers a batch call with our credentials."""
-        self.request("cannot reach", "POST", self.endpoint + "/objects/batch",
-                     {"Accept": MEDIA, "Content-Type": MEDIA},
-                     json={"operation": "download", "transfers": ["basic"], "objects": []})
+        """`remote add --check`: the endpoint answers a download batch for the empty file
+        with our credentials (401/403 raise). giftless answers 404 when none of the objects
+        asked for is there, so a 404 counts as an answer too."""
+        try:
+            self.request("cannot reach", "POST", self.endpoint + "/objects/batch",
+                         {"Accept": MEDIA, "Content-Type": MEDIA},
+                         json={"operation": "download", "transfers": ["basic"],
+                               "objects": [{"oid": EMPTY_OID, "size": 0}]})
+        except RemoteError as exc:
+            if " (404)" not in str(exc):
+                raise
         return True
 
     def require_root(self) -> None:
