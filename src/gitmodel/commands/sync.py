@@ -23,8 +23,8 @@ from gitmodel.git.repo import Entry, Repo, read_blobs, small_blobs
 from gitmodel.store.atomic import atomic_output
 from gitmodel.store.objects import Store
 from gitmodel.store.pointer import Pointer, parse
+from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
-from gitmodel.transfer import lfs, remotes
 
 
 def _is_zero(object_id: str) -> bool:
@@ -58,7 +58,7 @@ def _connect(repo: Repo, name: str | None, download: bool = False) -> remotes.Ba
     remote = remotes.resolve(repo, name) if name is not None else _default_remote(repo)
     if remote is None:
         remote = remotes.resolve(repo, None)  # raises: "no model remote configured"
-    backend = remotes.open_backend(repo.top, remote)
+    backend = connect.open_backend(repo.top, remote)
     if download:
         backend.require_root()
     return backend
@@ -293,7 +293,7 @@ def get(url: str, rev: str, path: str, out: Path | None,
                             "give one with --remote URL")
         else:
             chosen = remotes.resolve(repo, remote)
-        backend = remotes.open_backend(remotes.git_url_top(url), chosen)
+        backend = connect.open_backend(remotes.git_url_top(url), chosen)
         backend.require_root()
         store = Store(Path(tmp) / "model")
         stats = _fetch(store, backend, {pointer: path})

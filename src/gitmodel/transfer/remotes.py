@@ -425,9 +425,6 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
     url = remote.url
     parts = urlsplit(url)
     scheme = parts.scheme if "://" in url else "file"
-    if scheme in ("http", "https"):
-        from gitmodel.transfer import lfs  # lfs imports this module: imported when used
-        return lfs.LfsBackend(remote, repo_top)
     with _Translate(remote, "cannot connect to"):
         if scheme == "file":
             import fsspec
