@@ -514,8 +514,8 @@ def adopted(repo: Repo) -> bool:
 
 def derived_endpoint(repo: Repo) -> str | None:
     """The LFS endpoint git-lfs would use (https://github.com/git-lfs/git-lfs/blob/main/docs/
-    api/server-discovery.md): `lfs.url`, `remote.<name>.lfsurl`, the same keys in a committed
-    `.lfsconfig`, else `<git remote url>/info/lfs` (an ssh remote maps to https on its host;
+    api/server-discovery.md): `lfs.url` (.git/config, then a committed `.lfsconfig`),
+    `remote.<name>.lfsurl` (the same two places), else `<git remote url>/info/lfs` (an ssh remote maps to https on its host;
     `git-lfs-authenticate` is not run). Only http(s) endpoints are returned."""
     branch = repo.git("symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
     name = (branch and repo.config(f"branch.{branch}.remote")) or "origin"
@@ -525,8 +525,10 @@ def derived_endpoint(repo: Repo) -> str | None:
         out = repo.git("config", "-f", str(lfsconfig), "--get-regexp", r"^(lfs\.url|remote\..*\.lfsurl)$",
                        check=False)
         committed = dict(line.partition(" ")[::2] for line in out.splitlines())
-    for url in (repo.config("lfs.url"), repo.config(f"remote.{name}.lfsurl"),
-                committed.get("lfs.url"), committed.get(f"remote.{name.lower()}.lfsurl")):
+    # as git-lfs 3.3 does: `lfs.url` anywhere beats `remote.<name>.lfsurl`; .git/config beats
+    # .lfsconfig for the same key
+    for url in (repo.config("lfs.url"), committed.get("lfs.url"),
+                repo.config(f"remote.{name}.lfsurl"), committed.get(f"remote.{name.lower()}.lfsurl")):
         if url:
             return url if is_lfs_url(url) else None
     git_url = repo.config(f"remote.{name}.url")
