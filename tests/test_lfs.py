@@ -130,13 +130,22 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
     assert "pushed 1 object" in first and "(whole files)" in first
     assert "nothing to transfer" in gm(repo, "push").stdout.decode()  # the server has it
     assert len(list(server.objects.rglob(hashlib.sha256(data).hexdigest()))) == 1
-    git(repo, "push", "-q", "origin", "main")
+    write(repo / "weights.bin", 11)
+    git(repo, "commit", "-qam", "weights v2")
+    git(repo, "push", "-q", "origin", "main")  # the pre-push hook sends v2 to the LFS remote
+    pruned = gm(repo, "prune", "--recent-days", "0", "--grace", "0").stdout.decode()
+    assert "pruned 1 old version" in pruned, pruned  # v1: the server was seen to hold it
+    assert " - weights.bin" in gm(repo, "ls-files", "HEAD~1").stdout.decode()  # not cached now
+    git(repo, "checkout", "-q", "HEAD~1")  # fetched again from the server on demand
+    assert (repo / "weights.bin").read_bytes() == data
+    git(repo, "checkout", "-q", "main")
 
     env = lfs_user(tmp_path, server)
     clone = tmp_path / "lfs-clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone), env={**env, "GIT_LFS_SKIP_SMUDGE": "1"})
     git(clone, "config", "lfs.url", server.endpoint("org", "added"), env=env)
     git(clone, "lfs", "pull", env=env)
+    git(clone, "checkout", "-q", "HEAD~1", env=env)
     assert (clone / "weights.bin").read_bytes() == data
 
 

@@ -19,7 +19,7 @@ from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo, read_blobs, small_blobs
 from gitmodel.store import layout
 from gitmodel.store.pointer import is_oid, parse
-from gitmodel.transfer import connect, remotes
+from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
 
 DEFAULT_RECENT_DAYS = 10  # git lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
@@ -73,7 +73,10 @@ def plan(repo: Repo, days: int, grace: float = gc.DEFAULT_GRACE) -> Plan:
     old = sorted((cached - recent) & reachable)
     backend = connect.open_backend(repo.top, remotes.resolve(repo, name))
     backend.require_root()
-    there = transfer.remote_has(backend, "manifests", old)
+    if isinstance(backend, lfs.LfsBackend):  # whole files: its download batch says what it holds
+        there = backend.held([store.read_manifest(oid).pointer for oid in old])
+    else:
+        there = transfer.remote_has(backend, "manifests", old)
     result = Plan(name, [o for o in old if o in there], [o for o in old if o not in there],
                   len(cached & recent), len(cached - recent - reachable))
     result.garbage, _ = gc.find_garbage(repo, grace, cached - set(result.prunable))

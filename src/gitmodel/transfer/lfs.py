@@ -270,6 +270,11 @@ class LfsBackend(Backend):
             actions[name] = Action(href, headers, now + _lifetime(spec))
         return actions
 
+    def held(self, pointers: list[Pointer]) -> set[str]:
+        """The oids of `pointers` the server holds (its download batch offers them)."""
+        answers = self.batch("download", pointers)
+        return {oid for oid, answer in answers.items() if "download" in answer.actions}
+
     # -- Backend: what an LFS server cannot do -------------------------------------------
     def root_exists(self) -> bool:
         """`remote add --check`: the endpoint answers a download batch for the empty file
