@@ -34,7 +34,7 @@ def lfs_server_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload,
     """Push v0..v6 (their tags), then v7, to a fresh server; clone and pull v7 from it."""
     why = missing(tool)
     if why is not None:
-        result.update({key: f"n/a ({why})" for key in KEYS})
+        result.update(dict.fromkeys(KEYS, f"n/a ({why})"))
         return
     with LfsServer(lay.root / "lfs-server") as server:
         url = server.endpoint("bench", "models")
