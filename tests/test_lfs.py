@@ -193,12 +193,24 @@ def test_adopt_in_place_and_give_back(tmp_path, server):
     git(repo, "checkout", "-q", "main")
     assert (repo / "m.bin").read_bytes() == v1
     assert git(repo, "status", "--porcelain").stdout == b""
+    assert "m.bin" in gm(repo, "show", "HEAD:m.bin").stdout.decode()
+    assert gm(repo, "fsck").returncode == 0
+    v2 = write(repo / "m.bin", 32)
+    git(repo, "commit", "-qam", "v2 while git-model serves filter=lfs")
+    assert not (repo / ".git" / "lfs" / "objects" / _sub(v2)).exists()
 
     gm(repo, "uninstall")
+    assert (repo / ".git" / "lfs" / "objects" / _sub(v2)).read_bytes() == v2  # git-lfs has v2
+    git(repo, "lfs", "fsck", env=env)
     assert sorted(p.name for p in (repo / ".git" / "hooks").iterdir()) == hooks_before
     assert sorted(git(repo, "config", "--local", "--list").stdout.splitlines()) == config_before
     assert b"m.bin" in git(repo, "lfs", "ls-files", env=env).stdout
     assert git(repo, "status", "--porcelain", env=env).stdout == b""
+
+
+def _sub(data: bytes) -> str:
+    oid = hashlib.sha256(data).hexdigest()
+    return f"{oid[:2]}/{oid[2:4]}/{oid}"
 
 
 @pytest.mark.parametrize("git_url, endpoint", [

@@ -112,12 +112,14 @@ def set_lfs_hooks_aside(repo: Repo) -> list[str]:
     return moved
 
 
-def give_back(repo: Repo) -> bool:
-    """Undo `adopt` after git-model's shims are gone: config and hooks as they were.
-    False when this repository was never adopted."""
+def give_back(repo: Repo) -> int | None:
+    """Undo `adopt` after git-model's shims are gone: config and hooks as they were, and
+    every version committed meanwhile written to .git/lfs/objects (git-lfs reads only
+    there). Returns how many objects were written; None when never adopted."""
     saved_path = repo.model_dir / SAVED
     if not saved_path.exists():
-        return False
+        return None
+    exported = export_objects(repo, open_store(repo))
     before = json.loads(saved_path.read_text())
     local = repo.git("config", "--local", "--list", check=False)
     for key in LFS_CONFIG:
@@ -131,7 +133,23 @@ def give_back(repo: Repo) -> bool:
         if aside.exists() and not (repo.hooks_dir / name).exists():
             os.replace(aside, repo.hooks_dir / name)
     saved_path.unlink()
-    return True
+    return exported
+
+
+def export_objects(repo: Repo, store: Store) -> int:
+    """Write the cached objects of every reachable pointer that .git/lfs/objects lacks
+    into it (atomically), so that git-lfs finds what was committed while git-model
+    served the repository."""
+    root = lfs_objects_dir(repo)
+    written = 0
+    for pointer in sorted(repo.reachable_pointers(), key=lambda p: p.oid):
+        path = root / pointer.oid[:2] / pointer.oid[2:4] / pointer.oid
+        if path.exists() or not store.has_object(pointer):
+            continue
+        with atomic_output(path, tmp_dir=root.parent / "tmp") as handle:
+            store.write_to(pointer, handle)
+        written += 1
+    return written
 
 
 def import_objects(repo: Repo, store: Store) -> tuple[int, list[str]]:
