@@ -150,7 +150,8 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
 
 
 def test_auth_failures_are_one_line(tmp_path, server):
-    """No credentials: 401; a token for another organisation: 403. One line, exit 1."""
+    """No credentials: 401; a token for another organisation: 403. One line, exit 1.
+    A bearer token from the environment is accepted."""
     bare, repo = new_lfs_repo(tmp_path, server, "locked")
     gm(repo, "install")
     write(repo / "w.bin", 20, 1 << 20)
@@ -165,6 +166,9 @@ def test_auth_failures_are_one_line(tmp_path, server):
     proc = gm(repo, "push", check=False, env=env)
     err = proc.stderr.decode()
     assert proc.returncode == 1 and "403" in err and len(err.strip().splitlines()) == 1
+    git(repo, "config", "--unset", "credential.helper")
+    bearer = {**env, "GIT_MODEL_LFS_TOKEN": server.token()}  # sent as Authorization: Bearer
+    assert "pushed 1 object" in gm(repo, "push", env=bearer).stdout.decode()
 
 
 @needs_git_lfs
