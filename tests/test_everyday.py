@@ -95,6 +95,11 @@ def test_remote_errors_point_the_right_way(tmp_path: Path, repo: Path) -> None:
         proc = gm(repo, "fetch", name, env=env, check=False)
         assert proc.returncode == 1
         assert f"install the {extra} extra: pip install 'git-model[{extra}]'" in _err(proc), _err(proc)
+    gm(repo, "remote", "set-default", "ssh")  # a checkout that must fetch says why it could not
+    _empty_cache(repo)
+    (repo / "m.bin").unlink()
+    proc = git(repo, "checkout", "--", "m.bin", env=env)
+    assert "install the ssh extra" in _err(proc) and "m.bin: left as a pointer" in _err(proc), _err(proc)
 
 
 def _empty_cache(repo: Path) -> None:

@@ -369,7 +369,7 @@ def test_metrics_errors_are_one_line(project):
     proc = gm(project, "metrics", check=False)
     assert proc.returncode == 1 and "metrics.json (workspace) is not valid JSON" in proc.stderr.decode()
     proc = gm(project, "metrics", "diff", "nosuchrev", check=False)
-    assert proc.stderr.decode().strip() == "git-model: error: 'nosuchrev' is not a commit in this repository"
+    assert proc.stderr.decode().strip() == "git-model: error: unknown revision 'nosuchrev'"
 
 
 def test_plot(project, tmp_path):

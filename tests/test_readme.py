@@ -11,11 +11,12 @@ import pytest
 from gitmodel.cli.main import main
 
 markdown_it = pytest.importorskip("markdown_it")
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
-def _tokens() -> list:
-    return markdown_it.MarkdownIt("commonmark").enable("table").parse(README.read_text())
+def _tokens(path: Path = README) -> list:
+    return markdown_it.MarkdownIt("commonmark").enable("table").parse(path.read_text())
 
 
 def _command_cells() -> list[str]:
@@ -44,25 +45,47 @@ def _find(group: click.Group, name: str) -> click.Command | None:
     return group.commands.get(name)
 
 
+def _command(words: list[str]) -> tuple[click.Group, click.Command]:
+    """(the group it is in, the command) that `git model WORDS...` runs."""
+    command = _find(main, words[0])
+    assert command is not None, f"README names `git model {words[0]}`, which does not exist"
+    if isinstance(command, click.Group) and len(words) > 1:
+        sub = _find(command, words[1])
+        assert sub is not None, f"README names `git model {' '.join(words[:2])}`"
+        return command, sub
+    return main, command
+
+
+def _options(command: click.Command, text: str) -> int:
+    """Check that every option written in TEXT is one of COMMAND's; return how many."""
+    known = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    options = re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text)
+    for option in options:
+        assert option in known, f"README gives `{text}` an option {option} it lacks"
+    return len(options)
+
+
 def test_command_tables_name_real_commands_and_options() -> None:
     cells = _command_cells()
     assert len(cells) >= 20, cells
     checked = 0
     for cell in cells:
         spans = re.findall(r"`([^`]+)`", cell)
-        words = spans[0].split()[2:]  # after "git model"
-        command = _find(main, words[0])
-        assert command is not None, f"README names `git model {words[0]}`, which does not exist"
-        parent: click.Group = main
-        if isinstance(command, click.Group) and len(words) > 1:
-            parent, command = command, _find(command, words[1])
-            assert command is not None, spans[0]
-        for span in [spans[0]] + spans[1:]:
-            target = command if span == spans[0] else (_find(parent, span.split()[0])
-                                                      or _find(main, span.split()[0]))
+        parent, command = _command(spans[0].split()[2:])  # after "git model"
+        checked += _options(command, spans[0])
+        for span in spans[1:]:
+            target = _find(parent, span.split()[0]) or _find(main, span.split()[0])
             assert target is not None, f"README names `{span}`, which is no command"
-            known = {opt for param in target.params for opt in getattr(param, "opts", [])}
-            for option in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", span):
-                assert option in known, f"README gives `{span}` an option {option} it lacks"
-                checked += 1
+            checked += _options(target, span)
     assert checked >= 20
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/remotes.md"])
+def test_examples_in_code_blocks_use_real_commands_and_options(doc: str) -> None:
+    lines = [line.split("#", 1)[0].strip() for token in _tokens(ROOT / doc) if token.type == "fence"
+             for line in token.content.splitlines()]
+    examples = [line for line in lines if line.startswith("git model ")]
+    assert len(examples) >= 3, examples
+    for line in examples:
+        _, command = _command(line.split()[2:])
+        _options(command, line)

@@ -130,7 +130,8 @@ def ls_files(rev: str | None, as_json: bool) -> None:
     files = do_ls(_repo(), rev)
     if as_json:
         click.echo(json.dumps([f.as_json() for f in files]))
-    for listed in files if not as_json else ():
+        return
+    for listed in files:
         click.echo(listed.line())
 
 
@@ -279,11 +280,17 @@ def plot(metrics: tuple[str, ...], out: Path | None, log_scale: bool) -> None:
 
     from gitmodel.pipeline.metrics import plot as do_plot
     repo = _repo()
+    made = out is None
     if out is None:  # never into the working tree, where it would show up in `git status`
         handle, name = tempfile.mkstemp(prefix="git-model-plot-", suffix=".png")
         os.close(handle)
         out = Path(name)
-    points = do_plot(repo, list(metrics), out, log_scale)
+    try:
+        points = do_plot(repo, list(metrics), out, log_scale)
+    except BaseException:
+        if made:
+            out.unlink(missing_ok=True)
+        raise
     click.echo(f"wrote {out} ({points} commits)")
 
 
@@ -357,7 +364,7 @@ def remote_add(name: str, url: str, check: bool) -> None:
     from gitmodel.transfer import connect, remotes
     repo = _repo()
     if check:
-        remotes.check_reachable(connect.open_backend(repo.top, remotes.Remote(name, url)))
+        connect.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
     made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 

@@ -276,7 +276,10 @@ def get(url: str, rev: str, path: str, out: Path | None,
     The model remote is the repository's current one (its default branch's `.gitmodel`),
     or `remote`: a remote name from that configuration, or a URL. `out` defaults to the
     path's base name in the current directory, as `dvc get` does."""
-    target = out if out is not None else Path(PurePosixPath(path).name or "model")
+    name = PurePosixPath(path).name
+    if out is None and name in ("", ".", ".."):
+        raise UserError(f"{path!r} has no file name to write to: give one with -o")
+    target = out if out is not None else Path(name)
     with tempfile.TemporaryDirectory(prefix="git-model-get-") as tmp:
         bare = Path(tmp) / "repo.git"
         commit = _shallow_clone(url, rev, bare)

@@ -101,7 +101,7 @@ def _workspace(repo: Repo, path: str) -> bytes | None:
 def resolve(repo: Repo, rev: str) -> str:
     out = repo.commit(rev)
     if out is None:
-        raise UserError(f"{rev!r} is not a commit in this repository")
+        raise UserError(f"unknown revision {rev!r}")
     return out
 
 

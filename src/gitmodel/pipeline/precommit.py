@@ -61,7 +61,7 @@ def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
 
 def _check(repo: Repo, stages: list[Stage]) -> int:
     from gitmodel.pipeline.runner import status
-    stale = [s for s in status(repo, stages) if s.stale]
+    stale = [s for s in status(repo, stages, worktree=False) if s.stale]
     if not stale:
         return 0
     print("git-model: this commit changes what these stages depend on (model.onCommit=check):",

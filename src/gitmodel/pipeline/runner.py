@@ -168,12 +168,12 @@ class StageStatus:
                 "unstaged": self.unstaged}
 
 
-def status(repo: Repo, stages: list[Stage]) -> list[StageStatus]:
+def status(repo: Repo, stages: list[Stage], worktree: bool = True) -> list[StageStatus]:
     """Each stage fresh or stale, with upstream staleness carried downstream; and, as DVC
     shows, which of its deps and outputs differ in the working tree (staleness itself is
-    judged on the index: that is what a commit holds)."""
+    judged on the index: that is what a commit holds; the pre-commit check skips this)."""
     lock, view = read_lock(repo), view_for(repo, stages)
-    changed = _worktree_changes(repo, stages)
+    changed = _worktree_changes(repo, stages) if worktree else []
     result: list[StageStatus] = []
     for stage in stages:
         why = reasons(stage, lock.get(stage.name), view)

@@ -290,8 +290,10 @@ class LfsBackend(Backend):
                 raise
         return True
 
-    def require_root(self) -> None:
-        return None
+    def require_root(self, connect: bool = False) -> None:
+        """`remote add --check` asks the server; a download finds out with its batch call."""
+        if connect:
+            self.root_exists()
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise UserError(f"model remote {self.name!r} is a Git LFS server: it holds whole files, "

@@ -278,10 +278,11 @@ class Backend:
                 return True
             return self.fs.isdir(self.root)
 
-    def require_root(self) -> None:
+    def require_root(self, connect: bool = False) -> None:
         """Before a download: a directory remote that is not there is named as such, not
-        as one that lacks each object."""
-        if not self.atomic_put and not self.root_exists():
+        as one that lacks each object. `connect` (`remote add --check`) asks an S3 bucket
+        too (a request; a download finds out with its first one)."""
+        if (connect or not self.atomic_put) and not self.root_exists():
             raise RemoteError(f"model remote {self.name!r}: remote path does not exist "
                               f"({self.remote.display}): check the URL (git model remote list)")
 
@@ -455,13 +456,6 @@ def _import_extra(module: str, extra: str) -> Any:
     except ImportError:
         raise UserError(f"this remote needs {module}: install the {extra} extra: "
                         f"pip install 'git-model[{extra}]'") from None
-
-
-def check_reachable(backend: Backend) -> None:
-    """`remote add --check`: the remote answers, and a directory remote exists."""
-    if not backend.root_exists():
-        raise RemoteError(f"model remote {backend.name!r} ({backend.remote.display}): "
-                          "remote path does not exist")
 
 
 def redact_text(text: str) -> str:
