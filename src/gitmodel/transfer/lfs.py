@@ -145,7 +145,7 @@ class LfsBackend(Backend):
                 payload = body() if body else (jsonlib.dumps(json).encode() if json is not None
                                                else None)
                 response = self.pool.request(method, url, headers=sent, body=payload,
-                                             preload_content=False, redirect=False)
+                                             preload_content=False, retries=_redirects(method))
             except transport_errors as exc:
                 if attempt == RETRIES - 1:
                     raise self._fail(doing, f"{type(exc).__name__}: {exc}"[:300]
@@ -164,7 +164,7 @@ class LfsBackend(Backend):
                                      True)
                 _sleep(attempt, retry_after)
                 continue
-            if status >= 400:
+            if status >= 300:
                 reply = _Reply(status, response.read(MAX_ERROR_ANSWER))
                 response.release_conn()
                 if status in (401, 403) and own_auth:
@@ -303,6 +303,14 @@ class LfsBackend(Backend):
 
     def remove_stale_tmp(self, age: float = 0) -> int:
         return 0
+
+
+def _redirects(method: str) -> Any:
+    """A download may be redirected to storage (urllib3 drops Authorization when the host
+    changes); anything else is not followed: a 3xx is then an error."""
+    from urllib3 import Retry
+    return Retry(total=None, connect=0, read=0, status=0, other=0,
+                 redirect=5 if method == "GET" else 0, raise_on_redirect=False)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
