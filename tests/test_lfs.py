@@ -129,6 +129,8 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
     first = gm(repo, "push").stdout.decode()
     assert "pushed 1 object" in first and "(whole files)" in first
     assert "nothing to transfer" in gm(repo, "push").stdout.decode()  # the server has it
+    access = git(repo, "config", f"lfs.{server.endpoint('org', 'added')}.access").stdout
+    assert access.strip() == b"basic"  # as git-lfs records it: credentials go with the first request
     assert len(list(server.objects.rglob(hashlib.sha256(data).hexdigest()))) == 1
     write(repo / "weights.bin", 11)
     git(repo, "commit", "-qam", "weights v2")

@@ -57,3 +57,22 @@ def approve(fields: dict[str, str], cwd: Path | None = None) -> None:
 def reject(fields: dict[str, str], cwd: Path | None = None) -> None:
     """Tell the helpers these credentials were refused (they forget them)."""
     call(["credential", "reject"], cwd=cwd, input=_encode(fields))
+
+
+def _access_key(endpoint: str) -> str:
+    return f"lfs.{endpoint}.access"
+
+
+def needs_basic(endpoint: str, cwd: Path | None) -> bool:
+    """Whether this endpoint asked for credentials before (git-lfs's own
+    `lfs.<url>.access = basic`, shared with it): then they are sent from the first request,
+    saving the 401 round trip."""
+    if cwd is None:
+        return False
+    proc = call(["config", "--get", _access_key(endpoint)], cwd=cwd)
+    return proc.returncode == 0 and proc.stdout.decode().strip().lower() == "basic"
+
+
+def remember_basic(endpoint: str, cwd: Path | None) -> None:
+    if cwd is not None:
+        call(["config", "--local", _access_key(endpoint), "basic"], cwd=cwd)

@@ -137,6 +137,9 @@ class LfsBackend(Backend):
         endpoint asks `git credential fill` once. Returns the response (open when
         `stream`); any other failure is a one-line RemoteError."""
         transport_errors = _transport_errors()
+        if own_auth and not self._auth and not self._asked \
+                and credential.needs_basic(self.endpoint, self.cwd):
+            self._fill_credentials()
         for attempt in range(RETRIES):
             sent = dict(headers)
             if own_auth and "Authorization" not in sent:
@@ -201,6 +204,8 @@ class LfsBackend(Backend):
             cred, self._cred = self._cred, None
         if cred is not None:
             credential.approve(cred, self.cwd)
+            if not credential.needs_basic(self.endpoint, self.cwd):
+                credential.remember_basic(self.endpoint, self.cwd)
 
     def _reject_credentials(self) -> None:
         with self._lock:
