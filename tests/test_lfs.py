@@ -142,6 +142,11 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
     assert (repo / "weights.bin").read_bytes() == data
     git(repo, "checkout", "-q", "main")
 
+    out = tmp_path / "got.bin"  # one version, no clone: pointer from git, bytes from the server
+    git(tmp_path, "-c", f"credential.helper={_helper(tmp_path, server, 'get')}", "model", "get",
+        str(bare), "main~1", "weights.bin", "-o", str(out), "--remote", server.endpoint("org", "added"))
+    assert out.read_bytes() == data
+
     env = lfs_user(tmp_path, server)
     clone = tmp_path / "lfs-clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone), env={**env, "GIT_LFS_SKIP_SMUDGE": "1"})

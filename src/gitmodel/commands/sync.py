@@ -292,8 +292,11 @@ def get(url: str, rev: str, path: str, out: Path | None,
         if remote is not None and remote not in known:
             chosen = remotes.Remote("remote", remote)
         elif remote is None and remotes.default_name(repo) is None:
-            raise UserError(f"{remotes.redact(url)} names no model remote in its .gitmodel: "
-                            "give one with --remote URL")
+            derived = lfs.lfs_url_of(url)  # a git-lfs repository: its server, as git-lfs finds it
+            if derived is None:
+                raise UserError(f"{remotes.redact(url)} names no model remote in its .gitmodel: "
+                                "give one with --remote URL")
+            chosen = remotes.Remote("lfs", derived)
         else:
             chosen = remotes.resolve(repo, remote)
         backend = connect.open_backend(remotes.git_url_top(url), chosen)
