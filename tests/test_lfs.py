@@ -306,3 +306,81 @@ def test_retries_429_and_5xx_then_verifies_sha256(tmp_path):
         assert not store.has_object(liar)
     finally:
         flaky.httpd.shutdown()
+
+
+@pytest.fixture
+def sshd_lfs(tmp_path, server):
+    """OpenSSH's sshd on 127.0.0.1 whose only key runs a `git-lfs-authenticate` that answers
+    with the giftless endpoint and a bearer token (authorized_keys `command=`)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    sshd = Path("/usr/sbin/sshd")
+    if not sshd.exists():
+        pytest.skip("OpenSSH server not installed (/usr/sbin/sshd; Debian openssh-server)")
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+    subprocess.run([*keygen, "-f", str(tmp_path / "host_key")], check=True)
+    subprocess.run([*keygen, "-f", str(tmp_path / "user_key")], check=True)
+    answer = {"href": server.endpoint("org", "viassh"),
+              "header": {"Authorization": f"Bearer {server.token()}"}, "expires_in": 600}
+    script = tmp_path / "git-lfs-authenticate"
+    log = tmp_path / "asked"
+    script.write_text(f"#!{sys.executable}\nimport json, os\n"
+                      f"open({str(log)!r}, 'a').write(os.environ['SSH_ORIGINAL_COMMAND'] + '\\n')\n"
+                      f"print(json.dumps({answer!r}))\n")
+    script.chmod(0o755)
+    user_pub = (tmp_path / "user_key.pub").read_text().strip()
+    (tmp_path / "authorized_keys").write_text(f'command="{script}" {user_pub}\n')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host_pub = (tmp_path / "host_key.pub").read_text().strip()
+    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
+    (tmp_path / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nHostKey {tmp_path / 'host_key'}\nPidFile {tmp_path / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        "PermitRootLogin prohibit-password\nLogLevel ERROR\n")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(tmp_path / "sshd_config"), "-p", str(port)],
+                            stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):  # until it accepts connections (or has died)
+            if proc.poll() is not None:
+                pytest.fail(f"sshd exited: {proc.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        ssh = (f"ssh -i {tmp_path / 'user_key'} -o UserKnownHostsFile={tmp_path / 'known_hosts'} "
+               "-o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes")
+        yield {"port": port, "ssh": ssh, "log": log}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@needs_git_lfs
+def test_ssh_git_remote_authenticates_through_git_lfs_authenticate(tmp_path, server, sshd_lfs):
+    """An adopted repository whose git remote is ssh: the LFS endpoint and its credentials
+    come from `ssh … git-lfs-authenticate PATH upload|download`, as with git-lfs."""
+    import getpass
+    repo = tmp_path / "viassh"
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / ".gitattributes").write_text(ATTRS)
+    git(repo, "remote", "add", "origin",
+        f"ssh://{getpass.getuser()}@127.0.0.1:{sshd_lfs['port']}/org/viassh.git")
+    gm(repo, "install")
+    data = write(repo / "m.bin", 40, 1 << 20)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "m")
+    env = {**os.environ, "GIT_SSH_COMMAND": sshd_lfs["ssh"], "GIT_TERMINAL_PROMPT": "0"}
+    assert "pushed 1 object" in gm(repo, "push", env=env).stdout.decode()
+    shutil.rmtree(repo / ".git" / "model" / "objects")
+    gm(repo, "pull", env=env)
+    assert (repo / "m.bin").read_bytes() == data
+    assert sshd_lfs["log"].read_text().splitlines() == [
+        "git-lfs-authenticate org/viassh.git upload", "git-lfs-authenticate org/viassh.git download"]

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
-from gitmodel.git import credential
+from gitmodel.git import credential, sshauth
 from gitmodel.git.repo import Repo
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import EMPTY_OID, Pointer
@@ -95,10 +95,11 @@ class LfsBackend(Backend):
     """One LFS endpoint. It holds whole objects, not chunks: the chunk-level methods of
     `Backend` are refused, and `push`/`fetch` below replace the engine's."""
 
-    def __init__(self, remote: Remote, cwd: Path | None) -> None:
+    def __init__(self, remote: Remote, cwd: Path | None, ssh_url: str | None = None) -> None:
         super().__init__(remote, None, remote.url, True)
         self.endpoint, user, password = _strip_userinfo(remote.url.rstrip("/"))
         self.cwd = cwd
+        self.ssh_url = ssh_url  # the ssh git remote this endpoint was derived from
         self._lock = threading.Lock()
         self._cred: dict[str, str] | None = None
         self._asked = False
@@ -217,6 +218,7 @@ class LfsBackend(Backend):
     def batch(self, operation: str, pointers: list[Pointer]) -> dict[str, Answer]:
         """The server's answers for `pointers` (oid -> Answer), BATCH_SIZE per call."""
         answers: dict[str, Answer] = {}
+        self._ssh_authenticate(operation)
         for start in range(0, len(pointers), BATCH_SIZE):
             group = pointers[start:start + BATCH_SIZE]
             body = {"operation": operation, "transfers": ["basic"], "hash_algo": "sha256",
@@ -233,6 +235,16 @@ class LfsBackend(Backend):
                 raise
             answers.update(self._parse_batch(response, {p.oid for p in group}))
         return answers
+
+    def _ssh_authenticate(self, operation: str) -> None:
+        """For an endpoint derived from an ssh git remote: once, before the first batch call,
+        the endpoint and headers `git-lfs-authenticate` gives (as git-lfs does)."""
+        if self.ssh_url is None or self.cwd is None:
+            return
+        url, self.ssh_url = self.ssh_url, None
+        answer = sshauth.authenticate(url, operation, self.cwd)
+        if answer is not None:
+            self.endpoint, self._auth = answer[0], dict(answer[1])
 
     def _parse_batch(self, response: Any, asked: set[str]) -> dict[str, Answer]:
         if len(response.body) > MAX_BATCH_ANSWER:
@@ -555,7 +567,8 @@ def derived_endpoint(repo: Repo) -> str | None:
     """The LFS endpoint git-lfs would use (https://github.com/git-lfs/git-lfs/blob/main/docs/
     api/server-discovery.md): `lfs.url` (.git/config, then a committed `.lfsconfig`),
     `remote.<name>.lfsurl` (the same two places), else `<git remote url>/info/lfs` (an ssh
-    remote maps to https on its host; `git-lfs-authenticate` is not run). Only http(s) endpoints are returned."""
+    remote maps to https on its host; connect.py then asks `git-lfs-authenticate`). Only
+    http(s) endpoints are returned."""
     branch = repo.git("symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
     name = (branch and repo.config(f"branch.{branch}.remote")) or "origin"
     lfsconfig = repo.top / ".lfsconfig"
