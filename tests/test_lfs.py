@@ -250,7 +250,7 @@ class _Flaky:
     """A minimal LFS server on 127.0.0.1 that first answers 503 and 429 (Retry-After: 0),
     then serves `body` for any oid: retries and the sha256 check are seen for real."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, expires_in: int = 60) -> None:
         import http.server
         import json
         import threading
@@ -268,7 +268,7 @@ class _Flaky:
                 flaky.calls.append(status)
                 href = f"http://127.0.0.1:{self.server.server_address[1]}/get"
                 out = json.dumps({"transfer": "basic", "objects": [
-                    {**o, "actions": {"download": {"href": href, "expires_in": 60}}}
+                    {**o, "actions": {"download": {"href": href, "expires_in": expires_in}}}
                     for o in request["objects"]]}).encode() if status == 200 else b"{}"
                 self.send_response(status)
                 self.send_header("Retry-After", "0")
@@ -384,3 +384,19 @@ def test_ssh_git_remote_authenticates_through_git_lfs_authenticate(tmp_path, ser
     assert (repo / "m.bin").read_bytes() == data
     assert sshd_lfs["log"].read_text().splitlines() == [
         "git-lfs-authenticate org/viassh.git upload", "git-lfs-authenticate org/viassh.git download"]
+
+
+def test_an_action_about_to_expire_is_asked_for_again(tmp_path):
+    """An action whose expiry is within the margin is not used: the batch is asked again."""
+    from gitmodel.store.objects import Store
+    from gitmodel.store.pointer import Pointer
+    from gitmodel.transfer.remotes import Remote
+    good = os.urandom(1000)
+    flaky = _Flaky(good, expires_in=int(lfs.EXPIRY_MARGIN / 2))
+    try:
+        backend = lfs.LfsBackend(Remote("flaky", flaky.url), None)
+        pointer = Pointer(hashlib.sha256(good).hexdigest(), len(good))
+        lfs.fetch(Store(tmp_path / "cache"), backend, {pointer: "f.bin"})
+        assert flaky.calls == [503, 429, 200, 200]  # the first batch, then a fresh one
+    finally:
+        flaky.httpd.shutdown()
