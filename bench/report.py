@@ -218,6 +218,11 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
         "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
+        "- Git LFS server rows: giftless 0.6.2 (local storage, waitress) on 127.0.0.1, started per "
+        "run; git-model `git model push lfsbench TAGS` to a model remote at its `/info/lfs`, git-lfs "
+        "`git lfs push lfsbench TAGS`; bytes sent = growth of the server's storage (an LFS server "
+        "takes whole files, so both tools send the same); clone + pull: clone, point the clone at "
+        "the server, pull. DVC has no LFS client.",
         "- peak RSS: the largest single process of the step, git and hooks included "
         "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
         "whose own ~9 MB is the floor of this figure).",
