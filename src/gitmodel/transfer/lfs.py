@@ -228,9 +228,10 @@ class LfsBackend(Backend):
                 response = self.request(doing, "POST", self.endpoint + "/objects/batch",
                                         {"Accept": MEDIA, "Content-Type": MEDIA}, json=body)
             except RemoteError as exc:
-                if operation == "download" and " (404)" in str(exc) and "/info/lfs" in self.endpoint:
+                if operation == "download" and " (404)" in str(exc):
                     # giftless answers 404 to a download batch whose objects are all missing
-                    answers.update((p.oid, Answer(error="not on the server", code=404)) for p in group)
+                    why = "the server answered 404 (not there, or the URL is wrong)"
+                    answers.update((p.oid, Answer(error=why, code=404)) for p in group)
                     continue
                 raise
             answers.update(self._parse_batch(response, {p.oid for p in group}))
@@ -432,9 +433,9 @@ def push(store: Store, backend: LfsBackend, known: Known, pointers: Mapping[Poin
     there = [p.oid for p in todo if "upload" not in answers[p.oid].actions]
     known.add(there)
     stats.up_to_date += len(there)
-    if dry_run or not needed:
+    if dry_run or not needed:  # a dry run counts what would go up: whole files
         stats.objects, stats.logical = len(needed), sum(p.size for p in needed)
-        stats.moved = 0 if dry_run else stats.moved
+        stats.moved = stats.logical
         return stats
     progress = Progress(f"push {backend.name}", sum(p.size for p in needed), 0)
     by_oid = {p.oid: p for p in needed}
