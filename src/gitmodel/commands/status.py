@@ -5,33 +5,59 @@ from dataclasses import dataclass, field
 
 from gitmodel.commands.checkout import pointer_files
 from gitmodel.errors import UserError
+from gitmodel.git import raw
 from gitmodel.git.cache import open_store
+from gitmodel.git.raw import RawBlob
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.units import human
 
 
 @dataclass
 class ListedFile:
-    """One pointer file of `ls-files`: what it names and whether the cache has it."""
+    """One tracked file of `ls-files`: a pointer (and whether the cache has its object), or a
+    raw blob that Git holds for a tracked path."""
 
-    entry: Entry
+    entry: Entry | None  # None: a raw blob
     cached: bool
+    raw_blob: RawBlob | None = None
+    head_raw: bool = False  # the index's view: HEAD holds this path raw
+
+    @property
+    def path(self) -> str:
+        return self.raw_blob.path if self.raw_blob is not None else self.entry.path if self.entry else ""
 
     def line(self) -> str:
+        if (r := self.raw_blob) is not None:
+            return f"{r.blob[:12]} R {r.path} ({human(r.size)}, raw blob in Git)"
+        assert self.entry is not None
         e = self.entry
-        return f"{e.pointer.short} {'*' if self.cached else '-'} {e.path} ({human(e.pointer.size)})"
+        return (f"{e.pointer.short} {'*' if self.cached else '-'} {e.path} ({human(e.pointer.size)})"
+                + (" (HEAD: raw blob)" if self.head_raw else ""))
 
     def as_json(self) -> dict:
-        return {**_entry_json(self.entry), "cached": self.cached}
+        if (r := self.raw_blob) is not None:
+            return {"path": r.path, "blob": r.blob, "size": r.size, "cached": False, "raw": True}
+        assert self.entry is not None
+        return {**_entry_json(self.entry), "cached": self.cached, "raw": False,
+                "head_raw": self.head_raw}
 
 
 def ls_files(repo: Repo, rev: str | None) -> list[ListedFile]:
-    """Each pointer file of the index (or of REV), with whether its object is cached."""
+    """Each tracked file of the index (or of REV): pointers, with whether the object is cached,
+    and raw blobs (without REV, a pointer whose HEAD version is raw says so)."""
     if rev is not None and repo.commit(rev) is None:
         raise UserError(f"unknown revision {rev!r}")
     entries = repo.tree_entries(rev) if rev else repo.index_entries()
+    raw_head: set[str] = set()
+    if rev:
+        raw_here = raw.in_tree(repo, rev)
+    else:
+        raw_here, in_head = raw.in_index_and_head(repo)
+        raw_head = {r.path for r in in_head}
     store = open_store(repo)
-    return [ListedFile(e, store.has_object(e.pointer)) for e in sorted(entries, key=lambda e: e.path)]
+    listed = [ListedFile(e, store.has_object(e.pointer), head_raw=e.path in raw_head) for e in entries]
+    listed += [ListedFile(None, False, r) for r in raw_here]
+    return sorted(listed, key=lambda f: f.path)
 
 
 def _entry_json(entry: Entry) -> dict:
@@ -47,19 +73,20 @@ class Status:
     remote: str | None = None
     unpushed: list[Entry] = field(default_factory=list)
     unmerged: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # "path (index: raw blob, HEAD: pointer)"
 
     @property
     def clean(self) -> bool:
         """Nothing to commit, restore, fetch or push (`status --quiet` exits 1 otherwise)."""
         return not (self.staged or self.modified or self.pointer_only or self.not_cached
-                    or self.unpushed or self.unmerged)
+                    or self.unpushed or self.unmerged or self.raw)
 
     def as_json(self) -> dict:
         return {"staged": self.staged, "modified": self.modified, "unmerged": self.unmerged,
                 "pointers": [_entry_json(e) for e in self.pointer_only],
                 "not_cached": [_entry_json(e) for e in self.not_cached],
                 "remote": self.remote, "unpushed": [_entry_json(e) for e in self.unpushed],
-                "clean": self.clean}
+                "raw": self.raw, "clean": self.clean}
 
     def lines(self) -> list[str]:
         out = []
@@ -73,6 +100,8 @@ class Status:
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.not_cached]),
             (f"Not yet pushed to model remote {self.remote!r} (git model push):",
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.unpushed]),
+            ("Stored raw in Git, not as pointers (git add --renormalize -- PATH, then commit; "
+             "rewrite history with git model migrate import):", self.raw),
         ]
         for title, items in sections:
             if items:
@@ -95,10 +124,18 @@ def status(repo: Repo) -> Status:
         remote=remote, unpushed=not_pushed,
         unmerged=sorted(tracked & unmerged),
         staged=sorted((tracked & staged) - unmerged),
-        modified=sorted((tracked & unstaged) - unmerged),
+        modified=sorted((tracked & unstaged) - unmerged), raw=_raw_lines(repo),
         pointer_only=pointer_files(repo),
         not_cached=[e for e in repo.index_entries()
                     if e.path in tracked and not store.has_object(e.pointer)])
+
+
+def _raw_lines(repo: Repo) -> list[str]:
+    """Each tracked path whose index or HEAD blob is content, with where it is raw."""
+    index, head = ({r.path for r in found} for found in raw.in_index_and_head(repo))
+    state = {True: "raw blob", False: "pointer"}
+    return [f"{path} (index: {state[path in index]}, HEAD: {state[path in head]})"
+            for path in sorted(index | head)]
 
 
 def _split(out: str) -> set[str]:

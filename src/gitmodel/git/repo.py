@@ -7,11 +7,12 @@ and include files included.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import IO, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -30,10 +31,31 @@ def call(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None
     return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
 
 
+def start(args: Sequence[str], cwd: Path | str, stdin: bool = False, stdout: bool = False,
+          stdout_to: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-lived `git ARGS` with pipes (fast-export, fast-import, cat-file
+    --batch-command): content streams through, never held whole. stderr is the user's."""
+    pipe, null = subprocess.PIPE, subprocess.DEVNULL
+    return subprocess.Popen(["git", *args], cwd=cwd, stdin=pipe if stdin else null,
+                            stdout=stdout_to if stdout_to is not None else pipe if stdout else null)
+
+
 def last_error_line(proc: subprocess.CompletedProcess[bytes], fallback: str) -> str:
     """git's own last line on stderr (its `fatal: …`), for a one-line error."""
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     return lines[-1] if lines else fallback
+
+
+def ssh(args: Sequence[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[bytes] | None:
+    """Run git's ssh command (GIT_SSH_COMMAND, then core.sshCommand, else `ssh`) with ARGS, as
+    git does for an ssh remote (git/sshauth.py: `git-lfs-authenticate`); None if it cannot start."""
+    command = os.environ.get("GIT_SSH_COMMAND") or \
+        run(["config", "core.sshCommand"], cwd=cwd, check=False).strip() or "ssh"
+    try:
+        return subprocess.run([*shlex.split(command), *args], cwd=cwd, capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
 
 
 def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None = None,

@@ -10,14 +10,11 @@ host or path that could pass for an ssh option is refused.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gitmodel.git.repo import run
+from gitmodel.git.repo import run, ssh
 
 _SAFE = re.compile(r"[A-Za-z0-9._~/@+-]+")
 TIMEOUT = 30
@@ -56,14 +53,9 @@ def authenticate(url: str, operation: str, cwd: Path) -> tuple[str, dict[str, st
     if target is None or operation not in ("upload", "download"):
         return None
     login, port, path = target
-    command = os.environ.get("GIT_SSH_COMMAND") or \
-        run(["config", "core.sshCommand"], cwd=cwd, check=False).strip() or "ssh"
-    args = [*shlex.split(command), *(["-p", str(port)] if port else []), "--", login,
-            f"git-lfs-authenticate {path} {operation}"]
-    try:
-        proc = subprocess.run(args, cwd=cwd, capture_output=True, timeout=TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
+    proc = ssh([*(["-p", str(port)] if port else []), "--", login,
+                f"git-lfs-authenticate {path} {operation}"], cwd, TIMEOUT)
+    if proc is None:
         return None
     if proc.returncode != 0:
         return None
