@@ -27,6 +27,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
                 "peak RSS: checkout of the 4× file", "Git LFS server: push v7: bytes sent",
+                "store growth from v2_full",
+                "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
                 "migrate import: store after"):
         assert f"| {row}" in table, row
 

@@ -69,9 +69,11 @@ def materialize(repo: Repo, paths: Sequence[str] = (),
             oids[entry.path] = entry.pointer.oid
         else:
             missing.append(entry.path)
+    for path in done:
+        previous.link(path, repo.top / path)
     settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
     for path in done:
-        previous.remember(path, repo.top / path, oids[path])
+        previous.record(path, repo.top / path, oids[path])
     previous.prune(repo.top, set(done))
     return done, missing
 
