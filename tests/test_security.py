@@ -236,7 +236,7 @@ def test_a_clones_remote_url_is_confirmed_before_the_first_upload(tmp_path):
     gm(clone, "trust")
     gm(clone, "push")
     assert (tmp_path / "team" / "manifests").is_dir()
-    for url in ("gopher://host/x", "http://host/x", "ssh://host:99999/x"):
+    for url in ("gopher://host/x", "ssh://host:99999/x"):
         git(clone, "config", "model.remote.team.url", url)
         assert "team" in _one_line(gm(clone, "push", check=False))
 

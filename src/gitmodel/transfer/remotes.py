@@ -38,10 +38,11 @@ from urllib.parse import urlsplit, urlunsplit
 from gitmodel.errors import UserError
 from gitmodel.git import trust
 from gitmodel.git.repo import Repo, cat_batch, regular_file
+from gitmodel.store.atomic import pause_point
 
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-SCHEMES = ("file", "s3", "ssh", "sftp")
+SCHEMES = ("file", "s3", "ssh", "sftp", "http", "https")  # http(s): a Git LFS server (lfs.py)
 STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
 
 
@@ -217,7 +218,7 @@ def _check_url(url: str) -> None:
         raise UserError(f"invalid remote URL {redact(url)!r}") from None
     if "://" in url and scheme not in SCHEMES:
         raise UserError(f"unsupported remote URL scheme {scheme!r}: use a path, "
-                        "file://, s3://, ssh:// or sftp://")
+                        "file://, s3://, ssh://, sftp:// or https://…/info/lfs")
 
 
 def _set(repo: Repo, *args: str) -> None:
@@ -362,6 +363,7 @@ class Backend:
             self._makedirs(self._path("tmp"))
             tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
             self.fs.pipe_file(tmp, data)
+            pause_point("upload")
             self.fs.mv(tmp, final)
 
     @retried
@@ -475,9 +477,10 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
         raise UserError(f"model remote {remote.name!r}: {remote.display} is not a valid URL"
                         ) from None
     scheme = parts.scheme if "://" in url else "file"
-    if scheme not in SCHEMES:  # a committed `gopher://` must not fall into the SSH backend
+    if scheme not in ("file", "s3", "ssh", "sftp"):  # `gopher://` must not fall into SSH
         raise UserError(f"model remote {remote.name!r}: unsupported URL scheme {scheme!r} "
-                        f"({remote.display}): use a path, file://, s3://, ssh:// or sftp://")
+                        f"({remote.display}): use a path, file://, s3://, ssh://, sftp:// "
+                        "or https://…/info/lfs")
     with _Translate(remote, "cannot connect to"):
         if scheme == "file":
             import fsspec
