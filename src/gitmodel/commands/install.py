@@ -4,6 +4,7 @@ from __future__ import annotations
 from gitmodel.commands import adopt
 from gitmodel.commands.hooks import install_hooks, uninstall_hooks
 from gitmodel.errors import UserError
+from gitmodel.git import trust
 from gitmodel.git.repo import Repo
 
 FILTER_CONFIG = {
@@ -32,6 +33,8 @@ def install(repo: Repo, force: bool = False) -> list[str]:
                                 "--force` to replace it")
     for key, value in config.items():
         repo.git("config", "--local", key, value)
+    if trust.made_here(repo):  # a repository you created: its stages and remotes are yours
+        trust.record(repo, trust.digests(trust.definitions(repo)))
     if adopt.uses_lfs(repo):
         adopt.set_lfs_hooks_aside(repo)  # before the shims: chained, they would push twice
     return install_hooks(repo)
