@@ -475,7 +475,7 @@ def filter_process() -> None:
 def _write_deferred(repo: Repo, paths: list[str]) -> None:
     """Write the files the filter answered with pointers, after git exited (see `serve`)."""
     from gitmodel.commands.checkout import materialize
-    materialize(repo, paths)
+    materialize(repo, only=set(paths))  # exact paths, not pathspecs
 
 
 @main.command(hidden=True)

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
@@ -23,9 +23,16 @@ from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
-def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
-    """Index entries (filter=model) whose working-tree file is still the pointer text."""
-    entries = repo.index_entries(paths)
+def pointer_files(repo: Repo, paths: Sequence[str] = (),
+                  only: Collection[str] | None = None) -> list[Entry]:
+    """Index entries (filter=model) whose working-tree file is still the pointer text
+    (of the exact paths `only`, when given). Only entries whose index stat data say
+    "small" are looked at: git records the pointer's size when it writes one, so the
+    cost follows the pointers left, not the repository's size."""
+    small = _recorded_small(repo)
+    if small is not None:
+        only = small if only is None else small & set(only)
+    entries = repo.index_entries(paths, only) if only is None or only else []
     tracked = repo.filtered_paths(e.path for e in entries)
     result = []
     for entry in entries:
@@ -42,8 +49,8 @@ def pointer_files(repo: Repo, paths: Sequence[str] = ()) -> list[Entry]:
     return result
 
 
-def materialize(repo: Repo, paths: Sequence[str] = (),
-                strict_paths: bool = False) -> tuple[list[str], list[str]]:
+def materialize(repo: Repo, paths: Sequence[str] = (), strict_paths: bool = False,
+                only: Collection[str] | None = None) -> tuple[list[str], list[str]]:
     """Write real files for pointers whose objects are cached; return (done, not done).
 
     Files are written here, streamed from the cache into a temporary file that
@@ -53,7 +60,8 @@ def materialize(repo: Repo, paths: Sequence[str] = (),
     chunks that differ are written. The index entries already name this content
     (the pointer); `settle_index` records the new files' stat data so git does
     not re-clean them. With `strict_paths`, a path that matches no model file in
-    the index is an error, as a pathspec is for git.
+    the index is an error, as a pathspec is for git. With `only` (exact paths, e.g. what a
+    files the filter left to us), nothing else is looked at.
     """
     for path in paths if strict_paths else ():
         if not repo.index_entries([path]):
@@ -61,7 +69,7 @@ def materialize(repo: Repo, paths: Sequence[str] = (),
     store = open_store(repo)
     previous = Previous(repo, store)
     done, missing, oids = [], [], {}
-    entries = pointer_files(repo, paths)
+    entries = pointer_files(repo, paths, only)
     tmp_dir = _tmp_dir(repo, repo.top) if entries else None
     for entry in entries:
         if store.has_object(entry.pointer) and _write(repo, store, previous, entry, tmp_dir):
@@ -106,14 +114,28 @@ def _tmp_dir(repo: Repo, top: Path) -> Path | None:
         return None
 
 
+def _index_file(repo: Repo) -> tuple[Path, int]:
+    """Where this work tree's index is, and the length of its object ids."""
+    where, form = repo.git("rev-parse", "--git-path", "index", "--show-object-format").splitlines()
+    return repo.top / where, 32 if form == "sha256" else 20
+
+
+def _recorded_small(repo: Repo) -> set[str] | None:
+    """Index paths recorded with a pointer's size (`index.recorded_below`); None when the
+    index cannot be read here (then every entry is looked at)."""
+    try:
+        return index.recorded_below(*_index_file(repo), MAX_POINTER_SIZE)
+    except (index.Unsupported, OSError):
+        return None
+
+
 def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
     """Make freshly written model files clean in git's index (see `index`)."""
-    index_path = Path(repo.git("rev-parse", "--git-path", "index").strip())
-    hash_len = 32 if repo.git("rev-parse", "--show-object-format").strip() == "sha256" else 20
+    index_path, hash_len = _index_file(repo)
     store = open_store(repo)
 
     def confirm(paths: list[str]) -> set[str]:
-        entries = [e for e in repo.index_entries(paths) if e.pointer.size]
+        entries = [e for e in repo.index_entries(only=set(paths)) if e.pointer.size]
         tracked = repo.filtered_paths(e.path for e in entries)
         verified = set()
         for entry in entries:
@@ -128,6 +150,6 @@ def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
         return verified
 
     try:
-        return index.settle(repo.top / index_path, repo.top, hash_len, confirm, written)
+        return index.settle(index_path, repo.top, hash_len, confirm, written)
     except index.Unsupported:
         return 0  # git re-checks racy entries itself; only slower

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -147,14 +147,17 @@ class Repo:
                 candidates.append((path, blob))
         return self._pointers(candidates)
 
-    def index_entries(self, paths: Sequence[str] = ()) -> list[Entry]:
-        """Pointer files staged in the index."""
+    def index_entries(self, paths: Sequence[str] = (),
+                      only: Collection[str] | None = None) -> list[Entry]:
+        """Pointer files staged in the index (under pathspecs `paths`; of the exact paths
+        `only`, when given: those are not pathspecs, and the blobs of other entries are
+        not read, so a caller that knows what changed pays for that alone)."""
         out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
         candidates = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             mode, blob, _stage = meta.split()
-            if mode.startswith("100"):
+            if mode.startswith("100") and (only is None or path in only):
                 candidates.append((path, blob))
         small = small_blobs(self.top, {blob for _, blob in candidates})
         return self._pointers([(p, b) for p, b in candidates if b in small])
