@@ -217,15 +217,19 @@ def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[lis
     return repaired, ""
 
 
-def unpushed(repo: Repo) -> tuple[str | None, list[Entry]]:
-    """(default remote, HEAD/index files whose objects it is not known to have)."""
+def unpushed(repo: Repo, entries: list[Entry] | None = None) -> tuple[str | None, list[Entry]]:
+    """(default remote, HEAD/index files whose objects it is not known to have).
+
+    `entries`, when the caller has them, are the index's and HEAD's model files
+    (status passes the index's and HEAD's versions of staged paths only)."""
     name = remotes.default_name(repo)
     if name is None:
         return None, []
     remote = remotes.resolve(repo, name)
-    entries = repo.index_entries()
-    if repo.commit("HEAD"):
-        entries += repo.tree_entries("HEAD")
+    if entries is None:
+        entries = repo.index_entries()
+        if repo.commit("HEAD"):
+            entries += repo.tree_entries("HEAD")
     known = transfer.Known(repo.model_dir, remote.url)
     store = open_store(repo)
     try:

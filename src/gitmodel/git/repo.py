@@ -152,15 +152,30 @@ class Repo:
         """Pointer files staged in the index (under pathspecs `paths`; of the exact paths
         `only`, when given: those are not pathspecs, and the blobs of other entries are
         not read, so a caller that knows what changed pays for that alone)."""
+        candidates = [(path, blob) for path, blob in self._index_files(paths)
+                      if only is None or path in only]
+        small = small_blobs(self.top, {blob for _, blob in candidates})
+        return self._pointers([(p, b) for p, b in candidates if b in small])
+
+    def model_entries(self) -> tuple[set[str], list[Entry]]:
+        """(index paths that say filter=model, the pointer files among them), with one
+        ls-files, one check-attr and the blobs of those paths alone (others are not read)."""
+        files = self._index_files(())
+        tracked = self.filtered_paths({path for path, _ in files})
+        candidates = [(path, blob) for path, blob in files if path in tracked]
+        small = small_blobs(self.top, {blob for _, blob in candidates})
+        return tracked, self._pointers([(p, b) for p, b in candidates if b in small])
+
+    def _index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
+        """(path, blob) of the index's regular files, every stage."""
         out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
-        candidates = []
+        files = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             mode, blob, _stage = meta.split()
-            if mode.startswith("100") and (only is None or path in only):
-                candidates.append((path, blob))
-        small = small_blobs(self.top, {blob for _, blob in candidates})
-        return self._pointers([(p, b) for p, b in candidates if b in small])
+            if mode.startswith("100"):
+                files.append((path, blob))
+        return files
 
     def _pointers(self, candidates: list[tuple[str, str]]) -> list[Entry]:
         blobs = read_blobs(self.top, {blob for _, blob in candidates})

@@ -126,17 +126,26 @@ class Store:
         self.manifest_dir = root / "objects" / layout.MANIFESTS
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
+        self._objects = os.fspath(root / "objects")
 
     # -- paths and existence -------------------------------------------------
     def chunk_path(self, cid: str) -> Path:
-        if not is_chunk_id(cid):
-            raise CorruptObject(f"invalid chunk id {cid!r}")
-        return self.root / "objects" / layout.key(layout.CHUNKS, cid)
+        return Path(self._chunk_file(cid))
 
     def manifest_path(self, oid: str) -> Path:
+        return Path(self._manifest_file(oid))
+
+    # Plain strings on the lookup paths: `git model status` checks every model file's
+    # object, and pathlib's joins were half of its time at 10,000 files.
+    def _chunk_file(self, cid: str) -> str:
+        if not is_chunk_id(cid):
+            raise CorruptObject(f"invalid chunk id {cid!r}")
+        return f"{self._objects}/{layout.key(layout.CHUNKS, cid)}"
+
+    def _manifest_file(self, oid: str) -> str:
         if not is_oid(oid):
             raise CorruptObject(f"invalid object id {oid!r}")
-        return self.root / "objects" / layout.key(layout.MANIFESTS, oid)
+        return f"{self._objects}/{layout.key(layout.MANIFESTS, oid)}"
 
     def files(self, kind: str) -> Iterator[tuple[str, Path]]:
         """(name, path) of every file under KIND's fan-out (layout.CHUNKS, layout.MANIFESTS,
@@ -151,10 +160,10 @@ class Store:
                     yield entry.name, Path(entry.path)
 
     def has_chunk(self, cid: str) -> bool:
-        return self.chunk_path(cid).exists()
+        return os.path.exists(self._chunk_file(cid))
 
     def has_manifest(self, oid: str) -> bool:
-        return self.manifest_path(oid).exists()
+        return os.path.exists(self._manifest_file(oid))
 
     def has_object(self, pointer: Pointer) -> bool:
         """True when the manifest and every chunk it lists are present."""
@@ -172,7 +181,7 @@ class Store:
     # -- manifests -----------------------------------------------------------
     def read_manifest(self, oid: str) -> Manifest:
         try:
-            with open(self.manifest_path(oid), "rb") as handle:
+            with open(self._manifest_file(oid), "rb") as handle:
                 data = handle.read(MAX_MANIFEST + 1)
         except FileNotFoundError:
             raise MissingObject(oid) from None
