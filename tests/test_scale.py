@@ -1,0 +1,42 @@
+"""Costs that follow the change, not the repository (issue 17), counted rather than timed.
+
+The number of git processes does not depend on the machine: `git model status` starts
+the same few whatever the number of files (timings are bench/'s).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import git, gm
+
+
+def _files(repo: Path, count: int, version: int = 0, every: int = 1) -> None:
+    for i in range(0, count, every):
+        (repo / f"f{i:03d}.bin").write_bytes(os.urandom(1500) + bytes([version]))
+
+
+def _git_commands(repo: Path, tmp_path: Path, *args: str) -> list[str]:
+    trace = tmp_path / "trace"
+    trace.unlink(missing_ok=True)
+    gm(repo, *args, env=dict(os.environ, GIT_TRACE=str(trace)))
+    return [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+            if "trace: built-in: " in line]
+
+
+def test_status_starts_the_same_git_processes_for_2_or_20_files(repo, tmp_path):
+    counts = []
+    for count in (2, 20):
+        _files(repo, count)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"{count} files")
+        assert b"all committed" in gm(repo, "status").stdout
+        counts.append(len(_git_commands(repo, tmp_path, "status")))
+    assert counts[0] == counts[1], counts
+    _files(repo, 20, version=1, every=10)
+    out = gm(repo, "status").stdout.decode()
+    assert "not staged" in out and "\tf000.bin" in out and "\tf010.bin" in out
+    git(repo, "add", "f000.bin")
+    out = gm(repo, "status").stdout.decode()
+    assert "to be committed:\n\tf000.bin" in out and "\tf010.bin" in out
+
