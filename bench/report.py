@@ -82,6 +82,10 @@ def metrics(work: Workload) -> list[Metric]:
         Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", limit=rss),
         Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", limit=rss),
         Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", limit=rss),
+        Metric("migrate", "migrate import, raw 10-commit history: time", "s"),
+        Metric("migrate_store_bytes", "migrate import: store after", "B", "≤ 0.35× git-lfs",
+               lfs_factor=0.35),
+        Metric("rss_migrate", "peak RSS: migrate import", "B", "≤ 200 MB", limit=rss),
         Metric("startup", "start-up (`--version`)", "s", "≤ 0.15 s", limit=at_most(0.15)),
     ]
 
@@ -213,6 +217,12 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
         "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
+        "- migrate import: a plain-git history of 10 commits (setup, v0..v7 tagged, a text "
+        "change) with the models committed raw, then `git model install && git model migrate "
+        "import --everything --include='*.safetensors,*.bin'` against `git lfs install --local "
+        "&& git lfs migrate import` with the same options and `git lfs checkout` (git-lfs 3.3 leaves "
+        "the checked-out model as a pointer otherwise); only the migrate commands are timed; "
+        "every tag's model must be a pointer after, HEAD and v2 check out byte for byte.",
         "- peak RSS: the largest single process of the step, git and hooks included "
         "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
         "whose own ~9 MB is the floor of this figure).",

@@ -2,7 +2,8 @@
 
 Steps: add+commit v0..v6 -> store size -> push all -> add+commit v7 -> push it
 -> clone + pull -> checkout switches, each followed by the first status -> switches
-between two versions a few tensors apart.
+between two versions a few tensors apart -> migrate import of a raw 10-commit
+history (bench/migrate.py).
 A wrong working tree or a dirty status makes the run fail rather than report
 a fast but incorrect number.
 """
@@ -13,6 +14,7 @@ import statistics
 from pathlib import Path
 
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
@@ -74,6 +76,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     result["rss_status"] = max(s.peak_rss for s in statuses)
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
+    migrate_steps(tool, runner, lay.root, work, result)
     return result
 
 

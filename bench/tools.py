@@ -91,6 +91,11 @@ class Tool:
     def remote_dirs(self, lay: Layout) -> list[Path]:
         return [lay.remote_git, lay.remote_store]
 
+    def migrate_cmds(self, options: list[str]) -> tuple[list[str], list[list[str]]] | None:
+        """Install in a repository; the commands that rewrite its history and leave the model
+        files in the working tree (None: the tool cannot)."""
+        return None
+
 
 def init_repo(runner: Runner, lay: Layout) -> None:
     """An empty repository and an empty bare remote named origin."""
@@ -131,6 +136,9 @@ class GitModel(Tool):
     def pull_cmds(self) -> list[list[str]]:
         return [["git", "model", "install"], ["git", "model", "pull"]]
 
+    def migrate_cmds(self, options: list[str]) -> tuple[list[str], list[list[str]]] | None:
+        return ["git", "model", "install"], [["git", "model", "migrate", "import", *options]]
+
 
 class GitLfs(Tool):
     name = "git-lfs"
@@ -150,6 +158,12 @@ class GitLfs(Tool):
 
     def pull_cmds(self) -> list[list[str]]:
         return [["git", "lfs", "install", "--local"], ["git", "lfs", "pull"]]
+
+    def migrate_cmds(self, options: list[str]) -> tuple[list[str], list[list[str]]] | None:
+        """git-lfs 3.3's migrate leaves the checked-out model files as pointers (the tree looks
+        clean): `git lfs checkout` writes them."""
+        return ["git", "lfs", "install", "--local"], [["git", "lfs", "migrate", "import", *options],
+                                                      ["git", "lfs", "checkout"]]
 
 
 class Dvc(Tool):

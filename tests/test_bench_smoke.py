@@ -26,10 +26,11 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
-                "peak RSS: checkout of the 4× file"):
+                "peak RSS: checkout of the 4× file", "migrate import: store after"):
         assert f"| {row}" in table, row
 
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
     assert len(results) == 1
     assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
+    assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"

@@ -188,7 +188,7 @@ def test_status_and_ls_files_json_and_quiet(committed: Path) -> None:
 
 def test_fsck_json(committed: Path) -> None:
     report = json.loads(gm(committed, "fsck", "--json").stdout)
-    assert report == {"ok": True, "problems": [], "remaining": [], "messages": []}
+    assert report == {"ok": True, "problems": [], "remaining": [], "raw": [], "messages": []}
     chunk = next(p for p in (committed / ".git/model/objects/chunks").rglob("*") if p.is_file())
     chunk.write_bytes(b"damaged")
     proc = gm(committed, "fsck", "--json", check=False)

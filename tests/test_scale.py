@@ -40,3 +40,19 @@ def test_status_starts_the_same_git_processes_for_2_or_20_files(repo, tmp_path):
     out = gm(repo, "status").stdout.decode()
     assert "to be committed:\n\tf000.bin" in out and "\tf010.bin" in out
 
+
+
+def test_status_reads_heads_raw_blob_only_for_staged_paths(plain_repo):
+    """Status takes HEAD's raw blobs from the index for paths not staged, HEAD's tree for
+    staged ones: both sides of a file being turned into a pointer are still named."""
+    repo = plain_repo
+    gm(repo, "install")
+    (repo / "a.bin").write_bytes(os.urandom(3000))
+    (repo / "b.bin").write_bytes(os.urandom(3000))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "raw")
+    gm(repo, "track", "*.bin")
+    git(repo, "add", "a.bin")
+    out = gm(repo, "status").stdout.decode()
+    assert "a.bin (index: pointer, HEAD: raw blob)" in out, out
+    assert "b.bin (index: raw blob, HEAD: raw blob)" in out, out

@@ -44,6 +44,26 @@ def main(ctx: click.Context) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
     if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
         click.echo(ctx.get_help())
+    elif ctx.invoked_subcommand not in _NO_FILTER_CHECK:
+        _warn_filter_missing()
+
+
+# Commands that set the filter up, or that git runs as the filter or a driver.
+_NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge", "textconv",
+                    "diff-driver", "hook", "version"}
+
+
+def _warn_filter_missing() -> None:
+    """One line on stderr when .gitattributes routes files to git-model but the filter is not set
+    (a clone without `git model install`: git would store model files raw)."""
+    from gitmodel.git.raw import filter_missing
+    from gitmodel.git.repo import Repo
+    try:
+        line = filter_missing(Repo.discover())
+    except UserError:
+        return  # not in a repository: the command itself says so, if it needs one
+    if line:
+        click.echo(line, err=True)
 
 
 @main.command()
@@ -81,9 +101,9 @@ def track(patterns: tuple[str, ...]) -> None:
         for pattern in attributes.patterns(top):
             click.echo(pattern)
         return
-    added = attributes.track(top, list(patterns))
-    for pattern in patterns:
-        click.echo(f"{'tracking' if pattern in added else 'already tracked'}: {pattern}")
+    from gitmodel.commands.track import track as do_track
+    for line in do_track(_repo(), list(patterns)).lines():
+        click.echo(line)
 
 
 @main.command()
@@ -160,8 +180,8 @@ def fsck(repair: bool, as_json: bool) -> None:
     for line in report.lines:
         click.echo(line)
     if not report.ok:
-        click.echo("fsck: problems found" + ("" if repair else "; run `git model fsck --repair`"),
-                   err=True)
+        fix = "" if repair or not report.remaining else "; run `git model fsck --repair`"
+        click.echo("fsck: problems found" + fix, err=True)
         sys.exit(1)
     click.echo("fsck: all objects verified")
 
@@ -510,6 +530,9 @@ def hook(name: str, args: tuple[str, ...]) -> None:
 
 
 main.add_command(prune_command)
+from gitmodel.cli.migrate import migrate  # noqa: E402 (click only; the work is imported when run)
+
+main.add_command(migrate)
 
 
 def run() -> None:

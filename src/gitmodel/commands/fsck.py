@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitmodel.git import raw
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Repo
 from gitmodel.store import layout
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import Pointer, is_oid
+from gitmodel.units import human
 
 
 @dataclass
@@ -45,10 +47,11 @@ class Report:
     ok: bool
     problems: list[dict]       # as found, before any repair
     remaining: list[dict]      # after the repair (== problems without --repair)
+    raw: list[dict] = field(default_factory=list)  # raw blobs of tracked paths in history
 
     def as_json(self) -> dict:
         return {"ok": self.ok, "problems": self.problems, "remaining": self.remaining,
-                "messages": self.lines}
+                "raw": self.raw, "messages": self.lines}
 
 
 Uses = dict[str, list[tuple[str, str]]]  # oid -> [(ref, path)]; ref "" = index or HEAD
@@ -155,15 +158,30 @@ def _refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> list[str
     return lines + ([f"could not fetch from the model remote: {error}"] if error else [])
 
 
+def raw_in_history(repo: Repo) -> tuple[list[str], list[dict]]:
+    """Tracked paths whose blobs are content in the history of any ref (as
+    `git lfs fsck --pointers`): lines ending with the command that rewrites it, and as JSON."""
+    found = raw.in_history(repo)
+    if not found:
+        return [], []
+    lines = [f"raw: {r.path} (blob {r.blob[:12]}, {human(r.size)}) is stored in Git, not as a pointer"
+             for r in found]
+    paths = ",".join(sorted({r.path for r in found}))
+    lines.append(f"history holds {len(found)} raw blob(s) of tracked paths: rewrite it with "
+                 f"`git model migrate import --everything --include='{paths}'`")
+    return lines, [{"path": r.path, "blob": r.blob, "size": r.size} for r in found]
+
+
 def fsck(repo: Repo, repair: bool) -> Report:
     """Verify everything; with `repair`, set damaged objects aside and restore them."""
     store = open_store(repo)
     uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
     found = [p.as_json(uses) for p in problems]
-    lines = [p.line(uses) for p in problems]
+    raw_lines, raw_found = raw_in_history(repo)
+    lines = [p.line(uses) for p in problems] + raw_lines
     if not problems or not repair:
-        return Report(lines, not problems, found, found)
+        return Report(lines, not problems and not raw_found, found, found, raw_found)
     unrepaired: dict[Pointer, str] = {}
     for problem in problems:
         if problem.kind == "corrupt":
@@ -176,4 +194,5 @@ def fsck(repo: Repo, repair: bool) -> Report:
     lines += _refetch(repo, store, unrepaired)
     remaining = find_problems(store, uses)
     lines += [f"still broken: {p.line(uses)}" for p in remaining]
-    return Report(lines, not remaining, found, [p.as_json(uses) for p in remaining])
+    return Report(lines, not remaining and not raw_found, found,
+                  [p.as_json(uses) for p in remaining], raw_found)

@@ -8,6 +8,7 @@ runs it first, with the same arguments and standard input, failing the same way.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -82,8 +83,24 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
         return 0
     if name == "pre-commit":
         from gitmodel.pipeline.precommit import pre_commit
-        return pre_commit(repo)
+        return refuse_raw(repo) or pre_commit(repo)
     if name == "pre-push":
         from gitmodel.commands.sync import pre_push
         return pre_push(repo, args[0] if args else "origin", sys.stdin.read().splitlines())
     raise UserError(f"unknown hook {name!r}: expected one of {', '.join(HOOKS)}")
+
+
+def refuse_raw(repo: Repo) -> int:
+    """1 (and why, on stderr) when the commit would store a tracked file's content in Git."""
+    from gitmodel.git import raw
+    found = raw.staged(repo)
+    if not found:
+        return 0
+    paths = " ".join(shlex.quote(r.path) for r in found)
+    fix = f"`git add --renormalize -- {paths}`"
+    if raw.filter_missing(repo):
+        fix = f"`git model install`, then {fix}"
+    print(f"git-model: this commit would store {len(found)} tracked model file(s) raw in Git "
+          f"({', '.join(r.path for r in found[:3])}{', ...' if len(found) > 3 else ''}): "
+          f"run {fix}, then commit", file=sys.stderr)
+    return 1

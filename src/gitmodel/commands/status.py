@@ -5,33 +5,59 @@ from dataclasses import dataclass, field
 
 from gitmodel.commands.checkout import still_pointers
 from gitmodel.errors import UserError
+from gitmodel.git import raw
 from gitmodel.git.cache import open_store
+from gitmodel.git.raw import RawBlob
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.units import human
 
 
 @dataclass
 class ListedFile:
-    """One pointer file of `ls-files`: what it names and whether the cache has it."""
+    """One tracked file of `ls-files`: a pointer (and whether the cache has its object), or a
+    raw blob that Git holds for a tracked path."""
 
-    entry: Entry
+    entry: Entry | None  # None: a raw blob
     cached: bool
+    raw_blob: RawBlob | None = None
+    head_raw: bool = False  # the index's view: HEAD holds this path raw
+
+    @property
+    def path(self) -> str:
+        return self.raw_blob.path if self.raw_blob is not None else self.entry.path if self.entry else ""
 
     def line(self) -> str:
+        if (r := self.raw_blob) is not None:
+            return f"{r.blob[:12]} R {r.path} ({human(r.size)}, raw blob in Git)"
+        assert self.entry is not None
         e = self.entry
-        return f"{e.pointer.short} {'*' if self.cached else '-'} {e.path} ({human(e.pointer.size)})"
+        return (f"{e.pointer.short} {'*' if self.cached else '-'} {e.path} ({human(e.pointer.size)})"
+                + (" (HEAD: raw blob)" if self.head_raw else ""))
 
     def as_json(self) -> dict:
-        return {**_entry_json(self.entry), "cached": self.cached}
+        if (r := self.raw_blob) is not None:
+            return {"path": r.path, "blob": r.blob, "size": r.size, "cached": False, "raw": True}
+        assert self.entry is not None
+        return {**_entry_json(self.entry), "cached": self.cached, "raw": False,
+                "head_raw": self.head_raw}
 
 
 def ls_files(repo: Repo, rev: str | None) -> list[ListedFile]:
-    """Each pointer file of the index (or of REV), with whether its object is cached."""
+    """Each tracked file of the index (or of REV): pointers, with whether the object is cached,
+    and raw blobs (without REV, a pointer whose HEAD version is raw says so)."""
     if rev is not None and repo.commit(rev) is None:
         raise UserError(f"unknown revision {rev!r}")
     entries = repo.tree_entries(rev) if rev else repo.index_entries()
+    raw_head: set[str] = set()
+    if rev:
+        raw_here = raw.in_tree(repo, rev)
+    else:
+        raw_here, in_head = raw.in_index_and_head(repo)
+        raw_head = {r.path for r in in_head}
     store = open_store(repo)
-    return [ListedFile(e, store.has_object(e.pointer)) for e in sorted(entries, key=lambda e: e.path)]
+    listed = [ListedFile(e, store.has_object(e.pointer), head_raw=e.path in raw_head) for e in entries]
+    listed += [ListedFile(None, False, r) for r in raw_here]
+    return sorted(listed, key=lambda f: f.path)
 
 
 def _entry_json(entry: Entry) -> dict:
@@ -47,19 +73,20 @@ class Status:
     remote: str | None = None
     unpushed: list[Entry] = field(default_factory=list)
     unmerged: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)  # "path (index: raw blob, HEAD: pointer)"
 
     @property
     def clean(self) -> bool:
         """Nothing to commit, restore, fetch or push (`status --quiet` exits 1 otherwise)."""
         return not (self.staged or self.modified or self.pointer_only or self.not_cached
-                    or self.unpushed or self.unmerged)
+                    or self.unpushed or self.unmerged or self.raw)
 
     def as_json(self) -> dict:
         return {"staged": self.staged, "modified": self.modified, "unmerged": self.unmerged,
                 "pointers": [_entry_json(e) for e in self.pointer_only],
                 "not_cached": [_entry_json(e) for e in self.not_cached],
                 "remote": self.remote, "unpushed": [_entry_json(e) for e in self.unpushed],
-                "clean": self.clean}
+                "raw": self.raw, "clean": self.clean}
 
     def lines(self) -> list[str]:
         out = []
@@ -73,6 +100,8 @@ class Status:
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.not_cached]),
             (f"Not yet pushed to model remote {self.remote!r} (git model push):",
              [f"{e.path} ({e.pointer.short}, {human(e.pointer.size)})" for e in self.unpushed]),
+            ("Stored raw in Git, not as pointers (git add --renormalize -- PATH, then commit; "
+             "rewrite history with git model migrate import):", self.raw),
         ]
         for title, items in sections:
             if items:
@@ -92,7 +121,7 @@ def status(repo: Repo) -> Status:
     report), not by reading 10,000 manifests. At 1,000 files this took 1.5 s with 24 git
     processes before, 0.36 s with 10 now.
     """
-    tracked, entries = repo.model_entries()
+    tracked, entries, raw_index = repo.model_entries()
     staged, modified, unmerged = _changes(repo)
     head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
             if staged and repo.commit("HEAD") else [])
@@ -104,6 +133,7 @@ def status(repo: Repo) -> Status:
         unmerged=sorted(tracked & unmerged),
         staged=sorted((tracked & staged) - unmerged),
         modified=sorted((tracked & modified) - unmerged),
+        raw=_raw_lines(repo, raw_index, staged),
         pointer_only=still_pointers(repo, entries),
         not_cached=[e for e in entries if e.pointer.size and not store.has_manifest(e.pointer.oid)])
 
@@ -125,3 +155,14 @@ def _changes(repo: Repo) -> tuple[set[str], set[str], set[str]]:
         if code[1] not in " ?!":
             modified.add(path)
     return staged, modified, unmerged
+
+
+def _raw_lines(repo: Repo, index: set[str], staged: set[str]) -> list[str]:
+    """Each tracked path whose index or HEAD blob is content, with where it is raw. HEAD
+    holds the index's blob for every path not staged: its tree is read only for those."""
+    head = index - staged
+    if staged and repo.commit("HEAD"):
+        head |= {r.path for r in raw.in_tree_paths(repo, "HEAD", staged)}
+    state = {True: "raw blob", False: "pointer"}
+    return [f"{path} (index: {state[path in index]}, HEAD: {state[path in head]})"
+            for path in sorted(index | head)]

@@ -33,6 +33,36 @@ def check_pattern(pattern: str) -> None:
                         "negative patterns or comments here; name the files to track instead")
 
 
+def with_patterns(text: str, new: list[str]) -> str:
+    """TEXT (a .gitattributes) with a tracking line for each of NEW it lacks."""
+    existing = {line.split()[0] for line in text.splitlines() if _is_tracking_line(line)}
+    added = [p for p in dict.fromkeys(new) if p not in existing]
+    if not added:
+        return text
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + "".join(f"{p} {ATTRS}\n" for p in added)
+
+
+def without_patterns(text: str, old: list[str]) -> str:
+    """TEXT without the tracking lines of OLD."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not (_is_tracking_line(line) and line.split()[0] in old))
+
+
+def normalize(pattern: str) -> str:
+    """A directory pattern as gitattributes can match it: `models/` matches no file, `models/**` all
+    the files under it."""
+    return pattern + "**" if pattern.endswith("/") else pattern
+
+
+def matches_any(pattern: str, paths: list[str]) -> bool:
+    """Whether gitattributes' PATTERN matches one of PATHS (git's wildmatch rules, via pathspec)."""
+    import pathspec  # only `track` asks
+    spec = pathspec.GitIgnoreSpec.from_lines([pattern])
+    return any(spec.match_file(path) for path in paths)
+
+
 def track(top: Path, new: list[str]) -> list[str]:
     """Append a tracking line per new pattern; return the patterns added."""
     for pattern in new:
@@ -41,11 +71,7 @@ def track(top: Path, new: list[str]) -> list[str]:
     added = [p for p in dict.fromkeys(new) if p not in existing]
     if added:
         path = top / ".gitattributes"
-        text = path.read_text() if path.exists() else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += "".join(f"{p} {ATTRS}\n" for p in added)
-        path.write_text(text)
+        path.write_text(with_patterns(path.read_text() if path.exists() else "", added))
     return added
 
 
@@ -54,11 +80,8 @@ def untrack(top: Path, old: list[str]) -> list[str]:
     path = top / ".gitattributes"
     if not path.exists():
         return []
-    kept, removed = [], []
-    for line in path.read_text().splitlines(keepends=True):
-        if _is_tracking_line(line) and line.split()[0] in old:
-            removed.append(line.split()[0])
-        else:
-            kept.append(line)
-    path.write_text("".join(kept))
+    text = path.read_text()
+    removed = [line.split()[0] for line in text.splitlines()
+               if _is_tracking_line(line) and line.split()[0] in old]
+    path.write_text(without_patterns(text, old))
     return removed

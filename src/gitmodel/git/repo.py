@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
+from typing import IO, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -26,6 +26,15 @@ def call(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None
     """Run `git ARGS`, output captured, whatever its exit status: the one place git is started
     to completion (the long-lived `cat-file --batch` readers below are the others)."""
     return subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env)
+
+
+def start(args: Sequence[str], cwd: Path | str, stdin: bool = False, stdout: bool = False,
+          stdout_to: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-lived `git ARGS` with pipes (fast-export, fast-import, cat-file
+    --batch-command): content streams through, never held whole. stderr is the user's."""
+    pipe, null = subprocess.PIPE, subprocess.DEVNULL
+    return subprocess.Popen(["git", *args], cwd=cwd, stdin=pipe if stdin else null,
+                            stdout=stdout_to if stdout_to is not None else pipe if stdout else null)
 
 
 def last_error_line(proc: subprocess.CompletedProcess[bytes], fallback: str) -> str:
@@ -157,14 +166,17 @@ class Repo:
         small = small_blobs(self.top, {blob for _, blob in candidates})
         return self._pointers([(p, b) for p, b in candidates if b in small])
 
-    def model_entries(self) -> tuple[set[str], list[Entry]]:
-        """(index paths that say filter=model, the pointer files among them), with one
-        ls-files, one check-attr and the blobs of those paths alone (others are not read)."""
+    def model_entries(self) -> tuple[set[str], list[Entry], set[str]]:
+        """(index paths that say filter=model, the pointer files among them, those of them
+        staged raw: not a pointer), with one ls-files, one check-attr and the blobs of
+        those paths alone (others are not read)."""
         files = self._index_files(())
         tracked = self.filtered_paths({path for path, _ in files})
         candidates = [(path, blob) for path, blob in files if path in tracked]
         small = small_blobs(self.top, {blob for _, blob in candidates})
-        return tracked, self._pointers([(p, b) for p, b in candidates if b in small])
+        entries = self._pointers([(p, b) for p, b in candidates if b in small])
+        pointers = {(e.path, e.blob) for e in entries}
+        return tracked, entries, {p for p, b in candidates if (p, b) not in pointers}
 
     def _index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
         """(path, blob) of the index's regular files, every stage."""

@@ -1,0 +1,135 @@
+"""Model bytes that reached Git: tracked paths whose blob is not a pointer.
+
+A path routed to the model filter should only ever hold a pointer blob, but
+git stores the file raw when the filter is not configured (a clone without
+`git model install`), or when the file was committed before it was tracked
+(git does not re-clean an unchanged file). Checking is cheap: one
+`git cat-file --batch-check` gives every blob's size, and only blobs under
+1 KiB (a pointer is about 130 bytes) are read to tell a pointer from content.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from gitmodel.git import attributes
+from gitmodel.git.repo import Repo, read_blobs, run
+from gitmodel.store.pointer import MAX_POINTER_SIZE, parse
+
+
+@dataclass(frozen=True, order=True)
+class RawBlob:
+    """A tracked path whose blob holds the content itself."""
+
+    path: str
+    blob: str
+    size: int
+
+
+def blob_sizes(repo: Repo, blobs: Iterable[str]) -> dict[str, int]:
+    """Size of each blob (non-blobs and missing objects left out), with one git process."""
+    ids = sorted(set(blobs))
+    if not ids:
+        return {}
+    out = run(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)"], cwd=repo.top,
+              input="".join(b + "\n" for b in ids).encode())
+    sizes = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "blob":
+            sizes[fields[0]] = int(fields[2])
+    return sizes
+
+
+def find_raw(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]:
+    """The (path, blob) pairs whose path is tracked and whose blob is not a pointer."""
+    tracked = repo.filtered_paths(path for path, _ in pairs)
+    pairs = [(path, blob) for path, blob in pairs if path in tracked]
+    sizes = blob_sizes(repo, (blob for _, blob in pairs))
+    small = read_blobs(repo.top, (b for b, size in sizes.items() if size < MAX_POINTER_SIZE))
+    return sorted({RawBlob(path, blob, sizes[blob]) for path, blob in pairs
+                   if blob in sizes and (blob not in small or parse(small[blob]) is None)})
+
+
+def _index_pairs(repo: Repo, paths: Sequence[str] = ()) -> list[tuple[str, str]]:
+    out = repo.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+    pairs = []
+    for record in filter(None, out.split("\0")):
+        meta, path = record.split("\t", 1)
+        mode, blob, _stage = meta.split()
+        if mode.startswith("100"):
+            pairs.append((path, blob))
+    return pairs
+
+
+def _tree_pairs(repo: Repo, rev: str) -> list[tuple[str, str]]:
+    commit = repo.commit(rev)
+    if commit is None:
+        return []
+    out = repo.git("ls-tree", "-r", "-z", "--full-tree", commit)
+    pairs = []
+    for record in filter(None, out.split("\0")):
+        meta, path = record.split("\t", 1)
+        _mode, kind, blob = meta.split()
+        if kind == "blob":
+            pairs.append((path, blob))
+    return pairs
+
+
+def in_index(repo: Repo, paths: Sequence[str] = ()) -> list[RawBlob]:
+    """Tracked paths staged raw."""
+    return find_raw(repo, _index_pairs(repo, paths))
+
+
+def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
+    """Tracked paths that commit `rev` holds raw (none when `rev` names no commit)."""
+    return find_raw(repo, _tree_pairs(repo, rev))
+
+
+def in_tree_paths(repo: Repo, rev: str, paths: set[str]) -> list[RawBlob]:
+    """Of the exact `paths`, those commit `rev` holds raw (status asks for staged paths)."""
+    return find_raw(repo, [(p, b) for p, b in _tree_pairs(repo, rev) if p in paths])
+
+
+def in_index_and_head(repo: Repo) -> tuple[list[RawBlob], list[RawBlob]]:
+    """Tracked paths raw in the index, and in HEAD, with one check-attr and one batch-check
+    for both (what `status` and `ls-files` ask on every call)."""
+    index, head = set(_index_pairs(repo)), set(_tree_pairs(repo, "HEAD"))
+    found = find_raw(repo, sorted(index | head))
+    return [r for r in found if (r.path, r.blob) in index], [r for r in found if (r.path, r.blob) in head]
+
+
+def in_history(repo: Repo, revs: Sequence[str] = ("--all",)) -> list[RawBlob]:
+    """Tracked paths with a raw blob anywhere in the history `revs` reach (default: every ref).
+
+    Like `git lfs fsck --pointers`; paths are judged by today's .gitattributes.
+    Each blob is named once, by the first path `git rev-list --objects` gives it.
+    """
+    out = repo.git("rev-list", "--objects", *revs)
+    pairs = []
+    for line in out.splitlines():
+        oid, _, path = line.partition(" ")
+        if path:
+            pairs.append((path, oid))
+    return find_raw(repo, pairs)
+
+
+def staged(repo: Repo) -> list[RawBlob]:
+    """Tracked paths this commit would store raw: staged changes whose blob is content."""
+    if repo.commit("HEAD") is None:
+        return in_index(repo)
+    out = repo.git("diff", "--cached", "--name-only", "--no-renames", "--diff-filter=d", "-z")
+    paths = set(filter(None, out.split("\0")))
+    if not paths:
+        return []
+    return find_raw(repo, [(p, b) for p, b in _index_pairs(repo) if p in paths])
+
+
+def filter_missing(repo: Repo) -> str | None:
+    """One line when .gitattributes routes files to git-model but git config lacks the filter."""
+    if not attributes.patterns(repo.top):  # a file read: first, before git config
+        return None
+    if repo.config("filter.model.process") or repo.config("filter.model.clean"):
+        return None
+    return ("git-model: .gitattributes routes files to the model filter, but this repository's "
+            "git config lacks it, so git stores them raw: run `git model install`")
