@@ -56,3 +56,18 @@ def test_status_reads_heads_raw_blob_only_for_staged_paths(plain_repo):
     out = gm(repo, "status").stdout.decode()
     assert "a.bin (index: pointer, HEAD: raw blob)" in out, out
     assert "b.bin (index: raw blob, HEAD: raw blob)" in out, out
+
+
+def test_status_survives_a_damaged_pointer_blob_cache(repo):
+    """The cache of pointer blobs is a hint: garbage in it costs a re-read, not a wrong answer."""
+    _files(repo, 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    before = gm(repo, "ls-files").stdout
+    cache = repo / ".git" / "model" / "pointer-blobs.sqlite"
+    assert cache.exists()
+    for extra in cache.parent.glob("pointer-blobs.sqlite-*"):
+        extra.unlink()
+    cache.write_bytes(b"not a database" * 100)
+    assert gm(repo, "ls-files").stdout == before
+    assert b"all committed" in gm(repo, "status").stdout

@@ -234,9 +234,10 @@ def unpushed(repo: Repo, entries: list[Entry] | None = None) -> tuple[str | None
     store = open_store(repo)
     try:
         result, seen = [], set()
+        there = known.having(e.pointer.oid for e in entries)
         for entry in sorted(entries, key=lambda e: e.path):
             pointer = entry.pointer
-            if (pointer.size and (entry.path, pointer) not in seen and not known.has(pointer.oid)
+            if (pointer.size and (entry.path, pointer) not in seen and pointer.oid not in there
                     and store.has_object(pointer)):
                 seen.add((entry.path, pointer))
                 result.append(entry)

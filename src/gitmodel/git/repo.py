@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
+from gitmodel.git.blobcache import PointerBlobs
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 
 
@@ -163,8 +164,7 @@ class Repo:
         not read, so a caller that knows what changed pays for that alone)."""
         candidates = [(path, blob) for path, blob in self._index_files(paths)
                       if only is None or path in only]
-        small = small_blobs(self.top, {blob for _, blob in candidates})
-        return self._pointers([(p, b) for p, b in candidates if b in small])
+        return self._pointers(candidates, sized=False)
 
     def model_entries(self) -> tuple[set[str], list[Entry], set[str]]:
         """(index paths that say filter=model, the pointer files among them, those of them
@@ -173,8 +173,7 @@ class Repo:
         files = self._index_files(())
         tracked = self.filtered_paths({path for path, _ in files})
         candidates = [(path, blob) for path, blob in files if path in tracked]
-        small = small_blobs(self.top, {blob for _, blob in candidates})
-        entries = self._pointers([(p, b) for p, b in candidates if b in small])
+        entries = self._pointers(candidates, sized=False)
         pointers = {(e.path, e.blob) for e in entries}
         return tracked, entries, {p for p, b in candidates if (p, b) not in pointers}
 
@@ -189,8 +188,19 @@ class Repo:
                 files.append((path, blob))
         return files
 
-    def _pointers(self, candidates: list[tuple[str, str]]) -> list[Entry]:
-        blobs = read_blobs(self.top, {blob for _, blob in candidates})
+    def _pointers(self, candidates: list[tuple[str, str]], sized: bool = True) -> list[Entry]:
+        """The candidates whose blob is a pointer. Blobs read before come from `blobcache`;
+        the others are read with cat-file, after a size check unless `sized` (known small)."""
+        cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
+        try:
+            ids = {blob for _, blob in candidates}
+            blobs = cache.get(ids)
+            unknown = ids - blobs.keys()
+            fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
+            cache.put({blob: data for blob, data in fresh.items() if parse(data) is not None})
+        finally:
+            cache.close()
+        blobs.update(fresh)
         entries = []
         for path, blob in candidates:
             data = blobs.get(blob)
