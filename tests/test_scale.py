@@ -71,3 +71,21 @@ def test_status_survives_a_damaged_pointer_blob_cache(repo):
     cache.write_bytes(b"not a database" * 100)
     assert gm(repo, "ls-files").stdout == before
     assert b"all committed" in gm(repo, "status").stdout
+
+
+def test_log_without_stages_or_path_lists_every_model_files_history(repo):
+    _files(repo, 2)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first models")
+    (repo / "notes.txt").write_text("not a model\n")
+    git(repo, "add", "notes.txt")
+    git(repo, "commit", "-qm", "notes only")
+    _files(repo, 2, version=1, every=2)
+    git(repo, "rm", "-q", "f001.bin")
+    git(repo, "commit", "-qam", "second model")
+    out = gm(repo, "log").stdout.decode().splitlines()
+    assert [line.split(" ", 1)[1] for line in out if not line.startswith(" ")] == [
+        "second model", "first models"], out
+    assert [line.split()[0] for line in out if line.startswith(" ")] == [
+        "f000.bin", "f000.bin", "f001.bin"], out
+    assert len(gm(repo, "log", "-n", "1").stdout.decode().splitlines()) == 2
