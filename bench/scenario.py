@@ -13,6 +13,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from manyfiles import many_files_steps
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
@@ -77,6 +78,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
     migrate_steps(tool, runner, lay.root, work, result)
+    many_files_steps(tool, runner, lay.root, result)
     return result
 
 

@@ -17,7 +17,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out, work = tmp_path / "out", tmp_path / "work"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--size-mib", "8", "--reps", "1",
-         "--tools", "git-model", "--out", str(out), "--work", str(work)],
+         "--tools", "git-model", "--files", "20,40", "--file-kib", "4", "--changed", "3",
+         "--commits", "3", "--out", str(out), "--work", str(work)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -26,11 +27,15 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
-                "peak RSS: checkout of the 4× file", "migrate import: store after"):
+                "peak RSS: checkout of the 4× file", "migrate import: store after",
+                "40 × 4 KiB files: push with nothing new", "growth exponent over 20/40 files: status",
+                "3 commits of a 4 MiB file: store"):
         assert f"| {row}" in table, row
 
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
     assert len(results) == 1
     assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
     assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
+    assert results[0]["files40_store_files"] > 0 and results[0]["history_store_bytes"] > 0
+    assert isinstance(results[0]["files_exp_add"], float)
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"
