@@ -239,3 +239,17 @@ def test_a_checkout_killed_while_the_filter_writes_leaves_a_pointer_that_checkou
     assert sha(target) == first
     assert git(repo, "status", "--porcelain").stdout == b""
     assert gm(repo, "fsck").returncode == 0
+
+
+def test_the_index_records_the_stat_data_the_file_ends_with(two_versions) -> None:
+    """Everything that changes the file's inode (its hard link, its date) happens before the
+    index records it: git compares ctime, so a later change would make `git status` re-read
+    the model whenever a second boundary fell in between."""
+    repo, first, second = two_versions
+    for rev in ("HEAD~1", "main"):
+        git(repo, "checkout", "-q", rev)
+        debug = git(repo, "ls-files", "--debug", "m.bin").stdout.decode()
+        fields = dict(line.strip().split(": ", 1) for line in debug.splitlines()[1:3])
+        st = (repo / "m.bin").stat()
+        assert fields["ctime"] == f"{st.st_ctime_ns // 10**9}:{st.st_ctime_ns % 10**9}"
+        assert fields["mtime"] == f"{st.st_mtime_ns // 10**9}:{st.st_mtime_ns % 10**9}"

@@ -91,9 +91,11 @@ def materialize(repo: Repo, paths: Sequence[str] = (), strict_paths: bool = Fals
             oids[entry.path] = entry.pointer.oid
         else:
             missing.append(entry.path)
+    for path in done:
+        previous.link(path, repo.top / path)
     settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
     for path in done:
-        previous.remember(path, repo.top / path, oids[path])
+        previous.record(path, repo.top / path, oids[path])
     previous.prune(repo.top, set(done))
     return done, missing
 

@@ -56,22 +56,31 @@ class Previous:
     def _link(self, path: str) -> Path:
         return self.dir / hashlib.sha256(path.encode(errors="surrogateescape")).hexdigest()[:32]
 
-    def remember(self, path: str, target: Path, oid: str) -> None:
-        """Link TARGET (written and settled) so that its next version can reuse it."""
+    def link(self, path: str, target: Path) -> None:
+        """Hard-link TARGET, just written, under the links folder. Before the index records
+        its stat data: a new link changes the inode's ctime, which git compares."""
         link = self._link(path)
         tmp = link.with_name(f"{link.name}.{os.urandom(8).hex()}.tmp")
         try:
             self.dir.mkdir(exist_ok=True)
-            st = os.stat(target)
-            if not _same_inode(link, st):  # rename() between two links of one inode is a no-op
+            if not _same_inode(link, os.stat(target)):  # rename() of one inode's two links is a no-op
                 os.link(target, tmp)
                 os.replace(tmp, link)
-            record = {"path": path, "oid": oid, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "ino": st.st_ino, "dev": st.st_dev}
-            write_file(link.with_suffix(".json"), json.dumps(record).encode())
         except OSError:  # another filesystem, no hard links: the next write is a full one
             with contextlib.suppress(OSError):
                 tmp.unlink()
+
+    def record(self, path: str, target: Path, oid: str) -> None:
+        """Remember TARGET's settled stat data, so that its next version can reuse it."""
+        link = self._link(path)
+        try:
+            st = os.stat(target)
+            if _same_inode(link, st):
+                record = {"path": path, "oid": oid, "size": st.st_size,
+                          "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "dev": st.st_dev}
+                write_file(link.with_suffix(".json"), json.dumps(record).encode())
+        except OSError:
+            pass
 
     def _trusted(self, path: str) -> Record | None:
         link = self._link(path)
