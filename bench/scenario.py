@@ -1,9 +1,10 @@
 """One repetition of the benchmark for one tool: every step in order, every result checked.
 
-Steps: add+commit v0..v6 -> store size -> push all -> add+commit v7 -> push it
--> clone + pull -> checkout switches, each followed by the first status -> switches
-between two versions a few tensors apart -> migrate import of a raw 10-commit
-history (bench/migrate.py).
+Steps: add+commit v0..v6 (store growth of v2_full) -> store size -> push v1, then
+v2_full (its bytes), then all -> add+commit v7 -> push it -> clone + pull ->
+checkout switches, each followed by the first status -> switches between two
+versions a few tensors apart -> checkout of v0 and of v2_full (deltas) in turn ->
+migrate import of a raw 10-commit history (bench/migrate.py).
 A wrong working tree or a dirty status makes the run fail rather than report
 a fast but incorrect number.
 """
@@ -13,6 +14,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from lfsbench import lfs_server_steps
 from manyfiles import many_files_steps
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
 from migrate import migrate_steps
@@ -21,6 +23,7 @@ from workload import Version, Workload
 
 SWITCHES = ("v2", "v6", "v1")  # full fine-tune, opaque .bin under a new path, head fine-tune
 NEAR = ("v0", "v1")
+FULL = "v2"  # the full fine-tune: every tensor changed a little (stored as deltas)
 BIG_PATH = "big.bin"  # from v1: versions a few tensors apart (6% of the bytes), both ways
 STARTUP_RUNS = 5
 
@@ -42,7 +45,12 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     tool.setup(runner, lay)
     by_tag = {v.tag: v for v in [*work.versions, work.extra]}
 
-    adds = [commit_version(tool, runner, lay.repo, v) for v in work.versions]
+    adds = []
+    for version in work.versions:
+        before = tree_bytes(lay.repo / tool.store)
+        adds.append(commit_version(tool, runner, lay.repo, version))
+        if version.tag == FULL:
+            result["store_full"] = tree_bytes(lay.repo / tool.store) - before
     for version, sample in zip(work.versions, adds):
         result[f"add_{version.tag}"] = sample.seconds
     result["add_total"] = sum(s.seconds for s in adds)
@@ -51,9 +59,10 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     missing = tool.remote_missing(runner, lay.repo)
     if missing is None:
         push_steps(tool, runner, lay, work, result)
+        lfs_server_steps(tool, runner, lay, work, result)
     else:
         commit_version(tool, runner, lay.repo, work.extra)
-        for key in ("push_all", "push_all_bytes", "push_one", "push_one_bytes",
+        for key in ("push_all", "push_all_bytes", "push_full_bytes", "push_one", "push_one_bytes",
                     "push_one_vs_novel", "push_linked_bytes", "clone_pull", "rss_push",
                     "rss_clone_pull"):
             result[key] = f"n/a ({missing})"
@@ -75,11 +84,24 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     result["rss_add"] = max(s.peak_rss for s in adds)
     result["rss_checkout"] = max(s.peak_rss for s in checkouts + near)
     result["rss_status"] = max(s.peak_rss for s in statuses)
+    delta_checkouts(tool, runner, lay.repo, by_tag, result)
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
     migrate_steps(tool, runner, lay.root, work, result)
     many_files_steps(tool, runner, lay.root, result)
     return result
+
+
+def delta_checkouts(tool: Tool, runner: Runner, repo: Path, by_tag: dict[str, Version],
+                    result: Result) -> None:
+    """Checkout of v0 (stored whole) from v2_full and back: every tensor differs, so both
+    write the whole file; v2_full's pieces are stored as deltas against v0's."""
+    samples = {}
+    for tag in ("v2", "v0", "v2"):
+        samples[tag] = tool.checkout(runner, repo, tag)
+        verify_tree(repo, by_tag[tag], tool)
+    result["checkout_v0"] = samples["v0"].seconds
+    result["checkout_full"] = samples["v2"].seconds
 
 
 def big_file(tool: Tool, runner: Runner, repo: Path, source: Path, result: Result) -> None:
@@ -121,7 +143,16 @@ def commit_version(tool: Tool, runner: Runner, repo: Path, version: Version) -> 
 def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: Result) -> None:
     """Push v0..v6, add v7 and push it, then clone and pull HEAD; bytes are remote growth."""
     before = tree_bytes(*tool.remote_dirs(lay))
-    push_all = tool.push(runner, lay.repo, first=True)
+    push_all = None
+    if tool.pushes_tags:  # v2_full's own push: its parent's history first, then its tag
+        push_all = tool.push_tag(runner, lay.repo, "v1")
+        before_full = tree_bytes(*tool.remote_dirs(lay))
+        push_all += tool.push_tag(runner, lay.repo, FULL)
+        result["push_full_bytes"] = tree_bytes(*tool.remote_dirs(lay)) - before_full
+    else:
+        result["push_full_bytes"] = f"n/a ({tool.name} pushes the workspace's version)"
+    rest = tool.push(runner, lay.repo, first=True)
+    push_all = rest if push_all is None else push_all + rest
     after_all = tree_bytes(*tool.remote_dirs(lay))
     commit_version(tool, runner, lay.repo, work.extra)
     push_one = tool.push(runner, lay.repo, first=False)

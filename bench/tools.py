@@ -81,6 +81,11 @@ class Tool:
     def push(self, runner: Runner, repo: Path, first: bool) -> Sample:
         return runner.run(["git", "push", "-q", "origin", "main"], repo)
 
+    pushes_tags = True  # a git push of a tag uploads that version's objects (pre-push hook)
+
+    def push_tag(self, runner: Runner, repo: Path, tag: str) -> Sample:
+        return runner.run(["git", "push", "-q", "origin", tag], repo)
+
     def clone_pull(self, runner: Runner, lay: Layout) -> Sample:
         cloned = runner.run(["git", "clone", "-q", str(lay.remote_git), str(lay.clone)], lay.root)
         return cloned + runner.steps(self.pull_cmds(), lay.clone)
@@ -191,6 +196,8 @@ class Dvc(Tool):
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.steps([["git", "status"], ["dvc", "status"]], repo)
+
+    pushes_tags = False  # dvc push sends the workspace's version, not a tag's
 
     def push(self, runner: Runner, repo: Path, first: bool) -> Sample:
         """The first push sends every version (--all-commits); later ones the workspace's."""

@@ -79,10 +79,14 @@ def version() -> None:
 @click.option("--force", is_flag=True, help="Replace conflicting filter configuration.")
 def install(force: bool) -> None:
     """Configure this repository: filter, hooks."""
+    from gitmodel.commands.adopt import adopt
     from gitmodel.commands.install import install as do_install
     chained = do_install(_repo(), force)
     for name in chained:
         click.echo(f"kept your {name} hook: it now runs before git-model's")
+    adopted = adopt(_repo())
+    for line in adopted.lines() if adopted else []:
+        click.echo(line)
     click.echo("git-model installed in this repository")
 
 
@@ -379,11 +383,11 @@ def remote() -> None:
 @click.argument("url")
 @click.option("--check", is_flag=True, help="Connect first: refuse a remote that cannot be reached.")
 def remote_add(name: str, url: str, check: bool) -> None:
-    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
-    from gitmodel.transfer import remotes
+    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path, https://…/info/lfs)."""
+    from gitmodel.transfer import connect, remotes
     repo = _repo()
     if check:
-        remotes.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
+        connect.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
     made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 

@@ -1,7 +1,8 @@
 """`git model fsck`: re-verify every stored object, name the files that are broken, repair.
 
 Every manifest is rebuilt chunk by chunk (each chunk checked against its xxh3
-id) and the result checked against the sha256 the file is named by; pointers in
+id, a delta chunk's base chain with it) and the result checked against the
+sha256 the file is named by; pointers in
 HEAD and the index whose objects are absent are reported as missing. `--repair`
 moves damaged objects aside to `model/bad/` (so nothing reads them again) and
 re-adds the file from the working tree when the file there still has the
@@ -91,11 +92,24 @@ def _check(store: Store, oid: str) -> Problem | None:
         try:
             sha.update(store.read_chunk(cid, size))
         except (CorruptObject, MissingObject) as exc:
-            detail = f"chunk {cid} is missing" if isinstance(exc, MissingObject) else str(exc)
+            culprit = next((c for c in reversed(_chain(store, cid))
+                            if not store.has_chunk(c) or not store.chunk_is_sound(c)), cid)
+            detail = f"chunk {culprit} is missing" if isinstance(exc, MissingObject) else str(exc)
+            if culprit != cid:
+                detail += f" (the delta base of chunk {cid})"
             return Problem(manifest.pointer, oid, "corrupt", detail, cid)
     if sha.hexdigest() != oid:
         return Problem(manifest.pointer, oid, "corrupt", "content does not match its sha256")
     return None
+
+
+def _chain(store: Store, cid: str) -> list[str]:
+    """`cid` and the delta bases under it, top first (the lowest broken one is named:
+    a damaged base breaks every delta above it)."""
+    chain = [cid]
+    while (base := store.chunk_base(chain[-1])) is not None and base not in chain:
+        chain.append(base)
+    return chain
 
 
 def find_problems(store: Store, uses: Uses) -> list[Problem]:
@@ -124,14 +138,15 @@ def _set_aside(store: Store, problem: Problem) -> None:
     rewrite it and a fetch prefers it to the remote's. The chunk the rebuild
     failed at goes only if it is damaged by itself (decoded at the length its
     encoding records, it does not match its id): a manifest that lied about
-    its length must not cost another file its good chunk.
+    its length must not cost another file its good chunk. A delta goes with its
+    chain's damaged base (it cannot be decoded without it), an intact base stays.
     """
     manifest = store.manifest_path(problem.oid)
     if manifest.exists():
         _quarantine(store, manifest)
-    if problem.chunk is not None and store.has_chunk(problem.chunk) \
-            and not store.chunk_is_sound(problem.chunk):
-        _quarantine(store, store.chunk_path(problem.chunk))
+    for cid in _chain(store, problem.chunk) if problem.chunk is not None else []:
+        if store.has_chunk(cid) and not store.chunk_is_sound(cid):
+            _quarantine(store, store.chunk_path(cid))
 
 
 def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:

@@ -4,7 +4,8 @@ An object is kept when any ref, reflog entry, stash or index points at it, or
 when it was written within the grace period: a concurrent `git add` writes
 its chunks and manifest before git records the pointer anywhere, and the
 chunks and manifest it reuses are freshened (mtime) for the same reason, under
-a lock that deletion takes (`Store.gc_lock`).
+a lock that deletion takes (`Store.gc_lock`). A kept chunk stored as a delta
+keeps its base, and that base's base (`Store.with_bases`).
 
 If git cannot list everything reachable (a ref to a missing commit, a damaged
 object), nothing is deleted: an empty "referenced" set would mean deleting
@@ -21,6 +22,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo
 from gitmodel.store import layout
+from gitmodel.store.atomic import pause_point
 from gitmodel.store.objects import CorruptObject, MissingObject, is_chunk_id
 from gitmodel.store.pointer import is_oid
 
@@ -66,9 +68,12 @@ def find_garbage(repo: Repo, grace: float,
                 pass  # fsck reports it; its chunks are judged by age alone
         else:
             garbage.add(path, stat.st_size)
-    for name, path in store.files(layout.CHUNKS):
-        stat = path.stat()
-        if name in keep_chunks or not is_chunk_id(name) or not _old(stat, cutoff):
+    chunks = [(name, path, path.stat()) for name, path in store.files(layout.CHUNKS)]
+    keep_chunks.update(name for name, _, stat in chunks
+                       if is_chunk_id(name) and not _old(stat, cutoff))
+    keep_chunks = store.with_bases(c for c in keep_chunks if is_chunk_id(c))
+    for name, path, stat in chunks:
+        if name in keep_chunks or not is_chunk_id(name):
             kept += 1
         else:
             garbage.add(path, stat.st_size)
@@ -90,6 +95,7 @@ def collect(repo: Repo, garbage: Garbage, grace: float) -> int:
                 stat = path.stat()
                 if _old(stat, cutoff):
                     path.unlink()
+                    pause_point("delete")
                     freed += stat.st_size
             except FileNotFoundError:
                 continue

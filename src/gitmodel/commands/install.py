@@ -1,6 +1,7 @@
 """`git model install` / `uninstall`: the repository config and hooks git-model needs."""
 from __future__ import annotations
 
+from gitmodel.commands import adopt
 from gitmodel.commands.hooks import install_hooks, uninstall_hooks
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo
@@ -31,6 +32,8 @@ def install(repo: Repo, force: bool = False) -> list[str]:
                                 "--force` to replace it")
     for key, value in config.items():
         repo.git("config", "--local", key, value)
+    if adopt.uses_lfs(repo):
+        adopt.set_lfs_hooks_aside(repo)  # before the shims: chained, they would push twice
     return install_hooks(repo)
 
 
@@ -38,3 +41,4 @@ def uninstall(repo: Repo) -> None:
     uninstall_hooks(repo)
     for section in ("filter.model", "diff.model"):
         repo.git("config", "--local", "--remove-section", section, check=False)
+    adopt.give_back(repo)

@@ -26,6 +26,7 @@ from gitmodel.git.cache import open_store
 from gitmodel.git.catfile import BlobReader
 from gitmodel.git.raw import blob_sizes
 from gitmodel.git.repo import Repo, read_blobs, start
+from gitmodel.store.objects import Manifest
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.units import human
 
@@ -247,6 +248,7 @@ class _Stream:
         self.repo, self.store, self.blobs, self.out, self.sel = repo, open_store(repo), blobs, out, selection
         self.to_pointers = to_pointers
         self.marks: dict[str, bytes | None] = {}  # blob -> our mark, or None: left as it is
+        self.last: dict[str, Manifest] = {}  # path -> its version imported last (delta bases)
         self.attrs: dict[bytes, _Attrs] = {}  # commit mark -> its .gitattributes
         self.next_mark = _FIRST_MARK
         self.result = Rewritten()
@@ -376,8 +378,10 @@ class _Stream:
             return None
         if size < MAX_POINTER_SIZE and parse(self.blobs.read(blob) or b"") is not None:
             return None  # already a pointer
-        manifest = self.blobs.stream(blob, lambda stream: self.store.add_stream(stream, name=path))
+        manifest = self.blobs.stream(blob, lambda stream: self.store.add_stream(
+            stream, name=path, parent=self.last.get(path)))
         assert manifest is not None
+        self.last[path] = manifest
         data = manifest.pointer.encode()
         mark = self._new_blob(len(data))
         self.out.write(data + b"\n")

@@ -30,10 +30,11 @@ class Storage:
     shared_chunks: int | None
     shared_bytes: int | None
     same_as_parent: bool = False  # the parent's version is this very content
+    delta: int = 0  # stored bytes of chunks delta-encoded against a parent's piece
 
     def as_json(self) -> dict:
         return {"chunks": self.chunks, "logical_bytes": self.logical, "stored_bytes": self.stored,
-                "cached_chunks": self.cached_chunks,
+                "delta_bytes": self.delta, "cached_chunks": self.cached_chunks,
                 "parent": None if self.parent is None else {
                     "rev": self.parent, "shared_chunks": self.shared_chunks,
                     "shared_bytes": self.shared_bytes, "same": self.same_as_parent}}
@@ -41,6 +42,8 @@ class Storage:
     def line(self) -> str:
         text = (f"{plural(self.chunks, 'chunk')}, {human(self.logical)} logical, "
                 f"{human(self.stored)} stored")
+        if self.delta:
+            text += f" ({human(self.delta)} of it delta-encoded)"
         if self.cached_chunks != self.chunks:
             text += f" ({self.cached_chunks} of {self.chunks} chunks in the cache)"
         if self.parent is None:
@@ -107,6 +110,7 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
             chunks = [(chunk_id(c.data), len(c.data)) for c in chunk_stream(handle, path)]
     unique = dict(chunks)
     on_disk = {cid: _stored_size(store, cid) for cid in unique}
+    delta = sum(size for cid, size in on_disk.items() if size and store.chunk_base(cid))
     parent = parent_side(repo, side)
     shared_chunks = shared_bytes = None
     same = False
@@ -124,7 +128,7 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
             shared_chunks, shared_bytes = len(shared), sum(unique[c] for c in shared)
     return Storage(len(chunks), model.size, sum(s for s in on_disk.values() if s),
                    sum(1 for s in on_disk.values() if s is not None),
-                   parent.label if parent else None, shared_chunks, shared_bytes, same)
+                   parent.label if parent else None, shared_chunks, shared_bytes, same, delta)
 
 
 def _stored_size(store: Store, cid: str) -> int | None:

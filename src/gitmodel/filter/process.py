@@ -23,9 +23,9 @@ from typing import Callable, cast
 
 from gitmodel.git.cache import open_store
 from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
-from gitmodel.git.repo import Repo
+from gitmodel.git.repo import GitError, Repo
 from gitmodel.store.chunking import Readable, Reader
-from gitmodel.store.objects import CorruptObject, MissingObject, Store, Writable
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
@@ -75,16 +75,32 @@ class Filter:
         if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
             return pointer.encode()
         reader.unread(head)
-        expected = None
-        oid = self.stat.expected_oid(path, _stat(path))
-        if oid is not None:
-            try:
-                expected = self.store.read_manifest(oid)
-            except (MissingObject, CorruptObject):
-                expected = None
-        manifest = self.store.add_stream(reader, expected, path)
+        expected = self._manifest(self.stat.expected_oid(path, _stat(path)))
+        manifest = self.store.add_stream(reader, expected, path,
+                                         expected or (lambda: self._manifest(self._previous_oid(path))))
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
+
+    def _previous_oid(self, path: str) -> str | None:
+        """The version `path` held before, whose tensor pieces are delta bases for the new
+        one: the stat cache's last record, else the index's pointer (one git call, only
+        for a path the stat cache never saw)."""
+        oid = self.stat.last_oid(path)
+        if oid is None:
+            try:
+                entries = self.repo.index_entries([f":(literal){path}"])
+            except GitError:
+                entries = []
+            oid = next((e.pointer.oid for e in entries if e.path == path), None)
+        return oid
+
+    def _manifest(self, oid: str | None) -> Manifest | None:
+        if oid is None:
+            return None
+        try:
+            return self.store.read_manifest(oid)
+        except (MissingObject, CorruptObject):
+            return None
 
     def smudge_source(self, path: str, data: bytes) -> Pointer | None:
         """The pointer to expand, or None to write `data` through unchanged (a pointer

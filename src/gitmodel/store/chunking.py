@@ -43,10 +43,13 @@ _DESCRIPTOR_MAX = 24  # signature, crc32, zip64 compressed and uncompressed size
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a file; `width` is the element size the codec groups bytes by."""
+    """A piece of a file; `width` is the element size the codec groups bytes by; `key`
+    names a tensor piece (tensor, dtype, shape, piece number) so the same piece of the
+    parent version can serve as its delta base."""
 
     data: bytes | bytearray
     width: int = 1
+    key: str | None = None
 
 
 class Readable(Protocol):
@@ -130,18 +133,32 @@ def _cdc_chunks(reader: Reader) -> Iterator[Chunk]:
         yield Chunk(bytes(chunk.data))
 
 
-def _region(reader: Reader, length: int, width: int, group: _Grouper) -> Iterator[Chunk]:
+def _region(reader: Reader, length: int, width: int, group: _Grouper,
+            key: str | None = None) -> Iterator[Chunk]:
     """A tensor-like region: fixed pieces from its start, or grouped when small."""
     if length < SMALL:
         yield from group.add(reader.read(length))
         return
     yield from group.flush()
+    number = 0
     while length > 0:
         piece = reader.read(min(PIECE, length))
         if not piece:
             return
-        yield Chunk(piece, width if len(piece) % width == 0 else 1)
+        yield Chunk(piece, width if len(piece) % width == 0 else 1,
+                    None if key is None else f"{key}#{number}")
         length -= len(piece)
+        number += 1
+
+
+def tensor_pieces(header: bytes | bytearray) -> Iterator[tuple[int, int, str]]:
+    """(offset in the file, length, key) of every piece the chunker cuts from a large
+    tensor of a safetensors file with this header (the JSON, without its length
+    prefix); nothing when the header is malformed. Keys match `Chunk.key`."""
+    for begin, end, _, key in _tensor_spans(header) or []:
+        if end - begin >= SMALL:
+            for number, start in enumerate(range(begin, end, PIECE)):
+                yield 8 + len(header) + start, min(PIECE, end - start), f"{key}#{number}"
 
 
 def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] | None:
@@ -150,6 +167,12 @@ def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] 
     Offsets must tile the data area exactly (no holes, no overlaps), as the
     format requires; anything else is chunked as opaque bytes.
     """
+    spans = _tensor_spans(header)
+    return None if spans is None else [span[:3] for span in spans]
+
+
+def _tensor_spans(header: bytes | bytearray) -> list[tuple[int, int, int, str]] | None:
+    """[(begin, end, width, key)] in data order, key being name, dtype and shape."""
     try:
         meta = json.loads(header)
     except (ValueError, RecursionError):  # RecursionError: a header nested 100,000 deep
@@ -164,10 +187,11 @@ def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] 
         if not (isinstance(offsets, list) and len(offsets) == 2
                 and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
             return None
-        spans.append((offsets[0], offsets[1], _WIDTHS.get(str(info.get("dtype")), 1)))
+        key = json.dumps([name, info.get("dtype"), info.get("shape")])
+        spans.append((offsets[0], offsets[1], _WIDTHS.get(str(info.get("dtype")), 1), key))
     spans.sort()
     position = 0
-    for begin, end, _ in spans:
+    for begin, end, _, _ in spans:
         if begin != position:
             return None
         position = end
@@ -178,7 +202,7 @@ def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
     prefix = reader.read(8)
     (size,) = struct.unpack("<Q", prefix)
     header = reader.read(size) if size <= MAX_SAFETENSORS_HEADER else bytearray()
-    layout = safetensors_layout(header) if len(header) == size else None
+    layout = _tensor_spans(header) if len(header) == size else None
     if layout is None:
         reader.unread(prefix + header)
         yield from _cdc_chunks(reader)
@@ -187,8 +211,8 @@ def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
     for start in range(0, len(whole), PIECE):  # a header past 4 MiB: pieces, as everything
         yield Chunk(whole[start:start + PIECE])
     group = _Grouper()
-    for begin, end, width in layout:
-        yield from _region(reader, end - begin, width, group)
+    for begin, end, width, key in layout:
+        yield from _region(reader, end - begin, width, group, key)
     yield from group.flush()
     yield from _cdc_chunks(reader)  # trailing bytes, if any
 

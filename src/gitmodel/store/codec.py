@@ -10,6 +10,14 @@ a sample are stored raw, so noise costs nothing to "compress".
 Encoded form: one codec byte, then for CODEC_ZSTD_GROUPED the element width,
 then per stream a flag byte (0 raw, 1 zstd) and a u32 length before its bytes.
 
+CODEC_DELTA_XOR (format 3, added after 0-2, which stay readable): a changed
+tensor piece stored against the same piece of the parent version. Then a depth
+byte (1 + the base's depth, at most MAX_DEPTH), the base chunk's 16-byte id, and
+the plain encoding (0-2) of the XOR of the two raw pieces. Consecutive versions
+keep most sign/exponent bits, so the XOR's high bytes are mostly zero: the
+benchmark's full fine-tune (v2_full, 64 MiB) stores 17% of its size, against 68%
+plain.
+
 Grouping and regrouping go through numpy: CPython's strided slice assignment
 moves 0.66 GB/s, numpy 1.5 GB/s (measured here), and regrouping is on the
 checkout path of every byte.
@@ -25,6 +33,9 @@ import zstandard
 CODEC_RAW = 0
 CODEC_ZSTD = 1
 CODEC_ZSTD_GROUPED = 2
+CODEC_DELTA_XOR = 3
+MAX_DEPTH = 3  # a checkout decodes at most this many bases for one piece
+DELTA_HEAD = 18  # codec byte, depth byte, 16-byte base id
 
 LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the speed
 _SAMPLE = 64 << 10
@@ -38,11 +49,18 @@ class CorruptChunk(Exception):
     """An encoded chunk that cannot be decoded (truncated or damaged)."""
 
 
-def _compressor() -> zstandard.ZstdCompressor:
+def _compressor(grouped: bool = False) -> zstandard.ZstdCompressor:
+    """zstd level 1, or for a grouped byte stream a fast search with a tiny hash table:
+    exponent bytes have few long matches, and leaving them to the entropy coder is both
+    faster and smaller (bf16 exponents of the workload: 0.95 GB/s and 34% of the size,
+    against 0.29 GB/s and 39% at level 1; XOR deltas no worse, measured here)."""
     if not hasattr(_local, "c"):
         _local.c = zstandard.ZstdCompressor(level=LEVEL)
+        _local.g = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters(
+            window_log=17, hash_log=6, chain_log=6, search_log=1, min_match=7, target_length=0,
+            strategy=zstandard.STRATEGY_FAST, write_content_size=True))
         _local.d = zstandard.ZstdDecompressor()
-    return _local.c
+    return _local.g if grouped else _local.c
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
@@ -50,9 +68,9 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.d
 
 
-def _compress_stream(data: bytes | bytearray) -> tuple[int, bytes | bytearray]:
+def _compress_stream(data: bytes | bytearray, grouped: bool = False) -> tuple[int, bytes | bytearray]:
     """(flag, payload): zstd when a sample says it pays, raw otherwise."""
-    comp = _compressor()
+    comp = _compressor(grouped)
     if len(data) > 2 * _SAMPLE:
         sample = data[:_SAMPLE]
         if len(comp.compress(sample)) > _KEEP_RATIO * len(sample):
@@ -68,7 +86,7 @@ def encode(data: bytes | bytearray, width: int = 1) -> bytes:
     if width > 1 and len(data) % width == 0 and len(data) >= 4 * _SAMPLE:
         parts: list[bytes | bytearray] = [bytes([CODEC_ZSTD_GROUPED, width])]
         for stream in _split(data, width):
-            flag, payload = _compress_stream(stream)
+            flag, payload = _compress_stream(stream, grouped=True)
             parts.append(struct.pack("<BI", flag, len(payload)))
             parts.append(payload)
         return b"".join(parts)
@@ -79,7 +97,7 @@ def encode(data: bytes | bytearray, width: int = 1) -> bytes:
 def max_encoded(size: int) -> int:
     """The longest encoding of `size` raw bytes: every stream is stored raw when zstd
     does not save 8%, so at most the codec byte, the width and 5 bytes per stream."""
-    return size + 2 + 5 * 8
+    return size + 2 + 5 * 8 + DELTA_HEAD
 
 
 def raw_size(blob: bytes) -> int | None:
@@ -90,6 +108,8 @@ def raw_size(blob: bytes) -> int | None:
             return len(blob) - 1
         if blob[0] == CODEC_ZSTD:
             return _frame_size(blob[1:])
+        if blob[0] == CODEC_DELTA_XOR:
+            return raw_size(blob[DELTA_HEAD:]) if len(blob) > DELTA_HEAD else None
         if blob[0] == CODEC_ZSTD_GROUPED:
             flag, length = struct.unpack_from("<BI", blob, 2)
             stream = _frame_size(blob[7:7 + length]) if flag else length
@@ -104,11 +124,45 @@ def _frame_size(frame: bytes) -> int | None:
     return size if size >= 0 else None
 
 
-def decode(blob: bytes, size: int) -> bytes | bytearray:
-    """Decode a stored chunk whose raw length is `size`; raise CorruptChunk."""
+def delta_base(blob: bytes) -> tuple[str, int] | None:
+    """(base chunk id, depth) of a delta-encoded chunk; None for a plain one.
+    Raise CorruptChunk on a malformed delta head."""
+    if not blob or blob[0] != CODEC_DELTA_XOR:
+        return None
+    if len(blob) <= DELTA_HEAD or not 1 <= blob[1] <= MAX_DEPTH:
+        raise CorruptChunk("malformed delta head")
+    return blob[2:DELTA_HEAD].hex(), blob[1]
+
+
+def encode_delta(data: bytes | bytearray, width: int, base: bytes | bytearray,
+                 base_id: str, base_depth: int) -> bytes:
+    """The delta encoding of `data` against `base` (same length), a chunk of depth
+    `base_depth` (0: plain). The caller keeps it only when it beats `encode`."""
+    if len(base) != len(data) or base_depth >= MAX_DEPTH:
+        raise ValueError("no delta against this base")
+    head = bytes([CODEC_DELTA_XOR, base_depth + 1]) + bytes.fromhex(base_id)
+    return head + encode(_xor(data, base), width)
+
+
+def _xor(a: bytes | bytearray, b: bytes | bytearray) -> bytearray:
+    np = _numpy()
+    kind = np.uint64 if len(a) % 8 == 0 else np.uint8
+    out = bytearray(len(a))
+    np.bitwise_xor(np.frombuffer(a, kind), np.frombuffer(b, kind), out=np.frombuffer(out, kind))
+    return out
+
+
+def decode(blob: bytes, size: int, base: bytes | bytearray | None = None) -> bytes | bytearray:
+    """Decode a stored chunk whose raw length is `size`; raise CorruptChunk. A delta
+    chunk needs its base's raw bytes (verified by the caller)."""
     if not blob:
         raise CorruptChunk("empty chunk file")
     codec = blob[0]
+    if codec == CODEC_DELTA_XOR:
+        delta_base(blob)
+        if base is None or len(base) != size:
+            raise CorruptChunk("delta chunk without its base")
+        return _xor(decode(blob[DELTA_HEAD:], size), base)
     try:
         out: bytes | bytearray
         if codec == CODEC_RAW:
@@ -145,11 +199,18 @@ def _numpy():
     return _np
 
 
-def _split(data: bytes | bytearray, width: int) -> list[bytes]:
-    """Byte i of every element, for each i."""
+def _split(data: bytes | bytearray, width: int) -> list:
+    """Byte i of every element, for each i: the little-endian word shifted right by 8*i
+    and narrowed into a byte array, which numpy vectorises (bf16: 0.85 GB/s against
+    0.46 GB/s for a strided byte copy, measured here on a loaded machine)."""
     np = _numpy()
-    elements = np.frombuffer(data, np.uint8).reshape(-1, width)
-    return [elements[:, i].tobytes() for i in range(width)]
+    words = np.frombuffer(data, f"<u{width}")
+    streams = []
+    for i in range(width):
+        stream = np.empty(len(words), np.uint8)
+        np.right_shift(words, 8 * i, out=stream, casting="unsafe")
+        streams.append(stream)
+    return streams
 
 
 def _decode_grouped(blob: bytes, size: int) -> bytearray:

@@ -80,6 +80,18 @@ class StatCache:
             return row[5]
         return None
 
+    def last_oid(self, path: str) -> str | None:
+        """The oid last recorded for `path`, whatever its stat: the version a changed
+        file replaces, whose tensor pieces are delta bases for the new one."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute("SELECT oid FROM stat WHERE path = ?", (path,)).fetchone()
+        except sqlite3.Error:
+            self._off()
+            return None
+        return None if row is None else row[0]
+
     def record(self, path: str, st: os.stat_result | None, oid: str) -> None:
         """Remember `path`; written in batches (one transaction per FLUSH_EVERY records or
         FLUSH_AFTER seconds, and at close): a transaction per file was 2,000 commits for a

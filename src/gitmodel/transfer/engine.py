@@ -57,7 +57,9 @@ class Stats:
                     f"up to date on {remote!r})")
         saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
         return (f"{verb} {plural(self.objects, 'object')}, {human(self.logical)} of model files: "
-                f"moved {human(self.moved)} in {plural(self.chunks, 'chunk')}{saved}; "
+                f"moved {human(self.moved)}"
+                + (f" in {plural(self.chunks, 'chunk')}" if self.chunks else " (whole files)")
+                + f"{saved}; "
                 f"{self.up_to_date} already up to date")
 
     def as_json(self) -> dict[str, int]:
@@ -204,9 +206,11 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     if not manifests:
         return stats
     sizes = {cid: size for m in manifests for cid, size in m.chunks}
+    stats.deduped = sum(sizes.values())
+    bases = _bases(store, sizes)
     present = remote_has(backend, "chunks", sizes)
     needed = [cid for cid in sizes if cid not in present]
-    stats.deduped = sum(sizes[c] for c in present)
+    stats.deduped -= sum(sizes[c] for c in needed if c not in bases)
     if dry_run:
         stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
         stats.moved = sum(store.chunk_path(c).stat().st_size for c in needed)
@@ -219,7 +223,8 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
             blob = store.read_encoded(cid, sizes[cid])
             backend.write(_key("chunks", cid), blob)
             progress.update(sizes[cid], len(blob))
-        parallel(upload, needed)
+        for depth in range(codec.MAX_DEPTH + 1):  # a base is on the remote before its deltas
+            parallel(upload, [cid for cid in needed if bases.get(cid, 0) == depth])
         parallel(lambda oid: backend.write(_key("manifests", oid), store.read_manifest(oid).encode()),
                  [m.oid for m in manifests])
     finally:
@@ -230,9 +235,23 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     return stats
 
 
+def _bases(store: Store, sizes: dict[str, int]) -> dict[str, int]:
+    """Add to `sizes` the delta bases its chunks need (a base has its delta's length);
+    return the depth of every chunk that is a delta or a base (absent: 0)."""
+    depths: dict[str, int] = {}
+    for cid in list(sizes):
+        at = cid
+        while (head := store.chunk_head(at)) is not None and at not in depths:
+            depths[at] = head[1]
+            sizes.setdefault(head[0], sizes[at])
+            at = head[0]
+    return depths
+
+
 def _incomplete(store: Store, backend: Backend, present: list[Pointer],
                 paths: Mapping[Pointer, str]) -> set[str]:
-    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks.
+    """Oids among `present` (their manifest is on the remote) with a chunk the remote lacks
+    (or a delta base a local chunk needs).
 
     The chunks are those of the local manifest when the cache has the object
     whole (it is what a re-upload sends), else those of the remote's manifest;
@@ -246,7 +265,7 @@ def _incomplete(store: Store, backend: Backend, present: list[Pointer],
                 raise MissingObject(pointer.oid)
         except (MissingObject, CorruptObject):
             manifest = _remote_manifest(backend, pointer, paths[pointer])
-        lists[pointer.oid] = [c for c, _ in manifest.chunks]
+        lists[pointer.oid] = list(store.with_bases(c for c, _ in manifest.chunks))
     found = remote_has(backend, "chunks", {c for ids in lists.values() for c in ids})
     broken = {oid for oid, ids in lists.items() if not found.issuperset(ids)}
     for pointer in present:
@@ -306,7 +325,7 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> St
     bad = [m for m in manifests if not sound[m.oid]]
     if bad:
         good_chunks = {c for m in manifests if sound[m.oid] for c, _ in m.chunks}
-        _reject(store, backend, bad, needed - good_chunks, pointers)
+        _reject(store, backend, bad, needed - store.with_bases(good_chunks), pointers)
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
@@ -365,13 +384,23 @@ def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
 
 
 def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
-                    progress: Progress) -> bytes | bytearray:
+                    progress: Progress, below: int = codec.MAX_DEPTH + 1) -> bytes | bytearray:
+    """Download a chunk, and first the delta base it needs if the cache lacks it; a
+    base must sit lower in its chain (`below`), so a hostile remote cannot loop us."""
     blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
     if blob is None:
         raise RemoteError(f"model remote {backend.name!r} is missing chunk {cid} (an "
                           "interrupted push? push again from a clone that has the object)")
     try:
+        head = codec.delta_base(blob)
+        if head is not None and head[1] >= below:
+            raise CorruptObject(f"chunk {cid} has a delta chain that does not descend")
+        if head is not None and not store.has_chunk(head[0]):
+            _download_chunk(store, backend, head[0], size, progress, head[1])
         data = store.put_encoded(cid, size, blob)
+    except codec.CorruptChunk as exc:
+        raise RemoteError(f"model remote {backend.name!r} sent a damaged chunk {cid}: {exc}; "
+                          "it was not kept") from None
     except CorruptObject as exc:
         raise RemoteError(f"model remote {backend.name!r} sent a damaged object: {exc}; "
                           "it was not kept") from None

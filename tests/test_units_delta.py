@@ -1,0 +1,223 @@
+"""Delta chunks: a changed tensor piece stored as the XOR against the same piece of the
+parent version; chains bounded; every chunk still verified against its id."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import git, gm
+from gitmodel.store import codec
+from gitmodel.store.objects import CorruptObject, Store, chunk_id
+
+
+def _bf16(values: np.ndarray) -> bytes:
+    return (values.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes()
+
+
+def safetensors(tensors: dict[str, bytes]) -> bytes:
+    meta, pos = {}, 0
+    for name, data in tensors.items():
+        meta[name] = {"dtype": "BF16", "shape": [len(data) // 2],
+                      "data_offsets": [pos, pos + len(data)]}
+        pos += len(data)
+    header = json.dumps(meta).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + b"".join(tensors.values())
+
+
+def versions(count: int, n: int = 3 << 20) -> list[bytes]:
+    """A model fine-tuned in small steps: most bf16 elements keep their bits."""
+    rng = np.random.default_rng(7)
+    weights = rng.standard_normal(n).astype("<f4")
+    out = []
+    for _ in range(count):
+        out.append(safetensors({"w": _bf16(weights), "b": _bf16(weights[:4096])}))
+        weights = weights + rng.standard_normal(n).astype("<f4") * 1e-3
+    return out
+
+
+def test_codec_delta_round_trip_and_needs_its_base() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, 1 << 18, dtype=np.uint8).tobytes()
+    data = bytearray(base)
+    data[::97] = bytes(len(data[::97]))
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    assert codec.delta_base(blob) == (chunk_id(base), 1)
+    assert len(blob) < len(data) // 4
+    assert codec.raw_size(blob) == len(data)
+    assert codec.decode(blob, len(data), base) == data
+    with pytest.raises(codec.CorruptChunk):
+        codec.decode(blob, len(data))
+    with pytest.raises(ValueError):
+        codec.encode_delta(data, 2, base, chunk_id(base), codec.MAX_DEPTH)
+    plain = codec.encode(data, 2)  # the formats before deltas read as before
+    assert codec.delta_base(plain) is None and codec.decode(plain, len(data)) == data
+
+
+# Written by the codec before deltas (grouped bf16-like, then plain zstd): a cache or
+# remote filled by an older git-model must keep decoding.
+OLD_GROUPED = bytes.fromhex(
+    "0202019600000028b52ffda000000200550400040800020406080a0c0e10121416181a1c1e2022242628"
+    "2a2c2e30323436383a3c3e40424446484a4c4e50525456585a5c5e60626466686a6c6e70727476787a7c"
+    "7e80828486888a8c8e90929496989a9c9ea0a2a4a6a8aaacaeb0b2b4b6b8babcbec0c2c4c6c8caccced0"
+    "d2d4d6d8dadcdee0e2e4e6e8eaeceef0f2f4f6f8fafcfe010080beff416ea4019600000028b52ffda000"
+    "000200550400040801030507090b0d0f11131517191b1d1f21232527292b2d2f31333537393b3d3f4143"
+    "4547494b4d4f51535557595b5d5f61636567696b6d6f71737577797b7d7f81838587898b8d8f91939597"
+    "999b9d9fa1a3a5a7a9abadafb1b3b5b7b9bbbdbfc1c3c5c7c9cbcdcfd1d3d5d7d9dbdddfe1e3e5e7e9eb"
+    "edeff1f3f5f7f9fbfdff010080beff416ea4")
+OLD_PLAIN = bytes.fromhex("0128b52ffd60f400650000286d6f64656c0100ec508b16")
+
+
+def test_chunks_from_before_deltas_still_decode() -> None:
+    assert codec.decode(OLD_GROUPED, 1 << 18) == bytes(range(256)) * 1024
+    assert codec.decode(OLD_PLAIN, 500) == b"model" * 100
+    assert codec.delta_base(OLD_GROUPED) is None and codec.raw_size(OLD_GROUPED) == 1 << 18
+
+
+def _add(store: Store, data: bytes, parent=None):
+    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent)
+
+
+def test_changed_pieces_are_stored_against_the_parent(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    v0, v1 = versions(2)
+    m0 = _add(store, v0)
+    m1 = _add(store, v1, m0)
+    new = [c for c, _ in m1.chunks if c not in dict(m0.chunks)]
+    deltas = [c for c in new if store.chunk_base(c) is not None]
+    assert len(deltas) == 2  # the 6 MiB tensor's two pieces; header and bias are plain
+    assert {store.chunk_base(c) for c in deltas} <= {c for c, _ in m0.chunks}
+    stored = sum(store.stored_size(c)[0] for c in deltas)
+    assert stored < 0.4 * sum(n for c, n in m1.chunks if c in deltas)
+    out = io.BytesIO()
+    store.write_to(m1.pointer, out)
+    assert out.getvalue() == v1
+    assert store.with_bases(new) >= set(deltas) | {store.chunk_base(c) for c in deltas}
+    assert all(store.chunk_is_sound(c) for c in new)
+
+
+def test_chains_stay_bounded_and_a_damaged_base_is_caught(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    manifests, parent = [], None
+    for data in versions(2 * codec.MAX_DEPTH + 2):
+        parent = _add(store, data, parent)
+        manifests.append(parent)
+    depths = []
+    for m in manifests:
+        for cid, _ in m.chunks:
+            depth, at = 0, cid
+            while (at := store.chunk_base(at)) is not None:
+                depth += 1
+            depths.append(depth)
+    assert max(depths) == codec.MAX_DEPTH  # past the limit: against the key frame, or whole
+    last = manifests[-1]
+    delta = next(c for c, _ in last.chunks if store.chunk_base(c) is not None)
+    base = store.chunk_base(delta)
+    assert base is not None
+    path = store.chunk_path(base)
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 1
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CorruptObject):
+        store.read_chunk(delta, dict(last.chunks)[delta])
+    assert not store.chunk_is_sound(delta)
+
+
+@pytest.mark.slow
+def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> None:
+    """Through git: v1 is stored and pushed as deltas; a clone that pulls only v1 gets the
+    bases it needs; gc of a history without v0 keeps v0's pieces that v1 is built on."""
+    v0, v1 = versions(2)
+    (repo / "m.safetensors").write_bytes(v0)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    gm(repo, "remote", "add", "shared", str(tmp_path / "models"))
+    gm(repo, "push")
+    before = sum(p.stat().st_size for p in (tmp_path / "models").rglob("*") if p.is_file())
+    for db in (repo / ".git/model").glob("state.sqlite*"):
+        db.unlink()  # no stat cache: the index then tells what the path held
+    (repo / "m.safetensors").write_bytes(v1)
+    git(repo, "commit", "-qam", "v1")
+    storage = json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["storage"]
+    assert 0 < storage["delta_bytes"] < 0.4 * len(v1)
+    gm(repo, "push")
+    after = sum(p.stat().st_size for p in (tmp_path / "models").rglob("*") if p.is_file())
+    assert after - before < 0.4 * len(v1), "v1 moves as deltas"
+
+    git(repo, "checkout", "-q", "--orphan", "only-v1")  # a history without v0
+    git(repo, "commit", "-qm", "v1 alone")
+    git(repo, "branch", "-D", "main")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    gm(repo, "gc", "--grace", "0")
+    assert gm(repo, "fsck").returncode == 0
+    (repo / "m.safetensors").unlink()
+    git(repo, "checkout", "--", "m.safetensors")
+    assert (repo / "m.safetensors").read_bytes() == v1
+
+    gm(repo, "remote", "add", "second", str(tmp_path / "second"))
+    gm(repo, "push", "second")  # v1 alone: the bases go first, though no manifest names them
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "push", "-q", str(origin), "only-v1:main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "-c", "model.fetchOnCheckout=false", str(origin), str(clone))
+    gm(clone, "install")
+    gm(clone, "remote", "add", "second", str(tmp_path / "second"))
+    gm(clone, "pull")
+    assert (clone / "m.safetensors").read_bytes() == v1
+    assert gm(clone, "fsck").returncode == 0
+    manifest = Store(repo / ".git/model").read_manifest(
+        json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["oid"])
+    store = Store(repo / ".git/model")
+    delta = next(c for c, _ in manifest.chunks if store.chunk_base(c))
+    base = store.chunk_base(delta)
+    assert base is not None
+    store.chunk_path(base).write_bytes(store.chunk_path(base).read_bytes()[:-1] + b"?")
+    report = gm(repo, "fsck", check=False)
+    assert report.returncode == 1 and f"the delta base of chunk {delta}" in report.stdout.decode()
+    gm(repo, "fsck", "--repair")  # the damaged base goes aside; the file is re-added whole
+    assert (repo / ".git/model/bad" / base).exists() and gm(repo, "fsck").returncode == 0
+
+
+@pytest.mark.slow
+def test_migrate_import_stores_later_versions_as_deltas(plain_repo: Path) -> None:
+    repo = plain_repo
+    v0, v1 = versions(2)
+    for i, data in enumerate((v0, v1)):
+        (repo / "m.safetensors").write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"v{i}")
+    gm(repo, "install")
+    gm(repo, "migrate", "import", "--everything", "--include=*.safetensors")
+    storage = json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["storage"]
+    assert 0 < storage["delta_bytes"] < 0.4 * len(v1)
+    (repo / "m.safetensors").unlink()
+    git(repo, "checkout", "--", "m.safetensors")
+    assert (repo / "m.safetensors").read_bytes() == v1
+
+
+def test_a_remote_delta_chain_that_loops_is_refused(tmp_path: Path) -> None:
+    """A hostile remote: a delta chunk naming itself as its base ends in one error, not a
+    loop, and nothing it sent is kept."""
+    from gitmodel.store.pointer import Pointer
+    from gitmodel.transfer import engine, remotes
+
+    source = Store(tmp_path / "source")
+    v0, v1 = versions(2, n=1 << 19)
+    m1 = _add(source, v1, _add(source, v0))
+    backend = remotes.open_backend(tmp_path, remotes.Remote("r", str(tmp_path / "remote")))
+    engine.push(source, backend, engine.Known(tmp_path / "known", str(tmp_path / "remote")),
+                {m1.pointer: "m.safetensors"})
+    delta = next(c for c, _ in m1.chunks if source.chunk_base(c))
+    path = next((tmp_path / "remote").rglob(delta))
+    blob = path.read_bytes()
+    path.write_bytes(blob[:2] + bytes.fromhex(delta) + blob[18:])  # its own base
+    target = Store(tmp_path / "target")
+    with pytest.raises(remotes.RemoteError, match="damaged"):
+        engine.fetch(target, backend, {Pointer(m1.oid, m1.size): "m.safetensors"})
+    assert not target.has_chunk(delta) and not target.has_manifest(m1.oid)
