@@ -99,3 +99,21 @@ def test_log_without_stages_or_path_lists_every_model_files_history(repo):
     assert [line.split()[0] for line in out if line.startswith(" ")] == [
         "f000.bin", "f000.bin", "f001.bin"], out
     assert len(gm(repo, "log", "-n", "1").stdout.decode().splitlines()) == 2
+
+
+def test_stat_cache_batches_its_writes_and_keeps_them(tmp_path):
+    """Records are written in batches: seen at once by this process, by others after close."""
+    from gitmodel.store.statcache import StatCache
+    db, target = tmp_path / "state.sqlite", tmp_path / "f.bin"
+    target.write_bytes(b"x")
+    st = os.stat(target)
+    cache = StatCache(db)
+    cache.record("f.bin", st, "a" * 64)
+    cache.record("g.bin", None, "b" * 64)
+    other = StatCache(db)
+    assert other.expected_oid("f.bin", st) is None  # not written yet: one transaction per batch
+    assert cache.expected_oid("f.bin", st) == "a" * 64 and cache.expected_oid("g.bin", st) == "b" * 64
+    cache.close()
+    assert other.expected_oid("f.bin", st) == "a" * 64
+    assert other.expected_oid("g.bin", None) == "b" * 64
+    other.close()
