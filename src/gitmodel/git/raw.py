@@ -86,6 +86,11 @@ def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
     return find_raw(repo, _tree_pairs(repo, rev))
 
 
+def in_tree_paths(repo: Repo, rev: str, paths: set[str]) -> list[RawBlob]:
+    """Of the exact `paths`, those commit `rev` holds raw (status asks for staged paths)."""
+    return find_raw(repo, [(p, b) for p, b in _tree_pairs(repo, rev) if p in paths])
+
+
 def in_index_and_head(repo: Repo) -> tuple[list[RawBlob], list[RawBlob]]:
     """Tracked paths raw in the index, and in HEAD, with one check-attr and one batch-check
     for both (what `status` and `ls-files` ask on every call)."""
