@@ -209,7 +209,7 @@ class Repo:
         """Pointer files staged in the index (under pathspecs `paths`; of the exact paths
         `only`, when given: those are not pathspecs, and the blobs of other entries are
         not read, so a caller that knows what changed pays for that alone)."""
-        candidates = [(path, blob) for path, blob in self._index_files(paths)
+        candidates = [(path, blob) for path, blob in self.index_files(paths)
                       if only is None or path in only]
         return self._pointers(candidates, sized=False)
 
@@ -224,14 +224,14 @@ class Repo:
         """(index paths that say filter=model, the pointer files among them, those of them
         staged raw: not a pointer), with one ls-files, one check-attr and the blobs of
         those paths alone (others are not read)."""
-        files = self._index_files(())
+        files = self.index_files(())
         tracked = self.filtered_paths({path for path, _ in files})
         candidates = [(path, blob) for path, blob in files if path in tracked]
         entries = self._pointers(candidates, sized=False)
         pointers = {(e.path, e.blob) for e in entries}
         return tracked, entries, {p for p, b in candidates if (p, b) not in pointers}
 
-    def _index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
+    def index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
         """(path, blob) of the index's regular files, every stage."""
         out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
         files = []
