@@ -23,3 +23,26 @@ def test_config_is_read_the_way_git_reads_it(tmp_path: Path) -> None:
     assert repo.config("model.multi") == "b"
     assert repo.config("model.bare") == ""
     assert repo.config("model.unset", "x") == "x"
+
+
+def test_status_starts_at_most_six_git_processes(tmp_path: Path) -> None:
+    """One discover, one config list, one ls-files, one check-attr, one status, one read of
+    .gitmodel: however many model files and however often the remote is asked for."""
+    import os
+
+    from conftest import git, gm
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    gm(repo, "install")
+    gm(repo, "track", "*.bin")
+    for i in range(3):
+        (repo / f"m{i}.bin").write_bytes(os.urandom(4096))
+    gm(repo, "remote", "add", "shared", str(tmp_path / "remote"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    gm(repo, "status")  # the first run remembers the pointer blobs
+    trace = tmp_path / "trace"
+    gm(repo, "status", env=dict(os.environ, GIT_TRACE=str(trace)))
+    started = [line for line in trace.read_text().splitlines() if "built-in: git " in line]
+    assert len(started) <= 6, "\n".join(started)

@@ -157,6 +157,12 @@ class Repo:
             return default
         return self._config[key] or ""
 
+    def config_matching(self, prefix: str, suffix: str) -> dict[str, str]:
+        """Every setting whose key (as git spells it) starts with PREFIX and ends with SUFFIX,
+        from the one `git config --list` of this process."""
+        return {key: value or "" for key, value in self._config.items()
+                if key.startswith(prefix) and key.endswith(suffix)}
+
     def config_bool(self, key: str, default: bool) -> bool:
         """KEY as git reads a boolean: a bare key is true; an unreadable value is DEFAULT."""
         key = _config_key(key)

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import random
 import re
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -152,8 +154,24 @@ def _newest_tip_with_config(repo: Repo, limit: int = 64) -> str | None:
     return None
 
 
+_READ: weakref.WeakKeyDictionary[Repo, dict[tuple, dict[str, str]]] = weakref.WeakKeyDictionary()
+
+
 def _read_config(repo: Repo, rev: str | None = None) -> dict[str, str]:
-    """The `remote.*.url` and `core.remote` keys of .gitmodel."""
+    """The `remote.*.url` and `core.remote` keys of .gitmodel, read once per process while
+    the work tree's copy is unchanged (a status asked twice, at two git processes each)."""
+    try:
+        st = os.stat(repo.top / CONFIG_FILE)
+        key: tuple = (rev, st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        key = (rev, None)
+    memo = _READ.setdefault(repo, {})
+    if key not in memo:
+        memo[key] = _read_config_now(repo, rev)
+    return dict(memo[key])
+
+
+def _read_config_now(repo: Repo, rev: str | None) -> dict[str, str]:
     source = _config_source(repo, rev)
     if not source:
         return {}
@@ -172,9 +190,7 @@ def list_remotes(repo: Repo, rev: str | None = None) -> list[Remote]:
     for key, url in _read_config(repo, rev).items():
         if key.startswith("remote."):
             names[key[len("remote."):-len(".url")]] = url
-    local = repo.git("config", "--get-regexp", r"^model\.remote\..*\.url$", check=False)
-    for line in local.splitlines():
-        key, _, url = line.partition(" ")
+    for key, url in repo.config_matching("model.remote.", ".url").items():
         names[key[len("model.remote."):-len(".url")]] = url
     return [Remote(name, url) for name, url in sorted(names.items())]
 
