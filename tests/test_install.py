@@ -1,0 +1,102 @@
+"""One global `git model install`, then every clone just works (issue 15); git-model named by
+its absolute path, so a virtualenv off PATH changes nothing (issue 19); help, env."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+
+EXE = str(Path(sys.executable).parent / "git-model")
+POINTER_START = b"version https://git-lfs"
+
+
+def _env(home: Path, venv_on_path: bool) -> dict[str, str]:
+    path = "/usr/bin:/bin"
+    return dict(os.environ, HOME=str(home),
+                PATH=(str(Path(EXE).parent) + os.pathsep + path) if venv_on_path else path)
+
+
+def _run(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+    return proc
+
+
+@pytest.mark.slow
+def test_one_global_install_then_a_clone_restores_models_with_the_venv_off_path(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    author, user = _env(home, venv_on_path=True), _env(home, venv_on_path=False)
+    _run(tmp_path, user, EXE, "install")  # once per machine; a pipx or venv path, not PATH
+    assert "filter-process" in (home / ".gitconfig").read_text()
+
+    origin, work, clone = tmp_path / "origin.git", tmp_path / "work", tmp_path / "clone"
+    _run(tmp_path, author, "git", "init", "-q", "--bare", str(origin))
+    _run(tmp_path, author, "git", "init", "-q", str(work))
+    _run(work, author, "git", "model", "track", "*.safetensors")
+    model = os.urandom(300_000)
+    (work / "model.safetensors").write_bytes(model)
+    _run(work, author, "git", "model", "remote", "add", "shared", str(tmp_path / "store"))
+    _run(work, author, "git", "add", "-A")
+    _run(work, author, "git", "commit", "-qm", "v1")
+    assert int(git(work, "cat-file", "-s", "HEAD:model.safetensors").stdout) < 200
+    _run(work, author, "git", "remote", "add", "origin", str(origin))
+    _run(work, author, "git", "push", "-q", "origin", "main")
+    _run(work, author, "git", "model", "push")
+
+    _run(tmp_path, user, "git", "clone", "-q", str(origin), str(clone))  # nothing else
+    assert (clone / "model.safetensors").read_bytes() == model
+    assert _run(clone, user, "git", "status", "--porcelain").stdout == b""
+    for name in ("pre-commit", "post-checkout"):  # put in place by the filter, as git-lfs does
+        assert "installed by `git model install`" in (clone / ".git/hooks" / name).read_text()
+
+    # a modified model checked out again: git unlinks first, then the filter must start
+    (clone / "model.safetensors").write_bytes(b"edited")
+    _run(clone, user, "git", "checkout", "--", "model.safetensors")
+    assert (clone / "model.safetensors").read_bytes() == model
+    (clone / "model.safetensors").write_bytes(model[::-1])
+    _run(clone, user, "git", "commit", "-qam", "v2")
+    assert git(clone, "cat-file", "-p", "HEAD:model.safetensors").stdout.startswith(POINTER_START)
+
+    _run(clone, user, EXE, "uninstall")
+    assert "filter" not in (home / ".gitconfig").read_text()
+    assert not (clone / ".git/hooks/pre-commit").exists()
+
+
+def test_install_levels_and_uninstall_mirror_them(plain_repo, tmp_path, isolated_git):
+    system = tmp_path / "system-gitconfig"
+    env = dict(os.environ, GIT_CONFIG_SYSTEM=str(system))
+    env.pop("GIT_CONFIG_NOSYSTEM")
+    out = _run(plain_repo, env, "git", "model", "install", "--system").stdout.decode()
+    assert out == "git-model installed in the system git config (hooks here too)\n"
+    assert f"process = {EXE} filter-process" in system.read_text()
+    _run(plain_repo, env, "git", "model", "install", "--local")
+    assert git(plain_repo, "config", "--local", "filter.model.smudge").stdout.decode() \
+        == f"{EXE} smudge -- %f\n"
+    _run(plain_repo, env, "git", "model", "uninstall", "--local")
+    assert git(plain_repo, "config", "--local", "--get-regexp", "^filter", check=False).stdout == b""
+    assert not (plain_repo / ".git/hooks/pre-push").exists()
+    assert "filter-process" in system.read_text()  # the other levels untouched
+    assert "filter" not in (isolated_git / ".gitconfig").read_text()
+    _run(plain_repo, env, "git", "model", "uninstall", "--system")
+    assert "filter" not in system.read_text()
+
+
+def test_install_refreshes_an_older_path_and_a_command_restores_missing_hooks(plain_repo):
+    git(plain_repo, "config", "filter.model.process", "/old/venv/bin/git-model filter-process")
+    git(plain_repo, "config", "filter.model.clean", "git-model clean -- %f")  # a bare name
+    assert git(plain_repo, "model", "install").returncode == 0  # ours, moved: no --force
+    assert git(plain_repo, "config", "--local", "filter.model.process").stdout.decode() \
+        == f"{EXE} filter-process\n"
+    assert git(plain_repo, "config", "--local", "filter.model.clean").stdout.decode() \
+        == f"{EXE} clean -- %f\n"
+    for hook in (plain_repo / ".git/hooks").iterdir():
+        hook.unlink()
+    git(plain_repo, "model", "status")
+    assert f"git_model={EXE};" in (plain_repo / ".git/hooks/pre-push").read_text()
