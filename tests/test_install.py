@@ -2,6 +2,7 @@
 its absolute path, so a virtualenv off PATH changes nothing (issue 19); help, env."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,24 @@ def test_install_refreshes_an_older_path_and_a_command_restores_missing_hooks(pl
         hook.unlink()
     git(plain_repo, "model", "status")
     assert f"git_model={EXE};" in (plain_repo / ".git/hooks/pre-push").read_text()
+
+
+def test_env_reports_levels_hooks_cache_remote_and_lfs(repo):
+    git(repo, "config", "--global", "model.fetchOnCheckout", "false")
+    git(repo, "model", "remote", "add", "shared", "s3://bucket/models")
+    git(repo, "config", "model.remote.shared.url", "https://me:secret@example.com/models")
+    (repo / ".gitattributes").write_text((repo / ".gitattributes").read_text()
+                                         + "*.onnx filter=lfs diff=lfs merge=lfs -text\n")
+    git(repo, "add", ".gitattributes")
+    text = git(repo, "model", "env").stdout.decode()
+    assert f"filter: {EXE} filter-process (local)\n" in text
+    assert "model.fetchOnCheckout=false (global)" in text.replace("fetchoncheckout", "fetchOnCheckout")
+    assert "pre-commit git-model, post-checkout git-model" in text
+    assert "remote: shared https://me:***@example.com/models (local override)" in text
+    assert "git-lfs also tracks: *.onnx" in text
+    assert "secret" not in text
+    out = git(repo, "model", "env", "--json").stdout
+    assert b"secret" not in out
+    info = json.loads(out)
+    assert info["repository"]["cache"]["path"] == str(repo / ".git" / "model")
+    assert {e["scope"] for e in info["filter"]} == {"local"}

@@ -540,6 +540,9 @@ from gitmodel.cli.install import help_command, install, uninstall  # noqa: E402
 main.add_command(install)
 main.add_command(uninstall)
 main.add_command(help_command)
+from gitmodel.cli.env import env  # noqa: E402
+
+main.add_command(env)
 
 
 def run() -> None:
