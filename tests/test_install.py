@@ -122,3 +122,34 @@ def test_env_reports_levels_hooks_cache_remote_and_lfs(repo):
     info = json.loads(out)
     assert info["repository"]["cache"]["path"] == str(repo / ".git" / "model")
     assert {e["scope"] for e in info["filter"]} == {"local"}
+    assert info["versions"]["git"][0].isdigit() and info["executable"] == EXE
+
+
+def test_help_every_way_a_user_asks(repo):
+    env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100")
+    env.pop("MANPATH", None)  # man-db finds <venv>/share/man from <venv>/bin on PATH
+    manual = git(repo, "model", "--help", env=env).stdout.decode()  # git runs `man git-model`
+    assert "GIT-MODEL(1)" in manual and "git-model-push(1)" in manual.replace("\u2010", "-")
+    page = subprocess.run(["man", "git-model-push"], env=env, capture_output=True)
+    assert page.returncode == 0, page.stderr.decode()
+    assert "Upload the objects of REVs" in page.stdout.decode()
+    assert "git model push --all --dry-run" in page.stdout.decode().replace("\u2010", "-")
+    usage = git(repo, "model", "help", "push").stdout.decode()
+    assert usage.startswith("Usage: git model push [OPTIONS] [REMOTE] [REV]...")
+    assert "Usage: git model [OPTIONS] COMMAND" in git(repo, "model", "help").stdout.decode() \
+        .replace("[COMMAND]", "COMMAND")
+    missing = git(repo, "model", "help", "pushh", check=False)
+    assert missing.returncode == 1 and b"no such command 'pushh'" in missing.stderr
+
+
+def test_every_command_has_an_example_and_a_man_page():
+    from gitmodel.cli.examples import add_examples
+    from gitmodel.cli.main import main
+    from gitmodel.cli.manpages import pages
+    add_examples(main)
+    rendered = dict(pages(main))
+    assert {"git-model.1", "git-model-push.1", "git-model-remote-add.1"} <= set(rendered)
+    for name, text in rendered.items():
+        assert "Example:" in text, f"{name}: no example in the command's help"
+    installed = Path(EXE).parent.parent / "share" / "man" / "man1"  # by the build hook
+    assert (installed / "git-model-push.1").read_text().startswith('.TH "GIT-MODEL-PUSH" 1')

@@ -23,10 +23,9 @@ def env(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    tool = info["git_model"]
-    click.echo(f"git-model {tool['version']} ({tool['executable']})")
-    click.echo(info["git"] or "git: not found")
-    click.echo(info["git_lfs"] or "git-lfs: not installed")
+    for name, version in info["versions"].items():
+        click.echo(f"{name} {version or 'not installed'}" +
+                   (f" ({info['executable']})" if name == "git-model" else ""))
     filters = info["filter"]
     if not filters:
         click.echo("filter: not installed (run `git model install`)")

@@ -547,6 +547,8 @@ main.add_command(env)
 
 def run() -> None:
     """Console entry point: errors become one line on stderr and a documented exit status."""
+    from gitmodel.cli.examples import add_examples
+    add_examples(main)  # here, not at import: every command is registered by now
     sys.exit(guarded(_main))
 
 

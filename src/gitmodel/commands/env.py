@@ -17,6 +17,13 @@ def _out(args: list[str], cwd: Path | None) -> str | None:
     return proc.stdout.decode(errors="replace").strip() if proc.returncode == 0 else None
 
 
+def _version(cwd: Path | None, *args: str) -> str | None:
+    """The version number git or git-lfs prints (None when not installed)."""
+    text = _out(list(args), cwd)
+    words = text.replace("/", " ").split() if text else []
+    return next((w for w in words if w[:1].isdigit()), text)
+
+
 def _scoped(cwd: Path | None, pattern: str) -> list[dict[str, str]]:
     """Every `git config` entry matching `pattern`, with the level it comes from (passwords
     in URLs masked: the output gets pasted into bug reports)."""
@@ -63,9 +70,9 @@ def environment(repo: Repo | None) -> dict[str, Any]:
     """Everything `git model env` reports; repository parts are None outside one."""
     cwd = repo.top if repo else None
     info: dict[str, Any] = {
-        "git_model": {"version": __version__, "executable": executable()},
-        "git": _out(["--version"], cwd),
-        "git_lfs": _out(["lfs", "version"], cwd),
+        "executable": executable(),
+        "versions": {"git-model": __version__, "git": _version(cwd, "--version"),
+                     "git-lfs": _version(cwd, "lfs", "version")},
         "filter": _scoped(cwd, r"^(filter|diff)\.model\."),
         "settings": _scoped(cwd, r"^model\."),
         "repository": None,
