@@ -153,3 +153,23 @@ def test_every_command_has_an_example_and_a_man_page():
         assert "Example:" in text, f"{name}: no example in the command's help"
     installed = Path(EXE).parent.parent / "share" / "man" / "man1"  # by the build hook
     assert (installed / "git-model-push.1").read_text().startswith('.TH "GIT-MODEL-PUSH" 1')
+
+
+def test_hooks_put_in_a_clone_do_not_run_its_committed_stages(repo, tmp_path):
+    marker = tmp_path / "ran"
+    (repo / "params.json").write_text("{}\n")
+    (repo / "model.safetensors").write_bytes(os.urandom(1000))
+    (repo / ".gitmodel").write_text(f'[stage "train"]\n\tcmd = touch {marker}\n'
+                                    "\tdeps = params.json\n\touts = model.safetensors\n")
+    git(repo, "config", "model.onCommit", "off")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "stages")
+    git(tmp_path, "model", "install")  # global: the clone gets hooks from its filter
+    clone = tmp_path / "clone"
+    cloned = git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert b"will not run them (model.onCommit=check)" in cloned.stderr
+    assert git(clone, "config", "--local", "model.onCommit").stdout == b"check\n"
+    (clone / "params.json").write_text('{"lr": 1}\n')
+    commit = git(clone, "commit", "-qam", "tweak", check=False)
+    assert commit.returncode == 1 and b"git model run" in commit.stderr
+    assert not marker.exists()

@@ -135,11 +135,28 @@ def ensure_hooks(repo: Repo) -> None:
     if repo.config("filter.model.process") is None:
         return
     free = [name for name in HOOKS if not (hooks_dir / name).exists()]
+    _stages_off_until_allowed(repo)
     install_hooks(repo, executable(), only=free)
     for name in HOOKS:
         if name not in free:
             print(f"git-model: kept your {name} hook without git-model's part: run "
                   "`git model install --local` to chain them", file=sys.stderr)
+
+
+def _stages_off_until_allowed(repo: Repo) -> None:
+    """Hooks nobody asked for must not run commands someone else committed: when HEAD's
+    `.gitmodel` declares stages (a clone) and model.onCommit is unset, set it to `check`
+    here (the commit is refused while a stage is stale; nothing runs)."""
+    if repo.config("model.onCommit") is not None:
+        return
+    declared = call(["config", "--blob", "HEAD:.gitmodel", "--get-regexp", r"^stage\..*\.cmd$"],
+                    cwd=repo.top)
+    if declared.returncode != 0 or not declared.stdout.strip():
+        return
+    run(["config", "--local", "model.onCommit", "check"], cwd=repo.top)
+    print("git-model: this repository's .gitmodel declares stage commands; the pre-commit hook "
+          "will not run them (model.onCommit=check): after reading them (`git model stages`), "
+          "`git config model.onCommit run` lets it", file=sys.stderr)
 
 
 def current_repo() -> Repo | None:
