@@ -173,3 +173,40 @@ def test_hooks_put_in_a_clone_do_not_run_its_committed_stages(repo, tmp_path):
     commit = git(clone, "commit", "-qam", "tweak", check=False)
     assert commit.returncode == 1 and b"git model run" in commit.stderr
     assert not marker.exists()
+
+
+def _stderr_on_a_terminal(cwd: Path, *args: str) -> bytes:
+    """What `git ARGS` writes to stderr when stderr is a terminal (a pty read to the end)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 0 columns: no bar
+    proc = subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 5)
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:  # EIO: every writer closed the terminal
+            chunk = b""
+        if not chunk and proc.poll() is not None:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait() == 0, seen
+    return seen
+
+
+def test_progress_on_a_terminal_only_and_never_with_q(repo, tmp_path):
+    (repo / "model.safetensors").write_bytes(os.urandom(200_000))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "model", "remote", "add", "a", str(tmp_path / "a"))
+    git(repo, "model", "remote", "add", "b", str(tmp_path / "b"))
+    assert b"push a:" in _stderr_on_a_terminal(repo, "model", "push", "a")
+    assert b"push b:" not in _stderr_on_a_terminal(repo, "model", "-q", "push", "b")
+    assert b"push" not in git(repo, "model", "push", "--all", "b").stderr  # not a terminal

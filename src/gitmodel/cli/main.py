@@ -39,9 +39,13 @@ def _heavy_repo() -> Repo:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (none either when stderr "
+              "is not a terminal).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, quiet: bool) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+    if quiet:  # the environment carries it to the hooks and filters git starts for us
+        os.environ["GIT_MODEL_QUIET"] = "1"
     if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
         click.echo(ctx.get_help())
     elif ctx.invoked_subcommand not in _NO_FILTER_CHECK:
