@@ -210,3 +210,18 @@ def test_progress_on_a_terminal_only_and_never_with_q(repo, tmp_path):
     assert b"push a:" in _stderr_on_a_terminal(repo, "model", "push", "a")
     assert b"push b:" not in _stderr_on_a_terminal(repo, "model", "-q", "push", "b")
     assert b"push" not in git(repo, "model", "push", "--all", "b").stderr  # not a terminal
+
+
+@pytest.mark.skipif(not Path("/usr/share/bash-completion/completions/git").exists(),
+                    reason="git's bash completion is not installed")
+def test_bash_completion_through_git_model_tab(repo):
+    script = f"""
+source /usr/share/bash-completion/completions/git
+eval "$({EXE} completion bash)"
+COMP_WORDS=(git model push --d); COMP_CWORD=3; COMP_LINE="git model push --d"
+COMP_POINT=${{#COMP_LINE}}
+__git_wrap__git_main git --d push
+echo "${{COMPREPLY[@]}}"
+"""
+    out = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, check=True)
+    assert out.stdout.split() == [b"--dry-run"]

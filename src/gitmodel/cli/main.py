@@ -55,7 +55,7 @@ def main(ctx: click.Context, quiet: bool) -> None:
 
 # Commands that set the filter up, or that git runs as the filter or a driver.
 _NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge", "textconv",
-                    "diff-driver", "hook", "version", "help", "env"}
+                    "diff-driver", "hook", "version", "help", "env", "completion"}
 
 
 def _ensure_hooks() -> None:
@@ -547,6 +547,9 @@ main.add_command(help_command)
 from gitmodel.cli.env import env  # noqa: E402
 
 main.add_command(env)
+from gitmodel.cli.completion import completion  # noqa: E402
+
+main.add_command(completion)
 
 
 def run() -> None:
