@@ -78,6 +78,11 @@ def metrics(work: Workload) -> list[Metric]:
                "≤ 1.2", limit=at_most(1.2)),
         Metric("push_linked_bytes", "push v0..v7: of which hardlinked, not copied", "B"),
         Metric("clone_pull", "clone + pull HEAD (v7)", "s"),
+        Metric("lfs_push_all", "Git LFS server (giftless): push v0..v6: time", "s"),
+        Metric("lfs_push_all_bytes", "Git LFS server: push v0..v6: bytes sent", "B"),
+        Metric("lfs_push_one", "Git LFS server: push v7: time", "s"),
+        Metric("lfs_push_one_bytes", "Git LFS server: push v7: bytes sent", "B"),
+        Metric("lfs_clone_pull", "Git LFS server: clone + pull HEAD (v7)", "s"),
         Metric("checkout_v0", "checkout of v0 (stored whole) from v2_full", "s"),
         Metric("checkout_full", "checkout of v2_full (deltas on v0) from v0", "s",
                "≤ 1.2× checkout of v0"),
@@ -224,6 +229,11 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
         "- clone + pull: `git clone`, then git-model `git model install --local && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
+        "- Git LFS server rows: giftless 0.6.2 (local storage, waitress) on 127.0.0.1, started per "
+        "run; git-model `git model push lfsbench TAGS` to a model remote at its `/info/lfs`, git-lfs "
+        "`git lfs push lfsbench TAGS`; bytes sent = growth of the server's storage (an LFS server "
+        "takes whole files, so both tools send the same); clone + pull: clone, point the clone at "
+        "the server, pull. DVC has no LFS client.",
         "- migrate import: a plain-git history of 10 commits (setup, v0..v7 tagged, a text "
         "change) with the models committed raw, then `git model install --local && git model migrate "
         "import --everything --include='*.safetensors,*.bin'` against `git lfs install --local "

@@ -14,6 +14,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from lfsbench import lfs_server_steps
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
@@ -57,6 +58,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     missing = tool.remote_missing(runner, lay.repo)
     if missing is None:
         push_steps(tool, runner, lay, work, result)
+        lfs_server_steps(tool, runner, lay, work, result)
     else:
         commit_version(tool, runner, lay.repo, work.extra)
         for key in ("push_all", "push_all_bytes", "push_full_bytes", "push_one", "push_one_bytes",

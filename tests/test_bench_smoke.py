@@ -26,7 +26,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     for row in ("add + commit, v0..v6 total", "store after v0..v6", "checkout switch",
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
-                "peak RSS: checkout of the 4× file", "store growth from v2_full",
+                "peak RSS: checkout of the 4× file", "Git LFS server: push v7: bytes sent",
+                "store growth from v2_full",
                 "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
                 "migrate import: store after"):
         assert f"| {row}" in table, row
@@ -34,5 +35,6 @@ def test_bench_smoke(tmp_path: Path) -> None:
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
     assert len(results) == 1
     assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
+    assert results[0]["lfs_push_one_bytes"] > 0  # giftless on 127.0.0.1 took v7 whole
     assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"

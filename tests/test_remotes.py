@@ -61,7 +61,7 @@ def test_remote_config_commands(repo: Path) -> None:
     assert git(repo, "config", "-f", ".gitmodel", "stage.train.cmd").stdout.strip() == b"python train.py"
     for args, message in [(("add", "a", "/x"), "already exists"),
                           (("add", "bad name", "/x"), "invalid"),
-                          (("add", "c", "http://x/y"), "unsupported"),
+                          (("add", "c", "ftp://x/y"), "unsupported"),
                           (("set-default", "zz"), "no model remote")]:
         proc = gm(repo, "remote", *args, check=False)
         err = proc.stderr.decode()

@@ -108,6 +108,27 @@ def test_settle_gives_up_while_git_holds_the_lock(tmp_path):
     assert index_path.read_bytes() == before
 
 
+def test_settle_holds_the_lock_from_its_read_to_its_write(tmp_path):
+    """A git write during a settle is refused (git waits or says so), never silently lost."""
+    repo = make_repo(tmp_path, 3, "sha1")
+    index_path = repo / ".git/index"
+    newest = max(os.stat(repo / n).st_mtime_ns for n in NAMES)
+    os.utime(index_path, ns=(newest, newest))
+    (repo / "late").write_text("late")
+    refused = []
+
+    def confirm(paths: list[str]) -> set[str]:
+        assert (repo / ".git/index.lock").exists()
+        refused.append(git(repo, "add", "late", check=False).returncode)
+        return set(paths)
+
+    index.settle(index_path, repo, 20, confirm)
+    assert refused == [128]
+    assert not (repo / ".git/index.lock").exists()
+    git(repo, "add", "late")  # after the settle, git's write goes through and stays
+    assert "late" in git(repo, "ls-files").stdout.decode().split()
+
+
 @pytest.mark.parametrize("data", [b"", b"DIRX" + bytes(8), b"DIRC\0\0\0\x05" + bytes(4)])
 def test_reader_rejects_what_is_not_a_supported_index(data):
     with pytest.raises(index.Unsupported):

@@ -33,6 +33,12 @@ def install(local: bool, system: bool, force: bool) -> None:
     done = do_install(current_repo(), _scope(local, system), force)  # type: ignore[arg-type]
     for name in done.chained:
         click.echo(f"kept your {name} hook: it now runs before git-model's")
+    if done.hooks_in is not None:  # a git-lfs repository: git-model serves its filter=lfs
+        from gitmodel.commands.adopt import adopt
+        from gitmodel.git.repo import Repo
+        adopted = adopt(Repo.discover(done.hooks_in))
+        for line in adopted.lines() if adopted else []:
+            click.echo(line)
     where = "in this repository" if done.scope == "local" else f"in the {done.scope} git config"
     click.echo(f"git-model installed {where}" + (" (hooks here too)" if done.hooks_in and
                                                  done.scope != "local" else ""))

@@ -370,11 +370,11 @@ def remote() -> None:
 @click.argument("url")
 @click.option("--check", is_flag=True, help="Connect first: refuse a remote that cannot be reached.")
 def remote_add(name: str, url: str, check: bool) -> None:
-    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path)."""
-    from gitmodel.transfer import remotes
+    """Add remote NAME at URL (a path, s3://bucket/prefix, ssh://host/path, https://…/info/lfs)."""
+    from gitmodel.transfer import connect, remotes
     repo = _repo()
     if check:
-        remotes.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
+        connect.open_backend(repo.top, remotes.Remote(name, url)).require_root(connect=True)
     made_default = remotes.add(repo, name, url)
     click.echo(f"added model remote {name}" + (" (the default)" if made_default else ""))
 

@@ -63,6 +63,8 @@ def materialize(repo: Repo, paths: Sequence[str] = (),
     done, missing, oids = [], [], {}
     entries = pointer_files(repo, paths)
     tmp_dir = _tmp_dir(repo, repo.top) if entries else None
+    if entries:
+        store.remove_stale_tmp()  # left by a command killed midway
     for entry in entries:
         if store.has_object(entry.pointer) and _write(repo, store, previous, entry, tmp_dir):
             done.append(entry.path)

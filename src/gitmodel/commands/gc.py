@@ -22,6 +22,7 @@ from gitmodel.errors import UserError
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo
 from gitmodel.store import layout
+from gitmodel.store.atomic import pause_point
 from gitmodel.store.objects import CorruptObject, MissingObject, is_chunk_id
 from gitmodel.store.pointer import is_oid
 
@@ -94,6 +95,7 @@ def collect(repo: Repo, garbage: Garbage, grace: float) -> int:
                 stat = path.stat()
                 if _old(stat, cutoff):
                     path.unlink()
+                    pause_point("delete")
                     freed += stat.st_size
             except FileNotFoundError:
                 continue

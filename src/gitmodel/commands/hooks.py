@@ -85,6 +85,8 @@ def uninstall_hooks(repo: Repo) -> None:
 def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     """Run git-model's part of hook `name`; the return value is the hook's exit code."""
     if name in ("post-checkout", "post-merge"):
+        if repo.operation_in_progress():
+            return 0  # its index is in memory: touching files or index would break it
         from gitmodel.commands.checkout import materialize  # heavy (the store): imported only here
         _, missing = materialize(repo)
         if missing and repo.config_bool("model.smudge.strict", False):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gitmodel.commands import adopt
 from gitmodel.commands.hooks import HOOKS, install_hooks, is_ours, uninstall_hooks
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo, call, run
@@ -112,6 +113,8 @@ def install(repo: Repo | None, scope: Scope = "global", force: bool = False) -> 
         return Installed(scope, None, [])
     if scope != "local" and _get("local", repo, "filter.model.process") is not None:
         write_config("local", repo, force)
+    if adopt.uses_lfs(repo):
+        adopt.set_lfs_hooks_aside(repo)  # before the shims: chained, they would push twice
     return Installed(scope, repo.top, install_hooks(repo, executable()))
 
 
@@ -123,6 +126,7 @@ def uninstall(repo: Repo | None, scope: Scope = "global") -> Path | None:
     if repo is None:
         return None
     uninstall_hooks(repo)
+    adopt.give_back(repo)
     return repo.top
 
 

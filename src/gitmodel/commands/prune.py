@@ -19,8 +19,8 @@ from gitmodel.git.cache import open_store
 from gitmodel.git.repo import GitError, Repo, read_blobs, small_blobs
 from gitmodel.store import layout
 from gitmodel.store.pointer import is_oid, parse
+from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
-from gitmodel.transfer import remotes
 
 DEFAULT_RECENT_DAYS = 10  # git lfs: lfs.fetchrecentrefsdays (7) + lfs.pruneoffsetdays (3)
 
@@ -71,9 +71,12 @@ def plan(repo: Repo, days: int, grace: float = gc.DEFAULT_GRACE) -> Plan:
     except GitError as exc:
         raise UserError(f"prune: git cannot walk the history ({exc}); nothing was deleted") from None
     old = sorted((cached - recent) & reachable)
-    backend = remotes.open_backend(repo.top, remotes.resolve(repo, name))
+    backend = connect.open_backend(repo.top, remotes.resolve(repo, name))
     backend.require_root()
-    there = transfer.remote_has(backend, "manifests", old)
+    if isinstance(backend, lfs.LfsBackend):  # whole files: its download batch says what it holds
+        there = backend.held([store.read_manifest(oid).pointer for oid in old])
+    else:
+        there = transfer.remote_has(backend, "manifests", old)
     result = Plan(name, [o for o in old if o in there], [o for o in old if o not in there],
                   len(cached & recent), len(cached - recent - reachable))
     result.garbage, _ = gc.find_garbage(repo, grace, cached - set(result.prunable))

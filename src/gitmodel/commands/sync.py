@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
+from gitmodel.commands import adopt
 from gitmodel.commands.checkout import materialize
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
@@ -22,8 +23,8 @@ from gitmodel.git.repo import Entry, Repo, read_blobs, small_blobs
 from gitmodel.store.atomic import atomic_output
 from gitmodel.store.objects import Store
 from gitmodel.store.pointer import Pointer, parse
+from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
-from gitmodel.transfer import remotes
 
 
 def _is_zero(object_id: str) -> bool:
@@ -40,8 +41,24 @@ def _labels(entries: Iterable[Entry]) -> dict[Pointer, str]:
     return result
 
 
+def _default_remote(repo: Repo) -> remotes.Remote | None:
+    """The default model remote; in a repository git-model took over from git-lfs with none
+    configured, the LFS endpoint git-lfs would use."""
+    name = remotes.default_name(repo)
+    if name is not None:
+        return remotes.resolve(repo, name)
+    if lfs.adopted(repo) or repo.config("lfs.url"):
+        url = lfs.derived_endpoint(repo)
+        if url:
+            return remotes.Remote("lfs", url)
+    return None
+
+
 def _connect(repo: Repo, name: str | None, download: bool = False) -> remotes.Backend:
-    backend = remotes.open_backend(repo.top, remotes.resolve(repo, name))
+    remote = remotes.resolve(repo, name) if name is not None else _default_remote(repo)
+    if remote is None:
+        remote = remotes.resolve(repo, None)  # raises: "no model remote configured"
+    backend = connect.open_backend(repo.top, remote)
     if download:
         backend.require_root()
     return backend
@@ -96,6 +113,8 @@ def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
           verify: bool = False, dry_run: bool = False) -> transfer.Stats:
     known = transfer.Known(repo.model_dir, backend.remote.url)
     try:
+        if isinstance(backend, lfs.LfsBackend):
+            return lfs.push(open_store(repo), backend, known, pointers, dry_run)
         return transfer.push(open_store(repo), backend, known, pointers, verify, dry_run)
     finally:
         known.close()
@@ -106,7 +125,7 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
     pointers = _pushed_pointers(repo, git_remote, lines)
     if not pointers:
         return 0
-    if remotes.default_name(repo) is None:
+    if _default_remote(repo) is None:
         print(f"git-model: warning: {len(pointers)} model object(s) pushed as pointers only: no "
               "model remote is configured (git model remote add NAME URL)", file=sys.stderr)
         return 0
@@ -141,6 +160,12 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
 
 
 # -- fetch, pull -----------------------------------------------------------------------
+def _fetch(store: Store, backend: remotes.Backend, pointers: dict[Pointer, str]) -> transfer.Stats:
+    if isinstance(backend, lfs.LfsBackend):
+        return lfs.fetch(store, backend, pointers)
+    return transfer.fetch(store, backend, pointers)
+
+
 def fetch(repo: Repo, args: Sequence[str], include: Sequence[str] = (),
           exclude: Sequence[str] = (), everything: bool = False) -> tuple[str, transfer.Stats]:
     """Fetch the objects of REVs (default HEAD), or of every ref and reflog entry with
@@ -155,7 +180,7 @@ def fetch(repo: Repo, args: Sequence[str], include: Sequence[str] = (),
     else:
         pointers = _labels(_select(_rev_entries(repo, revs), include, exclude))
     backend = _connect(repo, name, download=True)
-    return backend.name, transfer.fetch(open_store(repo), backend, pointers)
+    return backend.name, _fetch(open_store(repo), backend, pointers)
 
 
 def pull(repo: Repo, name: str | None, include: Sequence[str] = (),
@@ -164,7 +189,7 @@ def pull(repo: Repo, name: str | None, include: Sequence[str] = (),
     `include`/`exclude` (git lfs pull -I/-X) only the matching paths."""
     backend = _connect(repo, name, download=True)
     entries = _select(repo.index_entries(), include, exclude)
-    stats = transfer.fetch(open_store(repo), backend, _labels(entries))
+    stats = _fetch(open_store(repo), backend, _labels(entries))
     if (include or exclude) and not entries:
         return backend.name, stats, [], []
     done, missing = materialize(repo, [e.path for e in entries] if include or exclude else ())
@@ -187,13 +212,15 @@ class OnDemand:
         """True when the object is now in the cache."""
         if not self.enabled:
             return False
+        if lfs.adopted(self.repo) and adopt.import_one(self.repo, self.store, pointer):
+            return True  # git-lfs had fetched it into .git/lfs/objects
         try:
             if self.backend is None:
-                if remotes.default_name(self.repo) is None:
+                if _default_remote(self.repo) is None:
                     self.enabled = False
                     return False
                 self.backend = _connect(self.repo, None, download=True)
-            transfer.fetch(self.store, self.backend, {pointer: path})
+            _fetch(self.store, self.backend, {pointer: path})
         except UserError as exc:
             self.enabled = False
             print(f"git-model: {path}: could not fetch object {pointer.short}: {exc}",
@@ -204,13 +231,13 @@ class OnDemand:
 
 def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[list[Pointer], str]:
     """For `fsck --repair`: fetch broken objects again; (repaired, error or '')."""
-    if not pointers or remotes.default_name(repo) is None:
+    if not pointers or _default_remote(repo) is None:
         return [], ""
     repaired = []
     try:
         backend = _connect(repo, None, download=True)
         for pointer, path in pointers.items():
-            transfer.fetch(store, backend, {pointer: path})
+            _fetch(store, backend, {pointer: path})
             repaired.append(pointer)
     except UserError as exc:
         return repaired, str(exc)
@@ -219,10 +246,10 @@ def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[lis
 
 def unpushed(repo: Repo) -> tuple[str | None, list[Entry]]:
     """(default remote, HEAD/index files whose objects it is not known to have)."""
-    name = remotes.default_name(repo)
-    if name is None:
+    remote = _default_remote(repo)
+    if remote is None:
         return None, []
-    remote = remotes.resolve(repo, name)
+    name = remote.name
     entries = repo.index_entries()
     if repo.commit("HEAD"):
         entries += repo.tree_entries("HEAD")
@@ -265,14 +292,17 @@ def get(url: str, rev: str, path: str, out: Path | None,
         if remote is not None and remote not in known:
             chosen = remotes.Remote("remote", remote)
         elif remote is None and remotes.default_name(repo) is None:
-            raise UserError(f"{remotes.redact(url)} names no model remote in its .gitmodel: "
-                            "give one with --remote URL")
+            derived = lfs.lfs_url_of(url)  # a git-lfs repository: its server, as git-lfs finds it
+            if derived is None:
+                raise UserError(f"{remotes.redact(url)} names no model remote in its .gitmodel: "
+                                "give one with --remote URL")
+            chosen = remotes.Remote("lfs", derived)
         else:
             chosen = remotes.resolve(repo, remote)
-        backend = remotes.open_backend(remotes.git_url_top(url), chosen)
+        backend = connect.open_backend(remotes.git_url_top(url), chosen)
         backend.require_root()
         store = Store(Path(tmp) / "model")
-        stats = transfer.fetch(store, backend, {pointer: path})
+        stats = _fetch(store, backend, {pointer: path})
         with atomic_output(target.resolve()) as handle:
             store.write_to(pointer, handle)
         return target, stats

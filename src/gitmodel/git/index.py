@@ -13,8 +13,8 @@ smudged from (xxh3, no pipe, no sha256). A file that matches gets its mtime
 set one second before the index and its index entry the new stat data; every
 other racy entry gets its size zeroed, which is exactly what git does to such
 entries so that it compares their content next time. The index is rewritten
-through `index.lock` like git does it, byte for byte the same but for those
-fields and the checksum. Split indexes are left alone.
+through `index.lock` like git does it (taken before the index is read), byte
+for byte the same but for those fields and the checksum. Split indexes are left alone.
 """
 from __future__ import annotations
 
@@ -109,13 +109,40 @@ def settle(index_path: Path, top: Path, hash_len: int,
     Files in `written` were just written by us from verified objects in place
     of their pointer files: the index entry already names their content, only
     its stat data is the pointer file's.
+
+    `index.lock` is taken before the index is read and held until the new index
+    replaces it, as git does: a git command that wrote the index between our read
+    and our write would otherwise lose its change (issue 10). A git command that
+    starts meanwhile finds the lock and says so, as with any other git process.
     """
+    lock = index_path.with_name(index_path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise Unsupported("the index is locked by another git process") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            count, data = _settled(index_path, top, hash_len, confirm, written)
+            if data is None:
+                lock.unlink()
+                return count
+            handle.write(_with_checksum(data, hash_len))
+        os.replace(lock, index_path)
+        return count
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise
+
+
+def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list[str]], set[str]],
+             written: frozenset[str]) -> tuple[int, bytearray | None]:
+    """(entries settled, the new index), read under the lock; None when nothing changes."""
     st_index = os.stat(index_path)
     data = bytearray(index_path.read_bytes())
     racy = [e for e in parse(bytes(data), hash_len)
             if e.path in written or e.mtime_sec >= int(st_index.st_mtime)]
     if not racy:
-        return 0
+        return 0, None
     stats = {e.path: st for e in racy if (st := _stat(top / e.path))
              and (e.path in written or _same_file(e, st))}
     unsure = sorted(p for p in stats if p not in written)
@@ -126,8 +153,7 @@ def settle(index_path: Path, top: Path, hash_len: int,
             _settle_file(top / entry.path, stats[entry.path], entry, data, before)
         else:
             struct.pack_into(">I", data, entry.offset + 36, 0)  # git's "smudge" of racy entries
-    _write_locked(index_path, data, hash_len)
-    return len(settled)
+    return len(settled), data
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -150,21 +176,9 @@ def _settle_file(path: Path, st: os.stat_result, entry: RawEntry, data: bytearra
                      st.st_size & mask)
 
 
-def _write_locked(index_path: Path, data: bytearray, hash_len: int) -> None:
-    """Replace the index through `index.lock`, as git does; give up if git holds it."""
-    body = bytes(data[:-hash_len])
-    if any(data[-hash_len:]):  # an all-zero trailer means index.skipHash
+def _with_checksum(data: bytearray, hash_len: int) -> bytearray:
+    """DATA with its trailing checksum recomputed (an all-zero trailer means index.skipHash)."""
+    if any(data[-hash_len:]):
         algorithm = hashlib.sha1 if hash_len == 20 else hashlib.sha256
-        data[-hash_len:] = algorithm(body).digest()
-    lock = index_path.with_name(index_path.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise Unsupported("the index is locked by another git process") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(lock, index_path)
-    except BaseException:
-        lock.unlink(missing_ok=True)
-        raise
+        data[-hash_len:] = algorithm(bytes(data[:-hash_len])).digest()
+    return data

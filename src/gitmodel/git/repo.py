@@ -7,6 +7,7 @@ and include files included.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,6 +16,8 @@ from typing import IO, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
+
+LFS_PROCESS = "git-model filter-process"  # filter.lfs.process once git-model serves filter=lfs
 
 
 class GitError(UserError):
@@ -41,6 +44,18 @@ def last_error_line(proc: subprocess.CompletedProcess[bytes], fallback: str) -> 
     """git's own last line on stderr (its `fatal: …`), for a one-line error."""
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     return lines[-1] if lines else fallback
+
+
+def ssh(args: Sequence[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[bytes] | None:
+    """Run git's ssh command (GIT_SSH_COMMAND, then core.sshCommand, else `ssh`) with ARGS, as
+    git does for an ssh remote (git/sshauth.py: `git-lfs-authenticate`); None if it cannot start."""
+    command = os.environ.get("GIT_SSH_COMMAND") or \
+        run(["config", "core.sshCommand"], cwd=cwd, check=False).strip() or "ssh"
+    try:
+        return subprocess.run([*shlex.split(command), *args], cwd=cwd, capture_output=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
 
 
 def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None = None,
@@ -139,6 +154,21 @@ class Repo:
         value = self._config[key]
         return True if value is None else _BOOLS.get(value.strip().lower(), default)
 
+    def operation_in_progress(self) -> str | None:
+        """The multi-step git command under way in this work tree (rebase, cherry-pick,
+        revert, am), or None.
+
+        Such a command keeps its own index in memory between the steps and checks the
+        working tree against that index's stat data: a hook that re-dates a file or
+        rewrites the index under it makes the next step fail with "Your local changes
+        would be overwritten" (issue 10). git's own state files say one is running."""
+        for name in ("rebase-merge", "rebase-apply", "sequencer", "CHERRY_PICK_HEAD",
+                     "REVERT_HEAD"):
+            if (self.git_dir / name).exists():
+                return name
+        action = os.environ.get("GIT_REFLOG_ACTION", "")
+        return action if action.startswith(("rebase", "cherry-pick", "revert", "am")) else None
+
     @cached_property
     def hooks_dir(self) -> Path:
         path = Path(self.git("rev-parse", "--git-path", "hooks").strip())
@@ -190,14 +220,16 @@ class Repo:
         return {p for data in blobs.values() if (p := parse(data)) is not None and p.size}
 
     def filtered_paths(self, paths: Iterable[str]) -> set[str]:
-        """The subset of `paths` whose gitattributes say filter=model."""
+        """The subset of `paths` whose gitattributes say filter=model (or filter=lfs in a
+        git-lfs repository git-model took over: `git model install`)."""
         paths = list(paths)
         if not paths:
             return set()
+        ours = {"model", "lfs"} if self.config("filter.lfs.process") == LFS_PROCESS else {"model"}
         out = self.git("check-attr", "-z", "--stdin", "filter",
                        input="\0".join(paths).encode() + b"\0")
         fields = out.split("\0")
-        return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] == "model"}
+        return {fields[i] for i in range(0, len(fields) - 2, 3) if fields[i + 2] in ours}
 
 
 def small_blobs(cwd: Path, blobs: Iterable[str]) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -18,6 +19,15 @@ from typing import BinaryIO, Iterator
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 DEFAULT_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp gives 0600
+_PAUSE_AT = os.environ.get("GIT_MODEL_TEST_PAUSE_AT")
+
+
+def pause_point(name: str) -> None:
+    """Fault-injection hook for tests (tests/test_faults.py): with the environment variable
+    GIT_MODEL_TEST_PAUSE_AT=NAME the process stops itself here (SIGSTOP), and the test,
+    seeing it stopped, kills it with SIGKILL at exactly this point. Unset: nothing."""
+    if name == _PAUSE_AT:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 @contextlib.contextmanager
@@ -31,6 +41,7 @@ def atomic_output(path: Path, tmp_dir: Path | None = None, fsync: bool = False,
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
+            pause_point("write")  # the temporary file is whole, not yet in place
             if fsync:
                 os.fsync(handle.fileno())
         os.chmod(tmp, DEFAULT_MODE if mode is None else mode)

@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
@@ -46,6 +47,7 @@ MAX_MANIFEST = 16 << 20
 # piece (plain bf16 never gets under ~66%), and else only when under DELTA_KEEP of plain.
 DELTA_SURE = 0.5
 DELTA_KEEP = 0.9
+STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
 class CorruptObject(CacheError):
@@ -157,6 +159,20 @@ class Store:
             for entry in _entries(folder):
                 if entry.is_file(follow_symlinks=False):
                     yield entry.name, Path(entry.path)
+
+    def remove_stale_tmp(self, age: float = STALE_TMP) -> int:
+        """Delete files in tmp/ untouched for `age` seconds (what a killed command left: a
+        live write touches its file continually); return how many. gc does the same with
+        its own grace period."""
+        cutoff, removed = time.time() - age, 0
+        for _, path in self.files("tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone meanwhile, or a read-only cache: nothing to do
+        return removed
 
     def has_chunk(self, cid: str) -> bool:
         return self.chunk_path(cid).exists()

@@ -58,7 +58,9 @@ class Stats:
                     f"up to date on {remote!r})")
         saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
         return (f"{verb} {plural(self.objects, 'object')}, {human(self.logical)} of model files: "
-                f"moved {human(self.moved)} in {plural(self.chunks, 'chunk')}{saved}; "
+                f"moved {human(self.moved)}"
+                + (f" in {plural(self.chunks, 'chunk')}" if self.chunks else " (whole files)")
+                + f"{saved}; "
                 f"{self.up_to_date} already up to date")
 
     def as_json(self) -> dict[str, int]:

@@ -37,10 +37,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo, cat_batch
+from gitmodel.store.atomic import pause_point
 
 CONFIG_FILE = ".gitmodel"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-SCHEMES = ("file", "s3", "ssh", "sftp")
+SCHEMES = ("file", "s3", "ssh", "sftp", "http", "https")  # http(s): a Git LFS server (lfs.py)
 STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
 
 
@@ -196,7 +197,7 @@ def _check_url(url: str) -> None:
     scheme = urlsplit(url).scheme
     if "://" in url and scheme not in SCHEMES:
         raise UserError(f"unsupported remote URL scheme {scheme!r}: use a path, "
-                        "file://, s3://, ssh:// or sftp://")
+                        "file://, s3://, ssh://, sftp:// or https://…/info/lfs")
 
 
 def _set(repo: Repo, *args: str) -> None:
@@ -318,6 +319,7 @@ class Backend:
             self._makedirs(self._path("tmp"))
             tmp = self._path(f"tmp/{uuid.uuid4().hex}.part")
             self.fs.pipe_file(tmp, data)
+            pause_point("upload")
             self.fs.mv(tmp, final)
 
     @retried
