@@ -114,7 +114,7 @@ def test_env_reports_levels_hooks_cache_remote_and_lfs(repo):
     assert f"filter: {EXE} filter-process (local)\n" in text
     assert "model.fetchOnCheckout=false (global)" in text.replace("fetchoncheckout", "fetchOnCheckout")
     assert "pre-commit git-model, post-checkout git-model" in text
-    assert "remote: shared https://me:***@example.com/models (local override)" in text
+    assert "remote: shared https://***@example.com/models (local override)" in text
     assert "git-lfs also tracks: *.onnx" in text
     assert "secret" not in text
     out = git(repo, "model", "env", "--json").stdout
@@ -166,12 +166,11 @@ def test_hooks_put_in_a_clone_do_not_run_its_committed_stages(repo, tmp_path):
     git(repo, "commit", "-qm", "stages")
     git(tmp_path, "model", "install")  # global: the clone gets hooks from its filter
     clone = tmp_path / "clone"
-    cloned = git(tmp_path, "clone", "-q", str(repo), str(clone))
-    assert b"will not run them (model.onCommit=check)" in cloned.stderr
-    assert git(clone, "config", "--local", "model.onCommit").stdout == b"check\n"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert "installed by `git model install`" in (clone / ".git/hooks/pre-commit").read_text()
     (clone / "params.json").write_text('{"lr": 1}\n')
     commit = git(clone, "commit", "-qam", "tweak", check=False)
-    assert commit.returncode == 1 and b"git model run" in commit.stderr
+    assert b"not trusted in this clone" in commit.stderr and commit.returncode == 1
     assert not marker.exists()
 
 

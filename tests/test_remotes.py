@@ -69,7 +69,9 @@ def test_remote_config_commands(repo: Path) -> None:
 
 
 def test_password_is_never_printed(repo: Path) -> None:
-    gm(repo, "remote", "add", "s", "ssh://user:hunter2@127.0.0.1:1/srv")
+    proc = gm(repo, "remote", "add", "s", "ssh://user:hunter2@127.0.0.1:1/srv", check=False)
+    assert proc.returncode == 1 and "hunter2" not in proc.stderr.decode()  # never committed
+    git(repo, "config", "model.remote.s.url", "ssh://user:hunter2@127.0.0.1:1/srv")
     assert "hunter2" not in gm(repo, "remote", "list").stdout.decode()
     proc = gm(repo, "push", check=False)
     assert proc.returncode == 1 and "hunter2" not in proc.stderr.decode() + proc.stdout.decode()

@@ -42,6 +42,7 @@ EXAMPLES: dict[str, str] = {
     "stages": "git model stages --json",
     "status": "git model status",
     "track": "git model track '*.safetensors' 'checkpoints/**'",
+    "trust": "git model stages && git model trust   # read the commands first, then allow them",
     "untrack": "git model untrack '*.bin'",
     "version": "git model version",
 }

@@ -16,6 +16,7 @@ import click
 from gitmodel import __version__
 from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
 from gitmodel.cli.prune import prune as prune_command
+from gitmodel.cli.trust import trust_command
 from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
@@ -536,6 +537,7 @@ def hook(name: str, args: tuple[str, ...]) -> None:
 
 
 main.add_command(prune_command)
+main.add_command(trust_command)
 from gitmodel.cli.migrate import migrate  # noqa: E402 (click only; the work is imported when run)
 
 main.add_command(migrate)

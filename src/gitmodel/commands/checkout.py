@@ -117,7 +117,7 @@ def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
     store = open_store(repo)
 
     def confirm(paths: list[str]) -> set[str]:
-        entries = [e for e in repo.index_entries(paths) if e.pointer.size]
+        entries = [e for e in repo.index_entries_at(paths) if e.pointer.size]
         tracked = repo.filtered_paths(e.path for e in entries)
         verified = set()
         for entry in entries:

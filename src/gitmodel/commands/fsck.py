@@ -63,9 +63,11 @@ def _uses(repo: Repo) -> tuple[Uses, dict[str, Pointer]]:
     named = [("", e) for e in repo.index_entries()]
     if repo.commit("HEAD"):
         named += [("", e) for e in repo.tree_entries("HEAD")]
-    refs = repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags")
-    for ref in refs.split():
-        named += [(ref, e) for e in repo.tree_entries(ref)]
+    refs = repo.git("for-each-ref", "--format=%(refname:short) %(refname)", "refs/heads",
+                    "refs/tags")
+    for line in refs.splitlines():
+        short, _, full = line.rpartition(" ")  # the full name: `-n` is never read as an option
+        named += [(short, e) for e in repo.tree_entries(full)]
     named = [(ref, e) for ref, e in named if e.pointer.size]  # the empty file is never stored
     result: Uses = {}
     for ref, entry in named:

@@ -24,6 +24,7 @@ from typing import Literal
 from gitmodel.commands import adopt
 from gitmodel.commands.hooks import HOOKS, install_hooks, is_ours, uninstall_hooks
 from gitmodel.errors import UserError
+from gitmodel.git import trust
 from gitmodel.git.repo import Repo, call, run
 
 Scope = Literal["global", "local", "system"]
@@ -113,6 +114,8 @@ def install(repo: Repo | None, scope: Scope = "global", force: bool = False) -> 
         return Installed(scope, None, [])
     if scope != "local" and _get("local", repo, "filter.model.process") is not None:
         write_config("local", repo, force)
+    if trust.made_here(repo):  # a repository you created: its stages and remotes are yours
+        trust.record(repo, trust.digests(trust.definitions(repo)))
     if adopt.uses_lfs(repo):
         adopt.set_lfs_hooks_aside(repo)  # before the shims: chained, they would push twice
     return Installed(scope, repo.top, install_hooks(repo, executable()))
@@ -132,35 +135,20 @@ def uninstall(repo: Repo | None, scope: Scope = "global") -> Path | None:
 
 def ensure_hooks(repo: Repo) -> None:
     """Put the hooks in a repository that has none of them, when the filter is configured at
-    any level (a clone after a global install). A hook of someone else's is left alone."""
+    any level (a clone after a global install). A hook of someone else's is left alone.
+    Nothing is trusted here: the pre-commit hook only checks a clone's stages until
+    `git model trust` (git/trust.py)."""
     hooks_dir = repo.hooks_dir
     if any(is_ours(hooks_dir / name) for name in HOOKS):
         return
     if repo.config("filter.model.process") is None:
         return
     free = [name for name in HOOKS if not (hooks_dir / name).exists()]
-    _stages_off_until_allowed(repo)
     install_hooks(repo, executable(), only=free)
     for name in HOOKS:
         if name not in free:
             print(f"git-model: kept your {name} hook without git-model's part: run "
                   "`git model install --local` to chain them", file=sys.stderr)
-
-
-def _stages_off_until_allowed(repo: Repo) -> None:
-    """Hooks nobody asked for must not run commands someone else committed: when HEAD's
-    `.gitmodel` declares stages (a clone) and model.onCommit is unset, set it to `check`
-    here (the commit is refused while a stage is stale; nothing runs)."""
-    if repo.config("model.onCommit") is not None:
-        return
-    declared = call(["config", "--blob", "HEAD:.gitmodel", "--get-regexp", r"^stage\..*\.cmd$"],
-                    cwd=repo.top)
-    if declared.returncode != 0 or not declared.stdout.strip():
-        return
-    run(["config", "--local", "model.onCommit", "check"], cwd=repo.top)
-    print("git-model: this repository's .gitmodel declares stage commands; the pre-commit hook "
-          "will not run them (model.onCommit=check): after reading them (`git model stages`), "
-          "`git config model.onCommit run` lets it", file=sys.stderr)
 
 
 def current_repo() -> Repo | None:

@@ -91,6 +91,10 @@ class Shown:
 def show(repo: Repo, spec: str) -> Shown:
     """The version `spec` names; the caller closes `.model` when done."""
     side, path = parse_spec(repo, spec)
+    full = repo.top / path
+    if side.worktree and (full.is_symlink() or (full.exists() and not full.is_file())):
+        raise UserError(f"{path} is a symbolic link or a special file, not a model file: "
+                        "git-model reads only regular files in the working tree")
     if side.worktree and (repo.top / path).is_file() and not repo.filtered_paths([path]):
         raise UserError(f"{path} is not a git-model file (no `git model track` pattern matches it)")
     store = open_store(repo)

@@ -8,7 +8,9 @@ OLD`): its cost follows what changed, not the length of history.
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -19,10 +21,10 @@ from gitmodel.commands.checkout import materialize
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
 from gitmodel.git.cache import open_store
-from gitmodel.git.repo import Entry, Repo, read_blobs, small_blobs
+from gitmodel.git.repo import Entry, Repo, cat_batch, read_blobs, small_blobs
 from gitmodel.store.atomic import atomic_output
 from gitmodel.store.objects import Store
-from gitmodel.store.pointer import Pointer, parse
+from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
 
@@ -111,6 +113,8 @@ def push(repo: Repo, args: Sequence[str], everything: bool,
 
 def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
           verify: bool = False, dry_run: bool = False) -> transfer.Stats:
+    if not dry_run:
+        remotes.require_confirmed(repo, backend.remote)
     known = transfer.Known(repo.model_dir, backend.remote.url)
     try:
         if isinstance(backend, lfs.LfsBackend):
@@ -280,12 +284,12 @@ def get(url: str, rev: str, path: str, out: Path | None,
     if out is None and name in ("", ".", ".."):
         raise UserError(f"{path!r} has no file name to write to: give one with -o")
     target = out if out is not None else Path(name)
+    final = _output_path(target)  # refused before anything is downloaded
     with tempfile.TemporaryDirectory(prefix="git-model-get-") as tmp:
         bare = Path(tmp) / "repo.git"
         commit = _shallow_clone(url, rev, bare)
         repo = Repo(bare, bare, bare)
-        raw = repo.git("cat-file", "blob", f"{commit}:{path}", check=False)
-        pointer = parse(raw.encode("utf-8", "surrogateescape")) if raw else None
+        pointer = _pointer_at(repo, f"{commit}:{path}")
         if pointer is None:
             raise UserError(f"{path} in {rev} is not a git-model file (or does not exist)")
         known = {r.name for r in remotes.list_remotes(repo)}
@@ -303,9 +307,33 @@ def get(url: str, rev: str, path: str, out: Path | None,
         backend.require_root()
         store = Store(Path(tmp) / "model")
         stats = _fetch(store, backend, {pointer: path})
-        with atomic_output(target.resolve()) as handle:
+        with atomic_output(final) as handle:
             store.write_to(pointer, handle)
         return target, stats
+
+
+def _pointer_at(repo: Repo, name: str) -> Pointer | None:
+    """The pointer stored at `name` (REV:PATH); a blob too big to be one is not read at all."""
+    size = repo.git("cat-file", "-s", name, check=False).strip()
+    if not size.isdigit() or int(size) >= MAX_POINTER_SIZE:
+        return None
+    data = cat_batch(repo.top, [name])[0]
+    return parse(data) if data is not None else None
+
+
+def _output_path(target: Path) -> Path:
+    """Where `get -o` writes: the name itself, replaced by a rename, so a symlink planted at
+    it is replaced, never followed; a symlinked directory someone else owns (a shared /tmp)
+    is refused."""
+    full = Path(os.path.abspath(target))
+    for parent in (full.parent, *full.parent.parents):
+        st = os.lstat(parent) if os.path.lexists(parent) else None
+        if st is not None and stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.getuid()):
+            raise UserError(f"{target}: {parent} is a symbolic link owned by another user: "
+                            "choose another output path")
+    if full.is_dir() and not full.is_symlink():
+        raise UserError(f"{target} is a directory: give a file name with -o")
+    return full
 
 
 def _shallow_clone(url: str, rev: str, bare: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitmodel.errors import UserError
+from gitmodel.git.repo import regular_file
 
 ATTRS = "filter=model diff=model merge=binary -text"
 
@@ -16,7 +17,7 @@ def _is_tracking_line(line: str) -> bool:
 def patterns(top: Path) -> list[str]:
     """The patterns `.gitattributes` at the repository root routes to git-model."""
     path = top / ".gitattributes"
-    if not path.exists():
+    if not regular_file(path):
         return []
     return [line.split()[0] for line in path.read_text().splitlines() if _is_tracking_line(line)]
 
@@ -71,14 +72,14 @@ def track(top: Path, new: list[str]) -> list[str]:
     added = [p for p in dict.fromkeys(new) if p not in existing]
     if added:
         path = top / ".gitattributes"
-        path.write_text(with_patterns(path.read_text() if path.exists() else "", added))
+        path.write_text(with_patterns(path.read_text() if regular_file(path) else "", added))
     return added
 
 
 def untrack(top: Path, old: list[str]) -> list[str]:
     """Remove the tracking lines of these patterns; return the patterns removed."""
     path = top / ".gitattributes"
-    if not path.exists():
+    if not regular_file(path):
         return []
     text = path.read_text()
     removed = [line.split()[0] for line in text.splitlines()

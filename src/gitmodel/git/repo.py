@@ -78,6 +78,16 @@ def _config_key(key: str) -> str:
     return ".".join(part for part in (section.lower(), middle, name.lower()) if part)
 
 
+def regular_file(path: Path) -> bool:
+    """Whether `path` (a committed control file: `.gitmodel`, `.gitattributes`) exists; a
+    symbolic link there is refused, as git refuses a symlinked `.gitmodules` or
+    `.gitattributes`: reading or writing through it would reach outside the clone."""
+    if path.is_symlink():
+        raise UserError(f"{path.name} is a symbolic link, which git-model neither reads nor "
+                        f"writes: replace it with a regular file (git rm {path.name})")
+    return path.is_file()
+
+
 @dataclass(frozen=True)
 class Entry:
     """A path in a tree or the index whose blob is a pointer."""
@@ -177,6 +187,13 @@ class Repo:
     # -- pointers in trees and the index ---------------------------------------
     def tree_entries(self, rev: str, paths: Sequence[str] = ()) -> list[Entry]:
         """Pointer files in commit `rev` (every path, or under `paths`)."""
+        if rev.startswith("-"):  # a fetched tag named `-n` is a rev here, never an option
+            # (git 2.39's ls-tree lists nothing after --end-of-options: resolve it first)
+            resolved = self.git("rev-parse", "-q", "--verify", "--end-of-options", rev,
+                                check=False).strip()
+            if not resolved:
+                raise GitError(f"fatal: not a valid object name {rev}")
+            rev = resolved
         out = self.git("ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *paths)
         candidates = []
         for record in filter(None, out.split("\0")):
@@ -187,13 +204,25 @@ class Repo:
         return self._pointers(candidates)
 
     def index_entries(self, paths: Sequence[str] = ()) -> list[Entry]:
-        """Pointer files staged in the index."""
+        """Pointer files staged in the index (every path, or matching the user's pathspecs)."""
         out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+        return self._index_pointers(out, None)
+
+    def index_entries_at(self, paths: Iterable[str]) -> list[Entry]:
+        """Pointer files staged at exactly these paths, however many (a fresh clone can have
+        15,000 racy ones): the whole index is listed and filtered here, since a path list on
+        git's command line overflows ARG_MAX and a path there is read as a pathspec."""
+        wanted = set(paths)
+        if not wanted:
+            return []
+        return self._index_pointers(self.git("ls-files", "-s", "-z", "--full-name"), wanted)
+
+    def _index_pointers(self, out: str, wanted: set[str] | None) -> list[Entry]:
         candidates = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             mode, blob, _stage = meta.split()
-            if mode.startswith("100"):
+            if mode.startswith("100") and (wanted is None or path in wanted):
                 candidates.append((path, blob))
         small = small_blobs(self.top, {blob for _, blob in candidates})
         return self._pointers([(p, b) for p, b in candidates if b in small])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +93,28 @@ def metrics_at(repo: Repo, revs: list[str | None], files: list[str]) -> list[Met
     return result
 
 
+MAX_METRICS = 16 << 20  # a metrics file is a few KiB; a bigger one is not read whole
+
+
 def _workspace(repo: Repo, path: str) -> bytes | None:
+    """The working-tree metrics file, read with a bound; a symlink there (a clone's
+    `metrics.json -> /dev/zero`) or a special file is an error, not an endless read."""
+    full = repo.top / path
     try:
-        return (repo.top / path).read_bytes()
+        st = os.lstat(full)
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path} is not a regular file (a symbolic link or a device): "
+                        "metrics are read only from regular files")
+    try:
+        with open(full, "rb") as handle:
+            data = handle.read(MAX_METRICS + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_METRICS:
+        raise UserError(f"{path} is larger than {MAX_METRICS >> 20} MiB: not a metrics file")
+    return data
 
 
 def resolve(repo: Repo, rev: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gitmodel.errors import UserError
 from gitmodel.git.repo import Repo
-from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, load
+from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, is_glob, load
 
 POLICIES = ("run", "check", "off")
 
@@ -35,6 +35,10 @@ def policy(repo: Repo) -> str:
 
 def pre_commit(repo: Repo) -> int:
     """The hook's exit code: 0 lets the commit go on."""
+    if (repo.top / CONFIG).is_symlink():
+        print(f"git-model: {CONFIG} is a symbolic link: no stage runs (replace it with a "
+              "regular file)", file=sys.stderr)
+        return 0
     if not (repo.top / CONFIG).is_file() or (repo.git_dir / "MERGE_HEAD").exists():
         return 0
     mode = policy(repo)
@@ -45,7 +49,42 @@ def pre_commit(repo: Repo) -> int:
         return 0
     if mode == "check":
         return _check(repo, stages)
+    waiting = _untrusted(repo, stages)
+    if waiting:
+        names = ", ".join(s.name for s in waiting)
+        print(f"git-model: stage command(s) of {names} came with the repository and are not "
+              "trusted in this clone, so commits are checked, not run: read them "
+              "(`git model stages`), then `git model trust`", file=sys.stderr)
+        return _check(repo, stages)
     return _run(repo, stages)
+
+
+def _untrusted(repo: Repo, stages: list[Stage]) -> list[Stage]:
+    """Stages whose command this clone has not trusted (git/trust.py); those this very
+    commit introduces or changes are the committer's own and become trusted."""
+    from gitmodel.git import trust
+    known = trust.trusted(repo)
+    waiting = [s for s in stages if trust.digest("stage", s.name, s.cmd) not in known]
+    if not waiting:
+        return []
+    own = _own_definitions(repo)
+    mine = [s for s in waiting if own.get(f"stage.{s.name}") == s.cmd]
+    trust.record(repo, [trust.digest("stage", s.name, s.cmd) for s in mine])
+    return [s for s in waiting if s not in mine]
+
+
+_FOREIGN = ("SQUASH_MSG", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def _own_definitions(repo: Repo) -> dict[str, str]:
+    """Stage commands and remote URLs that the staged `.gitmodel` adds or changes against
+    HEAD; none while git is committing someone else's changes (squash, pick, rebase)."""
+    from gitmodel.git import trust
+    if any((repo.git_dir / name).exists() for name in _FOREIGN):
+        return {}
+    staged = trust.definitions(repo, f":{CONFIG}")
+    before = trust.definitions(repo, f"HEAD:{CONFIG}") if repo.commit("HEAD") else {}
+    return {key: value for key, value in staged.items() if before.get(key) != value}
 
 
 def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
@@ -56,7 +95,15 @@ def _touches_stages(repo: Repo, stages: list[Stage]) -> bool:
     staged = [p for p in repo.git("diff", "--cached", "--name-only", "--no-renames",
                                   "-z").split("\0") if p]
     watched = [p for s in stages for p in s.deps + s.products] + [CONFIG, LOCK]
-    return any(covers(w, path) for path in staged for w in watched)
+    exact = {w.rstrip("/") for w in watched}
+    globs = [w for w in watched if is_glob(w)]
+    for path in staged:  # each staged path and its folders: one set lookup each (linear)
+        parts = path.split("/")
+        if any("/".join(parts[:i]) in exact for i in range(1, len(parts) + 1)):
+            return True
+        if any(covers(g, path) for g in globs):
+            return True
+    return False
 
 
 def _check(repo: Repo, stages: list[Stage]) -> int:

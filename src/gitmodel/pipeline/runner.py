@@ -32,7 +32,7 @@ from typing import TextIO
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
 from gitmodel.git.repo import Repo, read_blobs
-from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, select
+from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, select, upstream_map
 from gitmodel.store.atomic import write_file
 from gitmodel.store.pointer import parse
 
@@ -174,15 +174,15 @@ def status(repo: Repo, stages: list[Stage], worktree: bool = True) -> list[Stage
     judged on the index: that is what a commit holds; the pre-commit check skips this)."""
     lock, view = read_lock(repo), view_for(repo, stages)
     changed = _worktree_changes(repo, stages) if worktree else []
-    result: list[StageStatus] = []
-    for stage in stages:
+    before = upstream_map(stages)
+    result: dict[str, StageStatus] = {}
+    for stage in stages:  # in run order: upstream stages are judged first
         why = reasons(stage, lock.get(stage.name), view)
-        for before in result:
-            if before.stale and any(covers(d, o) for d in stage.deps for o in before.stage.products):
-                why.append(f"upstream stage {before.stage.name} is stale")
+        why += [f"upstream stage {up.name} is stale" for up in before[stage.name]
+                if result[up.name].stale]
         mine = [p for p in changed if any(covers(d, p) for d in stage.deps + stage.products)]
-        result.append(StageStatus(stage, why, mine))
-    return result
+        result[stage.name] = StageStatus(stage, why, mine)
+    return list(result.values())
 
 
 def _worktree_changes(repo: Repo, stages: list[Stage]) -> list[str]:
@@ -278,7 +278,7 @@ def _relay(fd: int, prefix: str, out: TextIO) -> None:
 
 def _stage_products(repo: Repo, stage: Stage) -> None:
     if stage.products:
-        repo.git("add", "--", *stage.products)
+        repo.git("--literal-pathspecs", "add", "--", *stage.products)
 
 
 def _split(out: str) -> list[str]:

@@ -18,6 +18,7 @@ order in the file, so moving a section cannot change what a commit computes.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ def covers(dep: str, path: str) -> bool:
 def load(top: Path) -> list[Stage]:
     """The stages of `top/.gitmodel`, in data-dependency order ([] when there is no file)."""
     path = top / CONFIG
-    if not path.is_file():
+    if not git.regular_file(path):
         return []
     proc = git.call(["config", "-f", str(path), "--list", "-z"], cwd=top)
     if proc.returncode != 0:
@@ -109,6 +110,10 @@ def _clean_path(stage: str, var: str, value: str) -> str:
     if not value or norm.startswith(("/", "../")) or norm in ("..", "."):
         raise UserError(f"{CONFIG}: stage {stage!r} {var} = {value!r}: give a path inside "
                         "the repository, relative to its root")
+    if norm.startswith(":") or "\n" in norm:
+        # `:!x` is pathspec magic to git: `git add -- :!x` would stage every other file
+        raise UserError(f"{CONFIG}: stage {stage!r} {var} = {value!r}: a path may not start "
+                        "with ':' or hold a newline")
     return norm + "/" if value.endswith("/") else norm
 
 
@@ -131,33 +136,68 @@ def _check_unique_outputs(stages: list[Stage]) -> None:
             owner[path] = stage.name
 
 
-def upstream(stage: Stage, stages: list[Stage]) -> list[Stage]:
-    """The stages that write something `stage` reads."""
-    return [other for other in stages
-            if any(covers(dep, out) for dep in stage.deps for out in other.products)]
+def upstream_map(stages: list[Stage]) -> dict[str, list[Stage]]:
+    """For each stage name, the stages that write something it reads (`covers`).
+
+    Linear in the stages and their paths: outputs are indexed under every folder that holds
+    them, so a file or folder dep is one lookup; only glob deps scan the outputs. (Comparing
+    every pair cost 36 s per commit at 6,000 stages.)"""
+    under: dict[str, dict[str, Stage]] = {}
+    for stage in stages:
+        for out in stage.products:
+            parts = out.split("/")
+            for i in range(1, len(parts) + 1):
+                under.setdefault("/".join(parts[:i]), {})[stage.name] = stage
+    outputs = [(out, stage) for stage in stages for out in stage.products]
+    result: dict[str, list[Stage]] = {}
+    for stage in stages:
+        found: dict[str, Stage] = {}
+        for dep in stage.deps:
+            found.update(under.get(dep.rstrip("/"), {}))
+            if is_glob(dep):
+                found.update((o.name, o) for out, o in outputs if fnmatch.fnmatchcase(out, dep))
+        result[stage.name] = list(found.values())
+    return result
 
 
 def order(stages: list[Stage]) -> list[Stage]:
-    """Topological order (file order among independent stages); a cycle is an error."""
-    done: list[Stage] = []
-    visiting: list[str] = []
+    """Topological order (file order among independent stages); a cycle is an error.
 
-    def visit(stage: Stage) -> None:
-        if stage in done:
-            return
-        if stage.name in visiting:
-            cycle = visiting[visiting.index(stage.name):] + [stage.name]
-            raise UserError(f"{CONFIG}: stages depend on each other in a cycle: "
-                            f"{' -> '.join(cycle)}")
-        visiting.append(stage.name)
-        for before in upstream(stage, stages):
-            visit(before)
-        visiting.pop()
-        done.append(stage)
-
+    Kahn's algorithm with the file position as priority: iterative, so a chain of
+    thousands of stages cannot overflow Python's stack."""
+    before = upstream_map(stages)
+    position = {stage.name: i for i, stage in enumerate(stages)}
+    waiting = {stage.name: len(before[stage.name]) for stage in stages}
+    after: dict[str, list[Stage]] = {stage.name: [] for stage in stages}
     for stage in stages:
-        visit(stage)
+        for up in before[stage.name]:
+            after[up.name].append(stage)
+    ready = [(position[name], name) for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    done: list[Stage] = []
+    while ready:
+        stage = stages[heapq.heappop(ready)[0]]
+        done.append(stage)
+        for down in after[stage.name]:
+            waiting[down.name] -= 1
+            if waiting[down.name] == 0:
+                heapq.heappush(ready, (position[down.name], down.name))
+    if len(done) < len(stages):
+        raise UserError(f"{CONFIG}: stages depend on each other in a cycle: "
+                        f"{' -> '.join(_cycle(before, waiting))}")
     return done
+
+
+def _cycle(before: dict[str, list[Stage]], waiting: dict[str, int]) -> list[str]:
+    """One cycle among the stages left waiting, walked upstream until a name repeats."""
+    name = next(n for n, count in waiting.items() if count > 0)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    while name not in seen:
+        seen[name] = len(path)
+        path.append(name)
+        name = next(up.name for up in before[name] if waiting[up.name] > 0)
+    return path[seen[name]:] + [name]
 
 
 def select(stages: list[Stage], names: list[str]) -> list[Stage]:
@@ -169,11 +209,12 @@ def select(stages: list[Stage], names: list[str]) -> list[Stage]:
     if unknown:
         raise UserError(f"no stage named {unknown[0]!r} in {CONFIG} "
                         f"(stages: {', '.join(known) or 'none'})")
+    before = upstream_map(stages)
     wanted: set[str] = set()
     pending = [known[n] for n in names]
     while pending:
         stage = pending.pop()
         if stage.name not in wanted:
             wanted.add(stage.name)
-            pending.extend(upstream(stage, stages))
+            pending.extend(before[stage.name])
     return [s for s in stages if s.name in wanted]

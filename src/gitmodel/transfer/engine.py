@@ -32,7 +32,7 @@ from gitmodel.errors import UserError
 from gitmodel.store import codec, layout
 from gitmodel.store.objects import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import Pointer
-from gitmodel.transfer.remotes import Backend, RemoteError
+from gitmodel.transfer.remotes import Backend, RemoteError, redact
 from gitmodel.units import human, plural
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
@@ -76,7 +76,7 @@ class Known:
 
     def __init__(self, model_dir: Path, url: str) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
-        self.url = url
+        self.url = redact(url)  # no password in the database
         self._db = sqlite3.connect(model_dir / "remotes.sqlite", timeout=30,
                                    isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")  # a lost fact only costs one more check:

@@ -36,7 +36,8 @@ from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
-from gitmodel.git.repo import Repo, cat_batch
+from gitmodel.git import trust
+from gitmodel.git.repo import Repo, cat_batch, regular_file
 from gitmodel.store.atomic import pause_point
 
 CONFIG_FILE = ".gitmodel"
@@ -95,13 +96,27 @@ class Remote:
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """`url` safe to print or store: a password becomes ***, and so does the whole user part
+    of any scheme but ssh/sftp (where it is a login name): `https://TOKEN@host` is common."""
+    if "@" not in url or "://" not in url:
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return redact_text(url)
+    if parts.username is None and parts.password is None:
+        return url
+    keep_user = parts.scheme in ("ssh", "sftp") and parts.username
+    user = f"{parts.username}:***" if keep_user and parts.password is not None else (
+        parts.username if keep_user else "***")
+    netloc = f"{user}@{parts.hostname or ''}" + (f":{port}" if port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def secret_in(url: str) -> bool:
+    """Whether `url` carries credentials that must not be committed (see `redact`)."""
+    return redact(url) != url
 
 
 # -- configuration ------------------------------------------------------------------
@@ -117,7 +132,7 @@ def _config_source(repo: Repo, rev: str | None) -> list[str]:
     """
     if rev is not None:
         return [f"--blob={rev}:{CONFIG_FILE}"]
-    if (repo.top / CONFIG_FILE).is_file():
+    if regular_file(repo.top / CONFIG_FILE):
         return ["-f", str(repo.top / CONFIG_FILE)]
     for blob in (f":{CONFIG_FILE}", f"HEAD:{CONFIG_FILE}"):
         if repo.git("rev-parse", "-q", "--verify", blob, check=False).strip():
@@ -194,13 +209,20 @@ def _check_name(name: str) -> None:
 
 
 def _check_url(url: str) -> None:
-    scheme = urlsplit(url).scheme
+    if not url.strip() or any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UserError(f"invalid remote URL {url!r}: give a path or a URL without control "
+                        "characters")
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        raise UserError(f"invalid remote URL {redact(url)!r}") from None
     if "://" in url and scheme not in SCHEMES:
         raise UserError(f"unsupported remote URL scheme {scheme!r}: use a path, "
                         "file://, s3://, ssh://, sftp:// or https://…/info/lfs")
 
 
 def _set(repo: Repo, *args: str) -> None:
+    regular_file(repo.top / CONFIG_FILE)  # `git config -f` would write through a symlink
     repo.git("config", "-f", str(repo.top / CONFIG_FILE), *args)
 
 
@@ -208,9 +230,15 @@ def add(repo: Repo, name: str, url: str) -> bool:
     """Add a remote to .gitmodel; return True when it became the default."""
     _check_name(name)
     _check_url(url)
+    if secret_in(url):
+        raise UserError(f"{redact(url)}: credentials in a URL would be committed with "
+                        f"{CONFIG_FILE}: give the URL without them and use an ssh key or agent, "
+                        "AWS_PROFILE, or set it in this clone only: "
+                        f"git config model.remote.{name}.url URL")
     if any(r.name == name for r in list_remotes(repo)):
         raise UserError(f"model remote {name!r} already exists (git model remote remove {name})")
     _set(repo, f"remote.{name}.url", url)
+    trust.record(repo, [trust.digest("remote", name, url)])  # yours: no confirmation asked
     if _read_config(repo).get("core.remote") is None:
         _set(repo, "core.remote", name)
         return True
@@ -225,6 +253,22 @@ def remove(repo: Repo, name: str) -> None:
     _set(repo, "--remove-section", f"remote.{name}")
     if _read_config(repo).get("core.remote") == name:
         _set(repo, "--unset", "core.remote")
+
+
+def require_confirmed(repo: Repo, remote: Remote) -> None:
+    """Before the first upload: a URL that came with the repository's committed `.gitmodel`
+    (not this clone's own config, not one typed on the command line) must have been
+    confirmed here (`git model trust`, or added with `git model remote add`)."""
+    if repo.config(f"model.remote.{remote.name}.url") == remote.url:
+        return
+    if _read_config(repo).get(f"remote.{remote.name}.url") != remote.url:
+        return
+    if trust.digest("remote", remote.name, remote.url) in trust.trusted(repo):
+        return
+    raise UserError(f"model remote {remote.name!r} ({remote.display}) comes from the "
+                    f"repository's {CONFIG_FILE} and was never confirmed in this clone: check "
+                    "the URL, then `git model trust` (or set your own: git config "
+                    f"model.remote.{remote.name}.url URL)")
 
 
 def set_default(repo: Repo, name: str) -> None:
@@ -426,8 +470,17 @@ def _reason(exc: BaseException) -> str:
 def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
     """Connect to a remote's storage; relative paths are relative to `repo_top`."""
     url = remote.url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here, not inside a backend)
+    except ValueError:
+        raise UserError(f"model remote {remote.name!r}: {remote.display} is not a valid URL"
+                        ) from None
     scheme = parts.scheme if "://" in url else "file"
+    if scheme not in ("file", "s3", "ssh", "sftp"):  # `gopher://` must not fall into SSH
+        raise UserError(f"model remote {remote.name!r}: unsupported URL scheme {scheme!r} "
+                        f"({remote.display}): use a path, file://, s3://, ssh://, sftp:// "
+                        "or https://…/info/lfs")
     with _Translate(remote, "cannot connect to"):
         if scheme == "file":
             import fsspec
@@ -460,9 +513,18 @@ def _import_extra(module: str, extra: str) -> Any:
                         f"pip install 'git-model[{extra}]'") from None
 
 
+_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^/@\s]*)@")
+
+
 def redact_text(text: str) -> str:
-    """Passwords in any URL inside `text` (a git error line) replaced by ***."""
-    return re.sub(r"(://[^/:@\s]*):[^/@\s]*@", r"\1:***@", text)
+    """Credentials in any URL inside `text` (a git error line) replaced by *** (`redact`)."""
+    def hide(match: re.Match[str]) -> str:
+        scheme, user = match.group(1), match.group(2)
+        if scheme.lower() in ("ssh", "sftp") and ":" not in user:
+            return match.group(0)
+        login = user.split(":", 1)[0] if scheme.lower() in ("ssh", "sftp") else ""
+        return f"{scheme}://{login + ':' if login else ''}***@"
+    return _USERINFO.sub(hide, text)
 
 
 def git_url_top(url: str) -> Path | None:
