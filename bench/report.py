@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import manyfiles
 from scenario import NEAR, SWITCHES
 from workload import BIG_FACTOR, Workload
 
@@ -99,7 +100,42 @@ def metrics(work: Workload) -> list[Metric]:
                lfs_factor=0.35),
         Metric("rss_migrate", "peak RSS: migrate import", "B", "≤ 200 MB", limit=rss),
         Metric("startup", "start-up (`--version`)", "s", "≤ 0.15 s", limit=at_most(0.15)),
+        *many_files_metrics(),
     ]
+
+
+def many_files_metrics() -> list[Metric]:
+    """Rows of bench/manyfiles.py (issue 17's targets), for the file counts of this run."""
+    kib, changed = manyfiles.SETTINGS.file_kib, manyfiles.SETTINGS.changed
+    labels = {"add": ("add + commit all", "≤ 1.0× git-lfs", 1.0),
+              "change": (f"change {changed} files: add + commit", "≤ 1.0× git-lfs", 1.0),
+              "checkout": (f"checkout HEAD~1 ({changed} files differ)", "≤ 1.0× git-lfs", 1.0),
+              "status": ("status (the tool's own)", "≤ 0.1 s", None),
+              "push": ("first push", "", None),
+              "push_noop": ("push with nothing new", "≤ 0.1 s", None),
+              "clone_pull": ("clone + pull", "≤ 1.0× git-lfs", 1.0)}
+    rows = []
+    for n in manyfiles.SETTINGS.files:
+        where = f"{n:,} × {kib} KiB files"
+        for step, (label, target, factor) in labels.items():
+            limit = at_most(0.1) if target == "≤ 0.1 s" else None
+            rows.append(Metric(f"files{n}_{step}", f"{where}: {label}", "s", target, factor, limit))
+        rows.append(Metric(f"files{n}_store_bytes", f"{where}: store", "B", "≤ 0.95× git-lfs", 0.95))
+        rows.append(Metric(f"files{n}_store_files", f"{where}: files in the store", "n",
+                           "≤ 1.0× git-lfs", 1.0))
+    if len(manyfiles.SETTINGS.files) > 1:
+        sizes = "/".join(f"{n:,}" for n in manyfiles.SETTINGS.files)
+        for step, (label, _target, _factor) in labels.items():
+            flat = step in ("change", "checkout", "status", "push_noop")
+            rows.append(Metric(f"files_exp_{step}", f"growth exponent over {sizes} files: {label}",
+                               "x", "≤ 0.2" if flat else "≤ 1.0", limit=at_most(0.2 if flat else 1.0)))
+    if manyfiles.SETTINGS.commits:
+        commits = manyfiles.SETTINGS.commits
+        rows.append(Metric("history_commit", f"{commits} commits of a 4 MiB file, 256 KiB edited "
+                           "each: median commit", "s", "≤ 1.0× git-lfs", 1.0))
+        rows.append(Metric("history_store_bytes", f"{commits} commits of a 4 MiB file: store", "B",
+                           "≤ 0.1× git-lfs", 0.1))
+    return rows
 
 
 def medians(reps: list[dict], key: str) -> float | str:
@@ -122,6 +158,8 @@ def fmt(value: float | str | None, unit: str) -> str:
         return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
     if unit == "B":
         return f"{value / MB:,.1f} MB"
+    if unit == "n":
+        return f"{value:,.0f}"
     return f"{value:.2f}"
 
 
@@ -240,6 +278,13 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "&& git lfs migrate import` with the same options and `git lfs checkout` (git-lfs 3.3 leaves "
         "the checked-out model as a pointer otherwise); only the migrate commands are timed; "
         "every tag's model must be a pointer after, HEAD and v2 check out byte for byte.",
+        "- many small files (bench/manyfiles.py, issue 17): per file count, a fresh repository "
+        "of that many files of noise in 100 folders; the change rewrites a fixed number of them "
+        "(so checkout, status and the no-op push should not grow with the count); status is "
+        "`git model status` / `git lfs status`, the no-op push `git model push` / `git lfs push "
+        "origin main`; growth exponents are least-squares slopes of log time over log count; "
+        "DVC is not run. The history rows commit one 4 MiB file N times, each time with one "
+        "256 KiB region rewritten.",
         "- peak RSS: the largest single process of the step, git and hooks included "
         "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
         "whose own ~9 MB is the floor of this figure).",

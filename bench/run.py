@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+import manyfiles
 from measure import BenchError, Runner
 from report import Report
 from scenario import run_tool
@@ -38,7 +39,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out",
                     help="scratch folder: cached workload, throwaway repositories, logs "
                          "(default bench/out)")
+    ap.add_argument("--files", default="1000,3000,10000",
+                    help="file counts of the many-small-files rows, comma-separated "
+                         "(default 1000,3000,10000; 0: none)")
+    ap.add_argument("--file-kib", type=int, default=64, help="size of each small file (default 64)")
+    ap.add_argument("--changed", type=int, default=100,
+                    help="files changed between the two commits of those rows (default 100)")
+    ap.add_argument("--commits", type=int, default=1000,
+                    help="commits of the long-history row (default 1000; 0: none)")
     args = ap.parse_args(argv)
+    manyfiles.SETTINGS = manyfiles.Settings(
+        tuple(n for n in (int(f) for f in args.files.split(",") if f.strip()) if n > 0),
+        args.file_kib, args.changed, args.commits)
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     unknown = [t for t in args.tools if t not in TOOLS]
     if unknown or not args.tools or args.reps < 1 or args.size_mib < 1:
@@ -87,7 +99,8 @@ def main(argv: list[str]) -> int:
                 print(f"FAILED (log: {logs / tag}.log)\n{traceback.format_exc()}", flush=True)
     command = "python bench/run.py " + shlex.join(
         ["--size-mib", str(args.size_mib), "--reps", str(args.reps),
-         "--tools", ",".join(args.tools)])
+         "--tools", ",".join(args.tools), "--files", args.files, "--file-kib", str(args.file_kib),
+         "--changed", str(args.changed), "--commits", str(args.commits)])
     report = Report(work, args.tools, results, failures, versions, command, args.reps,
                     time.monotonic() - started)
     for path in report.write(args.out, args.work):

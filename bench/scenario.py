@@ -15,6 +15,7 @@ import statistics
 from pathlib import Path
 
 from lfsbench import lfs_server_steps
+from manyfiles import many_files_steps
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
@@ -87,6 +88,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
     migrate_steps(tool, runner, lay.root, work, result)
+    many_files_steps(tool, runner, lay.root, result)
     return result
 
 

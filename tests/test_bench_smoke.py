@@ -17,7 +17,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     out, work = tmp_path / "out", tmp_path / "work"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--size-mib", "8", "--reps", "1",
-         "--tools", "git-model", "--out", str(out), "--work", str(work)],
+         "--tools", "git-model", "--files", "20,40", "--file-kib", "4", "--changed", "3",
+         "--commits", "3", "--out", str(out), "--work", str(work)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -29,7 +30,9 @@ def test_bench_smoke(tmp_path: Path) -> None:
                 "peak RSS: checkout of the 4× file", "Git LFS server: push v7: bytes sent",
                 "store growth from v2_full",
                 "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
-                "migrate import: store after"):
+                "migrate import: store after",
+                "40 × 4 KiB files: push with nothing new", "growth exponent over 20/40 files: status",
+                "3 commits of a 4 MiB file: store"):
         assert f"| {row}" in table, row
 
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
@@ -37,4 +40,6 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
     assert results[0]["lfs_push_one_bytes"] > 0  # giftless on 127.0.0.1 took v7 whole
     assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
+    assert results[0]["files40_store_files"] > 0 and results[0]["history_store_bytes"] > 0
+    assert isinstance(results[0]["files_exp_add"], float)
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"

@@ -5,6 +5,7 @@ process git spawns) loads only what that command needs.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -26,7 +27,10 @@ if TYPE_CHECKING:  # annotations only: start-up imports none of these
     from gitmodel.transfer.engine import Stats
 
 
+@functools.cache
 def _repo() -> Repo:
+    """The repository, found once per process: the filter check and the command share it
+    (and its config), two git processes fewer for every command."""
     from gitmodel.git.repo import Repo
     return Repo.discover()
 
@@ -71,9 +75,8 @@ def _warn_filter_missing() -> None:
     """One line on stderr when .gitattributes routes files to git-model but the filter is not set
     (a clone without `git model install`: git would store model files raw)."""
     from gitmodel.git.raw import filter_missing
-    from gitmodel.git.repo import Repo
     try:
-        line = filter_missing(Repo.discover())
+        line = filter_missing(_repo())
     except UserError:
         return  # not in a repository: the command itself says so, if it needs one
     if line:
@@ -502,7 +505,7 @@ def _filter_repo() -> Repo:
 def _write_deferred(repo: Repo, paths: list[str]) -> None:
     """Write the files the filter answered with pointers, after git exited (see `serve`)."""
     from gitmodel.commands.checkout import materialize
-    materialize(repo, paths)
+    materialize(repo, only=set(paths))  # exact paths, not pathspecs
 
 
 @main.command(hidden=True)

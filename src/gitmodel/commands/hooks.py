@@ -87,8 +87,9 @@ def run_hook(repo: Repo, name: str, args: list[str]) -> int:
     if name in ("post-checkout", "post-merge"):
         if repo.operation_in_progress():
             return 0  # its index is in memory: touching files or index would break it
-        from gitmodel.commands.checkout import materialize  # heavy (the store): imported only here
-        _, missing = materialize(repo)
+        # heavy (the store): imported only here
+        from gitmodel.commands.checkout import materialize, written_by_git
+        _, missing = materialize(repo, only=written_by_git(repo))
         if missing and repo.config_bool("model.smudge.strict", False):
             # the filter named each file; the checkout itself is complete
             print(f"git-model: error: {plural(len(missing), 'model file')} left as pointers "

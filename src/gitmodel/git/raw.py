@@ -51,17 +51,6 @@ def find_raw(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]:
                    if blob in sizes and (blob not in small or parse(small[blob]) is None)})
 
 
-def _index_pairs(repo: Repo, paths: Sequence[str] = ()) -> list[tuple[str, str]]:
-    out = repo.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
-    pairs = []
-    for record in filter(None, out.split("\0")):
-        meta, path = record.split("\t", 1)
-        mode, blob, _stage = meta.split()
-        if mode.startswith("100"):
-            pairs.append((path, blob))
-    return pairs
-
-
 def _tree_pairs(repo: Repo, rev: str) -> list[tuple[str, str]]:
     commit = repo.commit(rev)
     if commit is None:
@@ -78,7 +67,7 @@ def _tree_pairs(repo: Repo, rev: str) -> list[tuple[str, str]]:
 
 def in_index(repo: Repo, paths: Sequence[str] = ()) -> list[RawBlob]:
     """Tracked paths staged raw."""
-    return find_raw(repo, _index_pairs(repo, paths))
+    return find_raw(repo, repo.index_files(paths))
 
 
 def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
@@ -86,10 +75,15 @@ def in_tree(repo: Repo, rev: str) -> list[RawBlob]:
     return find_raw(repo, _tree_pairs(repo, rev))
 
 
+def in_tree_paths(repo: Repo, rev: str, paths: set[str]) -> list[RawBlob]:
+    """Of the exact `paths`, those commit `rev` holds raw (status asks for staged paths)."""
+    return find_raw(repo, [(p, b) for p, b in _tree_pairs(repo, rev) if p in paths])
+
+
 def in_index_and_head(repo: Repo) -> tuple[list[RawBlob], list[RawBlob]]:
     """Tracked paths raw in the index, and in HEAD, with one check-attr and one batch-check
     for both (what `status` and `ls-files` ask on every call)."""
-    index, head = set(_index_pairs(repo)), set(_tree_pairs(repo, "HEAD"))
+    index, head = set(repo.index_files(())), set(_tree_pairs(repo, "HEAD"))
     found = find_raw(repo, sorted(index | head))
     return [r for r in found if (r.path, r.blob) in index], [r for r in found if (r.path, r.blob) in head]
 
@@ -117,7 +111,7 @@ def staged(repo: Repo) -> list[RawBlob]:
     paths = set(filter(None, out.split("\0")))
     if not paths:
         return []
-    return find_raw(repo, [(p, b) for p, b in _index_pairs(repo) if p in paths])
+    return find_raw(repo, [(p, b) for p, b in repo.index_files(()) if p in paths])
 
 
 def filter_missing(repo: Repo) -> str | None:

@@ -12,9 +12,10 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Iterable, Sequence
+from typing import IO, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
+from gitmodel.git.blobcache import PointerBlobs
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 
 LFS_PROCESS = "git-model filter-process"  # filter.lfs.process once git-model serves filter=lfs
@@ -203,32 +204,57 @@ class Repo:
                 candidates.append((path, blob))
         return self._pointers(candidates)
 
-    def index_entries(self, paths: Sequence[str] = ()) -> list[Entry]:
-        """Pointer files staged in the index (every path, or matching the user's pathspecs)."""
-        out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
-        return self._index_pointers(out, None)
+    def index_entries(self, paths: Sequence[str] = (),
+                      only: Collection[str] | None = None) -> list[Entry]:
+        """Pointer files staged in the index (under pathspecs `paths`; of the exact paths
+        `only`, when given: those are not pathspecs, and the blobs of other entries are
+        not read, so a caller that knows what changed pays for that alone)."""
+        candidates = [(path, blob) for path, blob in self.index_files(paths)
+                      if only is None or path in only]
+        return self._pointers(candidates, sized=False)
 
     def index_entries_at(self, paths: Iterable[str]) -> list[Entry]:
         """Pointer files staged at exactly these paths, however many (a fresh clone can have
-        15,000 racy ones): the whole index is listed and filtered here, since a path list on
+        15,000 racy ones): the index is listed once and filtered here, since a path list on
         git's command line overflows ARG_MAX and a path there is read as a pathspec."""
         wanted = set(paths)
-        if not wanted:
-            return []
-        return self._index_pointers(self.git("ls-files", "-s", "-z", "--full-name"), wanted)
+        return self.index_entries(only=wanted) if wanted else []
 
-    def _index_pointers(self, out: str, wanted: set[str] | None) -> list[Entry]:
-        candidates = []
+    def model_entries(self) -> tuple[set[str], list[Entry], set[str]]:
+        """(index paths that say filter=model, the pointer files among them, those of them
+        staged raw: not a pointer), with one ls-files, one check-attr and the blobs of
+        those paths alone (others are not read)."""
+        files = self.index_files(())
+        tracked = self.filtered_paths({path for path, _ in files})
+        candidates = [(path, blob) for path, blob in files if path in tracked]
+        entries = self._pointers(candidates, sized=False)
+        pointers = {(e.path, e.blob) for e in entries}
+        return tracked, entries, {p for p, b in candidates if (p, b) not in pointers}
+
+    def index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
+        """(path, blob) of the index's regular files, every stage."""
+        out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+        files = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             mode, blob, _stage = meta.split()
-            if mode.startswith("100") and (wanted is None or path in wanted):
-                candidates.append((path, blob))
-        small = small_blobs(self.top, {blob for _, blob in candidates})
-        return self._pointers([(p, b) for p, b in candidates if b in small])
+            if mode.startswith("100"):
+                files.append((path, blob))
+        return files
 
-    def _pointers(self, candidates: list[tuple[str, str]]) -> list[Entry]:
-        blobs = read_blobs(self.top, {blob for _, blob in candidates})
+    def _pointers(self, candidates: list[tuple[str, str]], sized: bool = True) -> list[Entry]:
+        """The candidates whose blob is a pointer. Blobs read before come from `blobcache`;
+        the others are read with cat-file, after a size check unless `sized` (known small)."""
+        cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
+        try:
+            ids = {blob for _, blob in candidates}
+            blobs = cache.get(ids)
+            unknown = ids - blobs.keys()
+            fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
+            cache.put({blob: data for blob, data in fresh.items() if parse(data) is not None})
+        finally:
+            cache.close()
+        blobs.update(fresh)
         entries = []
         for path, blob in candidates:
             data = blobs.get(blob)

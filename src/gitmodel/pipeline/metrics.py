@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel.errors import UserError
-from gitmodel.git.repo import Repo, cat_batch
+from gitmodel.git.repo import Repo, cat_batch, read_blobs, small_blobs
 from gitmodel.pipeline.stages import CONFIG, load
 from gitmodel.store.atomic import write_file
 from gitmodel.store.pointer import MAX_POINTER_SIZE, parse
@@ -197,10 +197,10 @@ def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogE
         path = path.rstrip("/")
         outs = [path] if path not in files else []
     watched = outs + files
-    if not watched:
-        raise UserError(f"no stage in {CONFIG} declares outs or metrics, and no PATH given")
     if repo.commit("HEAD") is None:
         return []
+    if not watched:
+        return _model_history(repo, limit)
     args = ["log", "--format=%H%x00%s", *([f"-n{limit}"] if limit else []), "HEAD", "--",
             *watched]
     commits = [line.split("\0", 1) for line in repo.git(*args).splitlines() if line]
@@ -211,6 +211,34 @@ def history(repo: Repo, path: str | None, limit: int | None = None) -> list[LogE
         models = [_model(o, next(blobs), shown=path is not None) for o in outs]
         entries.append(LogEntry(sha, subject, [m for m in models if m], metrics))
     return entries
+
+
+def _model_history(repo: Repo, limit: int | None) -> list[LogEntry]:
+    """Commits from HEAD that added or changed a model file (filter=model by today's
+    attributes), newest first, each with the pointers it wrote: what `git model log`
+    shows with no stages and no PATH. One `git log --raw` and one blob read for all."""
+    out = repo.git("log", "--format=%x01%H%x02%s", "--raw", "--no-renames", "--no-abbrev",
+                   "-z", "HEAD")
+    commits: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for record in filter(None, out.split("\x01")):
+        header, _, raw = record.partition("\0")
+        sha, _, subject = header.partition("\x02")
+        fields = raw.lstrip("\n").split("\0")
+        changed = [(path, meta.split()[3]) for meta, path in zip(fields[::2], fields[1::2])
+                   if meta.startswith(":") and len(meta.split()) == 5 and meta.split()[4] != "D"]
+        commits.append((sha, subject, changed))
+    tracked = repo.filtered_paths({path for _, _, changed in commits for path, _ in changed})
+    blobs = read_blobs(repo.top, small_blobs(repo.top, {blob for _, _, changed in commits
+                                                         for path, blob in changed
+                                                         if path in tracked}))
+    entries = []
+    for sha, subject, changed in commits:
+        models = [(path, pointer.oid, pointer.size) for path, blob in sorted(changed)
+                  if path in tracked and blob in blobs
+                  and (pointer := parse(blobs[blob])) is not None]
+        if models:
+            entries.append(LogEntry(sha, subject, models, {}))
+    return entries[:limit] if limit else entries
 
 
 def _model(path: str, data: bytes | None, shown: bool) -> tuple[str, str, int] | None:

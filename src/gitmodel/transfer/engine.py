@@ -88,6 +88,17 @@ class Known:
         return self._db.execute("SELECT 1 FROM known WHERE url = ? AND oid = ?",
                                 (self.url, oid)).fetchone() is not None
 
+    def having(self, oids: Iterable[str]) -> set[str]:
+        """Those of `oids` the remote is known to hold: one query per 500, not one per
+        object (10,000 lookups one by one were 0.17 s of a status)."""
+        todo, known = sorted(set(oids)), set[str]()
+        for start in range(0, len(todo), 500):
+            part = todo[start:start + 500]
+            rows = self._db.execute("SELECT oid FROM known WHERE url = ? AND oid IN "
+                                    f"({','.join('?' * len(part))})", [self.url, *part])
+            known.update(row[0] for row in rows)
+        return known
+
     def add(self, oids: Iterable[str]) -> None:
         self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
                              [(self.url, oid) for oid in oids])

@@ -1,0 +1,148 @@
+"""Many small files and a long history (issue 17): costs that should follow the change.
+
+For each file count N (`--files`, default 1000,3000,10000): N files of `--file-kib` KiB
+of noise in 100 folders, `*.bin` tracked, a fresh repository and remote per N. Timed:
+add + commit of all, a change of `--changed` files (default 100, 1% of 10,000: add +
+commit), `git checkout HEAD~1` (those files differ), the tool's own status, the first push,
+a push with nothing new, clone + pull; measured: the store's bytes and file count. Over
+the file counts, the exponent b of t = a·N^b is fitted for each timed step (1.0: linear;
+the change, checkout, status and no-op push should stay near 0: the change is fixed).
+
+`--commits` (default 1000): a 4 MiB `model.bin` committed that many times, each commit
+rewriting one 256 KiB region: the median commit time and the store at the end.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from measure import BenchError, Runner, Sample, tree_bytes
+from tools import COMMIT, Layout, Tool
+
+STEPS = ("add", "change", "checkout", "status", "push", "push_noop", "clone_pull")
+HISTORY_MODEL = 4 << 20
+HISTORY_EDIT = 256 << 10
+
+
+@dataclass
+class Settings:
+    files: tuple[int, ...] = (1000, 3000, 10000)
+    file_kib: int = 64
+    changed: int = 100
+    commits: int = 1000
+
+
+SETTINGS = Settings()
+
+
+def keys() -> list[str]:
+    """Every result key this module writes, in table order."""
+    out = []
+    for n in SETTINGS.files:
+        out += [f"files{n}_{step}" for step in STEPS]
+        out += [f"files{n}_store_bytes", f"files{n}_store_files"]
+    if len(SETTINGS.files) > 1:
+        out += [f"files_exp_{step}" for step in STEPS]
+    if SETTINGS.commits:
+        out += ["history_commit", "history_store_bytes"]
+    return out
+
+
+def many_files_steps(tool: Tool, runner: Runner, root: Path, result: dict[str, float | str]) -> None:
+    """The file-count rows for every N, then the fitted exponents, then the history rows."""
+    if tool.name == "dvc":
+        result.update(dict.fromkeys(keys(), "n/a (git-model and git-lfs only)"))
+        return
+    for n in SETTINGS.files:
+        _files_run(tool, runner, Layout(root / f"files{n}"), n, result)
+    if len(SETTINGS.files) > 1:
+        for step in STEPS:
+            points = [(n, result[f"files{n}_{step}"]) for n in SETTINGS.files]
+            result[f"files_exp_{step}"] = _exponent([(n, t) for n, t in points
+                                                     if isinstance(t, float)])
+    if SETTINGS.commits:
+        _history(tool, runner, root / "history", result)
+
+
+def _exponent(points: list[tuple[int, float]]) -> float | str:
+    """Least-squares slope of log t over log N."""
+    if len(points) < 2:
+        return "n/a (fewer than two sizes measured)"
+    xs = [math.log(n) for n, _ in points]
+    ys = [math.log(max(t, 1e-6)) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def _write(repo: Path, index: int, seed: int) -> None:
+    folder = repo / f"d{index % 100:02d}"
+    folder.mkdir(exist_ok=True)
+    data = random.Random(seed * 1_000_003 + index).randbytes(SETTINGS.file_kib << 10)
+    (folder / f"f{index:05d}.bin").write_bytes(data)
+
+
+def _files_run(tool: Tool, runner: Runner, lay: Layout, n: int, result: dict[str, float | str]) -> None:
+    try:
+        tool.setup(runner, lay)
+        for i in range(n):
+            _write(lay.repo, i, 0)
+        out = {"add": tool.add_commit(runner, lay.repo, ".", "all")}
+        step = max(1, n // SETTINGS.changed)
+        for i in range(0, n, step)[:SETTINGS.changed]:
+            _write(lay.repo, i, 1)
+        out["change"] = tool.add_commit(runner, lay.repo, ".", "a few changed")
+        out["checkout"] = tool.checkout(runner, lay.repo, "HEAD~1")
+        probe = lay.repo / "d00" / "f00000.bin"
+        expected = random.Random(0).randbytes(SETTINGS.file_kib << 10)
+        if probe.read_bytes() != expected:
+            raise BenchError(f"{tool.name}: checkout HEAD~1 left a wrong {probe.name}")
+        runner.output(["git", "checkout", "-q", "main"], lay.repo)
+        out["status"] = _status(tool, runner, lay.repo)
+        out["push"] = tool.push(runner, lay.repo, first=True)
+        out["push_noop"] = runner.run(_noop_push(tool), lay.repo)
+        out["clone_pull"] = tool.clone_pull(runner, lay)
+        for step, sample in out.items():
+            result[f"files{n}_{step}"] = sample.seconds
+        store = lay.repo / tool.store
+        result[f"files{n}_store_bytes"] = tree_bytes(store)
+        result[f"files{n}_store_files"] = sum(len(f) for _, _, f in os.walk(store))
+    finally:
+        shutil.rmtree(lay.root, ignore_errors=True)
+
+
+def _status(tool: Tool, runner: Runner, repo: Path) -> Sample:
+    """The tool's own status command (what `git model status` / `git lfs status` cost)."""
+    cmd = ["git", "model", "status"] if tool.name == "git-model" else ["git", "lfs", "status"]
+    return runner.run(cmd, repo)
+
+
+def _noop_push(tool: Tool) -> list[str]:
+    if tool.name == "git-model":
+        return ["git", "model", "push"]
+    return ["git", "lfs", "push", "origin", "main"]
+
+
+def _history(tool: Tool, runner: Runner, lay_root: Path, result: dict[str, float | str]) -> None:
+    """`--commits` commits of one 4 MiB opaque file, each rewriting a 256 KiB region."""
+    lay = Layout(lay_root)
+    try:
+        tool.setup(runner, lay)
+        rng = random.Random(7)
+        model = bytearray(rng.randbytes(HISTORY_MODEL))
+        target = lay.repo / "model.bin"
+        times = []
+        for i in range(SETTINGS.commits):
+            at = rng.randrange(0, HISTORY_MODEL - HISTORY_EDIT)
+            model[at:at + HISTORY_EDIT] = rng.randbytes(HISTORY_EDIT)
+            target.write_bytes(model)
+            times.append(runner.steps([["git", "add", "model.bin"], [*COMMIT, f"edit {i}"]],
+                                      lay.repo).seconds)
+        result["history_commit"] = statistics.median(times)
+        result["history_store_bytes"] = tree_bytes(lay.repo / tool.store)
+    finally:
+        shutil.rmtree(lay.root, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""Costs that follow the change, not the repository (issue 17), counted rather than timed.
+
+The number of git processes does not depend on the machine: `git model status` starts
+the same few whatever the number of files (timings are bench/'s).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import git, gm
+
+
+def _files(repo: Path, count: int, version: int = 0, every: int = 1) -> None:
+    """Files dated an hour back: their index entries are never racily clean, so `git status`
+    does not start the filter to re-check them (that would add processes by chance)."""
+    past = time.time() - 3600 + 60 * version  # a new version: another mtime, seen as changed
+    for i in range(0, count, every):
+        path = repo / f"f{i:03d}.bin"
+        path.write_bytes(os.urandom(1500) + bytes([version]))
+        os.utime(path, (past, past))
+
+
+def _git_commands(repo: Path, tmp_path: Path, *args: str) -> list[str]:
+    trace = tmp_path / "trace"
+    trace.unlink(missing_ok=True)
+    gm(repo, *args, env=dict(os.environ, GIT_TRACE=str(trace)))
+    commands = [line.split("trace: built-in: ", 1)[1] for line in trace.read_text().splitlines()
+                if "trace: built-in: " in line]
+    # git-model finds its repository once; a later discovery is a filter process that git
+    # status started for an entry it found racy (by the clock, not by the file count)
+    return [c for i, c in enumerate(commands) if c not in commands[:i] or not c.startswith(
+        ("git rev-parse --path-format=absolute", "git config -z --list"))]
+
+
+def test_status_starts_the_same_git_processes_for_2_or_20_files(repo, tmp_path):
+    counts = []
+    for count in (2, 20):
+        _files(repo, count)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"{count} files")
+        assert b"all committed" in gm(repo, "status").stdout
+        counts.append(_git_commands(repo, tmp_path, "status"))
+    assert len(counts[0]) == len(counts[1]), counts
+    _files(repo, 20, version=1, every=10)
+    out = gm(repo, "status").stdout.decode()
+    assert "not staged" in out and "\tf000.bin" in out and "\tf010.bin" in out
+    git(repo, "add", "f000.bin")
+    out = gm(repo, "status").stdout.decode()
+    assert "to be committed:\n\tf000.bin" in out and "\tf010.bin" in out
+
+
+
+def test_status_reads_heads_raw_blob_only_for_staged_paths(plain_repo):
+    """Status takes HEAD's raw blobs from the index for paths not staged, HEAD's tree for
+    staged ones: both sides of a file being turned into a pointer are still named."""
+    repo = plain_repo
+    gm(repo, "install")
+    (repo / "a.bin").write_bytes(os.urandom(3000))
+    (repo / "b.bin").write_bytes(os.urandom(3000))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "raw")
+    gm(repo, "track", "*.bin")
+    git(repo, "add", "a.bin")
+    out = gm(repo, "status").stdout.decode()
+    assert "a.bin (index: pointer, HEAD: raw blob)" in out, out
+    assert "b.bin (index: raw blob, HEAD: raw blob)" in out, out
+
+
+def test_status_survives_a_damaged_pointer_blob_cache(repo):
+    """The cache of pointer blobs is a hint: garbage in it costs a re-read, not a wrong answer."""
+    _files(repo, 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    before = gm(repo, "ls-files").stdout
+    cache = repo / ".git" / "model" / "pointer-blobs.sqlite"
+    assert cache.exists()
+    for extra in cache.parent.glob("pointer-blobs.sqlite-*"):
+        extra.unlink()
+    cache.write_bytes(b"not a database" * 100)
+    assert gm(repo, "ls-files").stdout == before
+    assert b"all committed" in gm(repo, "status").stdout
+
+
+def test_log_without_stages_or_path_lists_every_model_files_history(repo):
+    _files(repo, 2)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "first models")
+    (repo / "notes.txt").write_text("not a model\n")
+    git(repo, "add", "notes.txt")
+    git(repo, "commit", "-qm", "notes only")
+    _files(repo, 2, version=1, every=2)
+    git(repo, "rm", "-q", "f001.bin")
+    git(repo, "commit", "-qam", "second model")
+    out = gm(repo, "log").stdout.decode().splitlines()
+    assert [line.split(" ", 1)[1] for line in out if not line.startswith(" ")] == [
+        "second model", "first models"], out
+    assert [line.split()[0] for line in out if line.startswith(" ")] == [
+        "f000.bin", "f000.bin", "f001.bin"], out
+    assert len(gm(repo, "log", "-n", "1").stdout.decode().splitlines()) == 2
+
+
+def test_stat_cache_batches_its_writes_and_keeps_them(tmp_path):
+    """Records are written in batches: seen at once by this process, by others after close."""
+    from gitmodel.store.statcache import StatCache
+    db, target = tmp_path / "state.sqlite", tmp_path / "f.bin"
+    target.write_bytes(b"x")
+    st = os.stat(target)
+    cache = StatCache(db)
+    cache.record("f.bin", st, "a" * 64)
+    cache.record("g.bin", None, "b" * 64)
+    other = StatCache(db)
+    assert other.expected_oid("f.bin", st) is None  # not written yet: one transaction per batch
+    assert cache.expected_oid("f.bin", st) == "a" * 64 and cache.expected_oid("g.bin", st) == "b" * 64
+    cache.close()
+    assert other.expected_oid("f.bin", st) == "a" * 64
+    assert other.expected_oid("g.bin", None) == "b" * 64
+    other.close()
