@@ -265,7 +265,7 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "the network would receive). A tool that hardlinks into a remote on the same file "
         "system (git-lfs's `file://` agent does) copies nothing: its push time is then not a "
         "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
-        "- clone + pull: `git clone`, then git-model `git model install && git model pull`, "
+        "- clone + pull: `git clone`, then git-model `git model install --local && git model pull`, "
         "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
         "- Git LFS server rows: giftless 0.6.2 (local storage, waitress) on 127.0.0.1, started per "
         "run; git-model `git model push lfsbench TAGS` to a model remote at its `/info/lfs`, git-lfs "
@@ -273,7 +273,7 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "takes whole files, so both tools send the same); clone + pull: clone, point the clone at "
         "the server, pull. DVC has no LFS client.",
         "- migrate import: a plain-git history of 10 commits (setup, v0..v7 tagged, a text "
-        "change) with the models committed raw, then `git model install && git model migrate "
+        "change) with the models committed raw, then `git model install --local && git model migrate "
         "import --everything --include='*.safetensors,*.bin'` against `git lfs install --local "
         "&& git lfs migrate import` with the same options and `git lfs checkout` (git-lfs 3.3 leaves "
         "the checked-out model as a pointer otherwise); only the migrate commands are timed; "

@@ -131,7 +131,7 @@ class GitModel(Tool):
 
     def setup(self, runner: Runner, lay: Layout) -> None:
         init_repo(runner, lay)
-        runner.output(["git", "model", "install"], lay.repo)
+        runner.output(["git", "model", "install", "--local"], lay.repo)
         runner.output(["git", "model", "track", *PATTERNS], lay.repo)
         if self.remote_missing(runner, lay.repo) is None:
             runner.output(["git", "model", "remote", "add", "origin", str(lay.remote_store)],
@@ -139,10 +139,10 @@ class GitModel(Tool):
         commit_setup(runner, lay.repo)
 
     def pull_cmds(self) -> list[list[str]]:
-        return [["git", "model", "install"], ["git", "model", "pull"]]
+        return [["git", "model", "install", "--local"], ["git", "model", "pull"]]
 
     def migrate_cmds(self, options: list[str]) -> tuple[list[str], list[list[str]]] | None:
-        return ["git", "model", "install"], [["git", "model", "migrate", "import", *options]]
+        return ["git", "model", "install", "--local"], [["git", "model", "migrate", "import", *options]]
 
 
 class GitLfs(Tool):

@@ -51,7 +51,7 @@ git symbolic-ref HEAD refs/heads/main
 git config user.name >/dev/null || git config user.name "git-model demo"
 git config user.email >/dev/null || git config user.email "demo@example.com"
 git config advice.detachedHead false
-run git model install
+run git model install --local
 run git model track '*.safetensors'
 run cat .gitmodel
 run git model stages

@@ -48,6 +48,15 @@ def isolated_git(tmp_path_factory):
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def global_config_restored(isolated_git):
+    """A test may `git model install` globally (the default); the next test starts without it."""
+    config = isolated_git / ".gitconfig"
+    saved = config.read_bytes()
+    yield
+    config.write_bytes(saved)
+
+
 @pytest.fixture(scope="session")
 def workload(tmp_path_factory) -> Path:
     """The model versions of bench/models.py at 64 MiB, plus workload.json."""
@@ -96,7 +105,7 @@ def repo(tmp_path) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
     git(path, "init", "-q")
-    gm(path, "install")
+    gm(path, "install", "--local")
     gm(path, "track", "*.safetensors", "*.bin", "*.pt")
     return path
 

@@ -110,10 +110,11 @@ def test_a_clone_restores_models_through_the_deferred_path(two_versions, tmp_pat
     git(repo, "commit", "-qm", "remote")
     gm(repo, "push", "--all")
     clone = tmp_path / "clone"
-    rss = peak_rss(tmp_path, "-c", "filter.model.process=git-model filter-process",
-                   "-c", "filter.model.required=true", "clone", "-q", str(repo), str(clone))
+    # No memory bound here: the filter's own download peaks at 110-140 MB, too near the
+    # model's 128 MiB to tell from git's buffer (bench/ measures clone RSS at 1 GiB).
+    git(tmp_path, "-c", "filter.model.process=git-model filter-process",
+        "-c", "filter.model.required=true", "clone", "-q", str(repo), str(clone))
     assert sha(clone / "m.bin") == second
-    assert rss < SIZE  # git alone would hold all of it; the filter's download takes ~110 MB
     assert git(clone, "-c", "filter.model.process=git-model filter-process",
                "status", "--porcelain").stdout == b""
 

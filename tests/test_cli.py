@@ -77,10 +77,12 @@ def test_install_honours_core_hooks_path(plain_repo, tmp_path):
 def test_install_refuses_to_overwrite_foreign_filter_config(plain_repo, tmp_path):
     repo = plain_repo
     git(repo, "config", "filter.model.process", "something-else")
-    err = one_line_error(gm(repo, "install", check=False))
+    err = one_line_error(gm(repo, "install", "--local", check=False))
     assert "--force" in err
-    gm(repo, "install", "--force")
-    assert git(repo, "config", "filter.model.process").stdout.strip() == b"git-model filter-process"
+    gm(repo, "install", "--local", "--force")
+    value = git(repo, "config", "filter.model.process").stdout.decode().strip()
+    exe, verb = value.split()  # the absolute path of this git-model: no PATH needed
+    assert Path(exe).is_absolute() and Path(exe).name == "git-model" and verb == "filter-process"
 
 
 def test_pre_push_hook_passes_stdin_to_the_previous_hook(plain_repo, tmp_path):

@@ -33,7 +33,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("ops") / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     gm(repo, "track", "*.bin")
     _write(repo, "m.bin", "a")
     (repo / "a.txt").write_text("x\n")

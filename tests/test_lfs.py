@@ -83,7 +83,7 @@ def test_mixed_team_alternates_through_one_lfs_server(tmp_path, server):
     git(tmp_path, "clone", "-q", str(bare), str(bob))  # no lfs filter here: pointer text
     assert (bob / "model.bin").read_bytes().startswith(b"version https://git-lfs")
     git(bob, "config", "credential.helper", _helper(tmp_path, server, "bob"))
-    out = gm(bob, "install").stdout.decode()
+    out = gm(bob, "install", "--local").stdout.decode()
     assert "git-lfs repository" in out
     gm(bob, "pull")
     assert (bob / "model.bin").read_bytes() == v0
@@ -120,7 +120,7 @@ def test_git_model_remote_add_push_then_git_lfs_pull(tmp_path, server):
     `git lfs pull` get the same bytes; a second push uploads nothing."""
     bare, repo = new_lfs_repo(tmp_path, server, "added")
     (repo / ".lfsconfig").unlink()
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     git(repo, "config", "credential.helper", _helper(tmp_path, server, "gm"))
     gm(repo, "remote", "add", "hub", server.endpoint("org", "added"))
     data = write(repo / "weights.bin", 10)
@@ -160,7 +160,7 @@ def test_auth_failures_are_one_line(tmp_path, server):
     """No credentials: 401; a token for another organisation: 403. One line, exit 1.
     A bearer token from the environment is accepted."""
     bare, repo = new_lfs_repo(tmp_path, server, "locked")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     write(repo / "w.bin", 20, 1 << 20)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "w")
@@ -193,7 +193,7 @@ def test_adopt_in_place_and_give_back(tmp_path, server):
     hooks_before = sorted(p.name for p in (repo / ".git" / "hooks").iterdir())
     config_before = sorted(git(repo, "config", "--local", "--list").stdout.splitlines())
 
-    out = gm(repo, "install").stdout.decode()
+    out = gm(repo, "install", "--local").stdout.decode()
     assert "imported 2 object(s)" in out and "pre-push" in out
     assert git(repo, "config", "filter.lfs.process").stdout.strip() == b"git-model filter-process"
     assert gm(repo, "diff", "HEAD~1", "HEAD").returncode == 0
@@ -210,7 +210,7 @@ def test_adopt_in_place_and_give_back(tmp_path, server):
     git(repo, "commit", "-qam", "v2 while git-model serves filter=lfs")
     assert not (repo / ".git" / "lfs" / "objects" / _sub(v2)).exists()
 
-    gm(repo, "uninstall")
+    gm(repo, "uninstall", "--local")
     assert (repo / ".git" / "lfs" / "objects" / _sub(v2)).read_bytes() == v2  # git-lfs has v2
     git(repo, "lfs", "fsck", env=env)
     assert sorted(p.name for p in (repo / ".git" / "hooks").iterdir()) == hooks_before
@@ -373,7 +373,7 @@ def test_ssh_git_remote_authenticates_through_git_lfs_authenticate(tmp_path, ser
     (repo / ".gitattributes").write_text(ATTRS)
     git(repo, "remote", "add", "origin",
         f"ssh://{getpass.getuser()}@127.0.0.1:{sshd_lfs['port']}/org/viassh.git")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     data = write(repo / "m.bin", 40, 1 << 20)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "m")

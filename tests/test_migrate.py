@@ -52,7 +52,7 @@ def history(plain_repo) -> Path:
     git(repo, "commit", "-qm", "side")
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", "merge", "side")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     return repo
 
 
@@ -101,7 +101,7 @@ def test_range_above_and_refusals(history):
     git(repo, "config", "--unset", "filter.model.process")
     refused = gm(repo, "migrate", "import", "--include=*.safetensors", check=False)
     assert refused.returncode == 1 and b"run `git model install`, then migrate" in refused.stderr
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     (repo / "notes.txt").write_text("dirty\n")
     refused = gm(repo, "migrate", "import", "--include=*.safetensors", check=False)
     assert refused.returncode == 1 and b"uncommitted changes" in refused.stderr

@@ -101,7 +101,7 @@ def template(tmp_path_factory) -> Path:
     log = path.parent / "runs.log"
     env = {**os.environ, "RUNLOG": str(log)}
     git(path, "init", "-q")
-    gm(path, "install")
+    gm(path, "install", "--local")
     gm(path, "track", "*.safetensors")
     write_project(path)
     git(path, "add", "-A")

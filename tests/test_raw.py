@@ -22,7 +22,7 @@ def _blob_size(repo: Path, spec: str) -> int:
 
 def test_track_after_commit_restages_pointer_and_names_history(plain_repo):
     repo = plain_repo
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     _content(repo / "model.safetensors")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "raw")
@@ -66,7 +66,7 @@ def test_clone_without_filter_warns_and_hook_refuses_raw_commit(repo, tmp_path):
     status = gm(clone, "status")
     assert "lacks it, so git stores them raw: run `git model install`" in status.stderr.decode()
     # hooks in place but the filter config gone: the commit would store the file raw
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "config", "--remove-section", "filter.model")
     _content(clone / "model.safetensors")
     git(clone, "add", "model.safetensors")
@@ -74,7 +74,7 @@ def test_clone_without_filter_warns_and_hook_refuses_raw_commit(repo, tmp_path):
     assert commit.returncode == 1
     assert "run `git model install`, then `git add --renormalize -- model.safetensors`" \
         in commit.stderr.decode()
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "add", "--renormalize", "model.safetensors")
     git(clone, "commit", "-qm", "pointer")
     assert _blob_size(clone, "HEAD:model.safetensors") < 200

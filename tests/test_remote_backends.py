@@ -42,7 +42,7 @@ def _roundtrip(tmp_path: Path, repo: Path, url: str) -> None:
     git(repo, "push", "-q", "origin", "main")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(origin), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "pull")
     assert (clone / "m.bin").read_bytes() == v2
     git(clone, "checkout", "-q", "HEAD~1")

@@ -42,7 +42,7 @@ def shared(tmp_path: Path, repo: Path) -> dict:
 def _clone(env: dict, name: str = "clone") -> Path:
     target = env["tmp"] / name
     git(env["tmp"], "clone", "-q", str(env["origin"]), str(target))
-    gm(target, "install")
+    gm(target, "install", "--local")
     return target
 
 

@@ -163,7 +163,7 @@ def test_impossible_pointer_is_content_and_breaks_nothing(repo, tmp_path, kind):
     assert cleaned is not None and cleaned.size == len(blob)  # stored as content, not emptied
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "pull")
     git(clone, "checkout", "-q", "-B", "other")
     assert (clone / "bad.bin").read_bytes() == blob  # content, never an empty file
@@ -234,7 +234,7 @@ def test_push_uploads_again_what_the_remote_lost(repo, tmp_path):
     assert "pushed 1 object" in out and "in 1 chunk" in out, out
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "pull")
     assert (clone / "m.bin").read_bytes() == data
 
@@ -345,7 +345,7 @@ def test_disk_full_gives_one_line_and_leaves_no_half_file(repo, tmp_path):
     gm(repo, "push")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     for args in (["model", "fetch"], ["model", "pull"]):
         proc = subprocess.run(["git", *args], cwd=clone, capture_output=True,
                               preexec_fn=_limited(1 << 20))
@@ -432,7 +432,7 @@ def test_branch_deletion_in_a_sha256_repository(tmp_path):
     work, origin = tmp_path / "w", tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "--object-format=sha256", str(origin))
     git(tmp_path, "init", "-q", "--object-format=sha256", str(work))
-    gm(work, "install")
+    gm(work, "install", "--local")
     gm(work, "track", "*.bin")
     gm(work, "remote", "add", "store", str(tmp_path / "store"))
     git(work, "add", ".")
@@ -444,6 +444,6 @@ def test_branch_deletion_in_a_sha256_repository(tmp_path):
     assert proc.returncode == 0, proc.stderr
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(origin), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "pull")
     assert (clone / "m.bin").read_bytes() == data

@@ -166,7 +166,7 @@ def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> Non
     git(repo, "push", "-q", str(origin), "only-v1:main")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "-c", "model.fetchOnCheckout=false", str(origin), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "remote", "add", "second", str(tmp_path / "second"))
     gm(clone, "pull")
     assert (clone / "m.safetensors").read_bytes() == v1
@@ -192,7 +192,7 @@ def test_migrate_import_stores_later_versions_as_deltas(plain_repo: Path) -> Non
         (repo / "m.safetensors").write_bytes(data)
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", f"v{i}")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     gm(repo, "migrate", "import", "--everything", "--include=*.safetensors")
     storage = json.loads(gm(repo, "show", "HEAD:m.safetensors", "--json").stdout)["storage"]
     assert 0 < storage["delta_bytes"] < 0.4 * len(v1)

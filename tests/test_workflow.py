@@ -78,7 +78,7 @@ def test_missing_object_leaves_pointer_then_checkout_restores(repo, workload, tm
     commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     checkout = git(clone, "checkout", "-q", "main")
     assert b"git model pull" in checkout.stderr and checkout.stderr.count(b"git-model:") == 1
     assert parse((clone / "model.safetensors").read_bytes()) is not None
@@ -100,7 +100,7 @@ def test_strict_smudge_fails_the_checkout(repo, workload, tmp_path):
     commit_file(repo, workload / "v0_base.safetensors", "model.safetensors", "v0")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "config", "model.smudge.strict", "true")
     result = git(clone, "checkout", "-q", "main", check=False)
     assert result.returncode == 1
@@ -304,7 +304,7 @@ def test_checkout_paths_are_relative_to_where_the_user_stands(repo, workload, tm
     git(repo, "commit", "-q", "-m", "v0")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "checkout", "-q", "main")
     shutil.copytree(repo / ".git/model/objects", clone / ".git/model/objects")
     assert b"restored 1 file" in gm(clone / "sub", "checkout", "model.safetensors").stdout

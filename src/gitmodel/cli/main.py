@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # annotations only: start-up imports none of these
 
 
 @functools.cache
+@functools.cache
 def _repo() -> Repo:
     """The repository, found once per process: the filter check and the command share it
     (and its config), two git processes fewer for every command."""
@@ -44,18 +45,33 @@ def _heavy_repo() -> Repo:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(__version__, prog_name="git-model", message="%(prog)s %(version)s")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars (none either when stderr "
+              "is not a terminal).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, quiet: bool) -> None:
     """Version model weights with Git: pointers in history, chunks in a deduplicating cache."""
+    if quiet:  # the environment carries it to the hooks and filters git starts for us
+        os.environ["GIT_MODEL_QUIET"] = "1"
     if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
         click.echo(ctx.get_help())
     elif ctx.invoked_subcommand not in _NO_FILTER_CHECK:
         _warn_filter_missing()
+        _ensure_hooks()
 
 
 # Commands that set the filter up, or that git runs as the filter or a driver.
 _NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge", "textconv",
-                    "diff-driver", "hook", "version"}
+                    "diff-driver", "hook", "version", "help", "env", "completion"}
+
+
+def _ensure_hooks() -> None:
+    """Hooks in a repository that has none while the filter is configured (as git-lfs)."""
+    from gitmodel.commands.install import ensure_hooks
+    try:
+        repo = _repo()
+    except UserError:
+        return  # outside a repository: nothing to put hooks in
+    ensure_hooks(repo)
 
 
 def _warn_filter_missing() -> None:
@@ -74,29 +90,6 @@ def _warn_filter_missing() -> None:
 def version() -> None:
     """Print git-model's version (as `git model --version`)."""
     click.echo(f"git-model {__version__}")
-
-
-@main.command()
-@click.option("--force", is_flag=True, help="Replace conflicting filter configuration.")
-def install(force: bool) -> None:
-    """Configure this repository: filter, hooks."""
-    from gitmodel.commands.adopt import adopt
-    from gitmodel.commands.install import install as do_install
-    chained = do_install(_repo(), force)
-    for name in chained:
-        click.echo(f"kept your {name} hook: it now runs before git-model's")
-    adopted = adopt(_repo())
-    for line in adopted.lines() if adopted else []:
-        click.echo(line)
-    click.echo("git-model installed in this repository")
-
-
-@main.command()
-def uninstall() -> None:
-    """Remove git-model's filter configuration and hooks from this repository."""
-    from gitmodel.commands.install import uninstall as do_uninstall
-    do_uninstall(_repo())
-    click.echo("git-model uninstalled from this repository")
 
 
 @main.command()
@@ -497,7 +490,19 @@ def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> 
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
     from gitmodel.filter.process import serve
-    serve(_heavy_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand, _write_deferred)
+    serve(_filter_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand, _write_deferred)
+
+
+def _filter_repo() -> Repo:
+    """The repository git runs the filter in; its hooks put in place if it has none (a clone
+    after a global `git model install`: post-checkout then writes the deferred files)."""
+    from gitmodel.commands.install import ensure_hooks
+    repo = _heavy_repo()
+    try:
+        ensure_hooks(repo)
+    except (OSError, UserError) as exc:  # the checkout matters more than the hooks
+        click.echo(f"git-model: could not install the hooks: {exc}", err=True)
+    return repo
 
 
 def _write_deferred(repo: Repo, paths: list[str]) -> None:
@@ -511,7 +516,7 @@ def _write_deferred(repo: Repo, paths: list[str]) -> None:
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
     from gitmodel.filter.process import clean_once
-    clean_once(_heavy_repo(), path)
+    clean_once(_filter_repo(), path)
 
 
 @main.command(hidden=True)
@@ -519,7 +524,7 @@ def clean(path: str) -> None:
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
     from gitmodel.filter.process import smudge_once
-    smudge_once(_heavy_repo(), path, _on_demand)
+    smudge_once(_filter_repo(), path, _on_demand)
 
 
 def _on_demand(repo: Repo, store: Store) -> Fetch:
@@ -542,10 +547,23 @@ main.add_command(trust_command)
 from gitmodel.cli.migrate import migrate  # noqa: E402 (click only; the work is imported when run)
 
 main.add_command(migrate)
+from gitmodel.cli.install import help_command, install, uninstall  # noqa: E402
+
+main.add_command(install)
+main.add_command(uninstall)
+main.add_command(help_command)
+from gitmodel.cli.env import env  # noqa: E402
+
+main.add_command(env)
+from gitmodel.cli.completion import completion  # noqa: E402
+
+main.add_command(completion)
 
 
 def run() -> None:
     """Console entry point: errors become one line on stderr and a documented exit status."""
+    from gitmodel.cli.examples import add_examples
+    add_examples(main)  # here, not at import: every command is registered by now
     sys.exit(guarded(_main))
 
 

@@ -40,11 +40,22 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def install_hooks(repo: Repo) -> list[str]:
-    """Install every shim; return the names of user hooks that now run first."""
+def shim(name: str, exe: str) -> str:
+    """The shim for hook `name`, calling git-model at `exe` (its absolute path: a venv need not
+    be on PATH), or `git-model` from PATH when that path is gone (a reinstall elsewhere)."""
+    text = _template(name)
+    text = text.replace("command -v git-model", 'command -v "$git_model"')
+    text = text.replace("git-model hook", '"$git_model" hook')
+    locate = f'git_model={shlex.quote(exe)}; [ -x "$git_model" ] || git_model=git-model\n'
+    return text.replace("\nprevious=", f"\n{locate}previous=", 1)
+
+
+def install_hooks(repo: Repo, exe: str = "git-model", only: tuple[str, ...] | list[str] = HOOKS
+                  ) -> list[str]:
+    """Install the shims (`only` those); return the names of user hooks that now run first."""
     repo.hooks_dir.mkdir(parents=True, exist_ok=True)
     chained = []
-    for name in HOOKS:
+    for name in only:
         target = repo.hooks_dir / name
         if target.exists() and not is_ours(target):
             previous = target.with_name(name + SUFFIX)
@@ -53,8 +64,10 @@ def install_hooks(repo: Repo) -> list[str]:
                                 "then run `git model install` again")
             os.replace(target, previous)
             chained.append(name)
-        target.write_text(_template(name))
-        target.chmod(0o755)
+        temp = target.with_name(f".{name}.git-model-tmp")
+        temp.write_text(shim(name, exe))
+        temp.chmod(0o755)
+        os.replace(temp, target)  # a hook git runs meanwhile is the old one or the new, whole
     return chained
 
 

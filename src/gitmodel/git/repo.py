@@ -188,8 +188,14 @@ class Repo:
 
     @cached_property
     def hooks_dir(self) -> Path:
-        path = Path(self.git("rev-parse", "--git-path", "hooks").strip())
-        return path if path.is_absolute() else self.top / path
+        """Where git runs hooks from: core.hooksPath (~ expanded, relative to the work tree's
+        top, where git runs hooks), else the common git dir's hooks/ (what `git rev-parse
+        --git-path hooks` says, without a git process for every command)."""
+        configured = self.config("core.hooksPath")
+        if configured:
+            path = Path(configured).expanduser()
+            return path if path.is_absolute() else self.top / path
+        return self.common_dir / "hooks"
 
     # -- pointers in trees and the index ---------------------------------------
     def tree_entries(self, rev: str, paths: Sequence[str] = ()) -> list[Entry]:

@@ -20,6 +20,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import itertools
+import os
 import sqlite3
 import sys
 from collections import defaultdict
@@ -123,7 +124,7 @@ class Progress:
         self.bar = None
         self.total, self.done = total, 0
         self.moved, self.deduped = 0, deduped
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and not os.environ.get("GIT_MODEL_QUIET"):  # `git model -q`
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, bar_format=self.FORMAT, file=sys.stderr,
                             leave=False)
