@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 import manyfiles
+import scenario
 from measure import BenchError, Runner
 from report import Report
 from scenario import run_tool
@@ -47,7 +48,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="files changed between the two commits of those rows (default 100)")
     ap.add_argument("--commits", type=int, default=1000,
                     help="commits of the long-history row (default 1000; 0: none)")
+    ap.add_argument("--skip", default="",
+                    help="optional parts to leave out, comma-separated: lfs-server, migrate "
+                         "(their rows then say 'not run')")
     args = ap.parse_args(argv)
+    scenario.SKIP.update(part.strip() for part in args.skip.split(",") if part.strip())
     manyfiles.SETTINGS = manyfiles.Settings(
         tuple(n for n in (int(f) for f in args.files.split(",") if f.strip()) if n > 0),
         args.file_kib, args.changed, args.commits)

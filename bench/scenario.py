@@ -14,15 +14,18 @@ import shutil
 import statistics
 from pathlib import Path
 
+from lfsbench import KEYS as lfs_keys
 from lfsbench import lfs_server_steps
 from manyfiles import many_files_steps
 from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from migrate import KEYS as migrate_keys
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
 from workload import Version, Workload
 
 SWITCHES = ("v2", "v6", "v1")  # full fine-tune, opaque .bin under a new path, head fine-tune
 NEAR = ("v0", "v1")
+SKIP: set[str] = set()  # optional parts left out of a run (run.py --skip): "lfs-server", "migrate"
 FULL = "v2"  # the full fine-tune: every tensor changed a little (stored as deltas)
 BIG_PATH = "big.bin"  # from v1: versions a few tensors apart (6% of the bytes), both ways
 STARTUP_RUNS = 5
@@ -59,7 +62,10 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     missing = tool.remote_missing(runner, lay.repo)
     if missing is None:
         push_steps(tool, runner, lay, work, result)
-        lfs_server_steps(tool, runner, lay, work, result)
+        if "lfs-server" in SKIP:
+            result.update(dict.fromkeys(lfs_keys, "not run (--skip lfs-server)"))
+        else:
+            lfs_server_steps(tool, runner, lay, work, result)
     else:
         commit_version(tool, runner, lay.repo, work.extra)
         for key in ("push_all", "push_all_bytes", "push_full_bytes", "push_one", "push_one_bytes",
@@ -87,7 +93,10 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     delta_checkouts(tool, runner, lay.repo, by_tag, result)
     if work.big is not None:
         big_file(tool, runner, lay.repo, work.big, result)
-    migrate_steps(tool, runner, lay.root, work, result)
+    if "migrate" in SKIP:
+        result.update(dict.fromkeys(migrate_keys, "not run (--skip migrate)"))
+    else:
+        migrate_steps(tool, runner, lay.root, work, result)
     many_files_steps(tool, runner, lay.root, result)
     return result
 
