@@ -92,7 +92,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = top / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     gm(repo, "track", "*.bin")
     gm(repo, "remote", "add", "origin", str(top / "store"))
     for seed in ("one", "two"):
@@ -119,7 +119,7 @@ def _clone(repo: Path, tmp_path: Path) -> Path:
     """A clone made before git-model is set up in it: its models are pointers."""
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "config", "model.remote.origin.url", str(tmp_path / "store"))
     return clone
 
@@ -212,7 +212,7 @@ def test_pre_push_hook_killed_while_uploading(work: Path, tmp_path: Path) -> Non
     git(work, "push", "-q", "up", "main")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(origin), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     git(clone, "config", "model.remote.origin.url", str(store))
     gm(clone, "pull")
     _restores(clone, _versions(clone))

@@ -35,7 +35,7 @@ class History:
         self.top, self.repo = top, top / "repo"
         self.repo.mkdir()
         git(self.repo, "init", "-q")
-        gm(self.repo, "install")
+        gm(self.repo, "install", "--local")
         git(self.repo, "config", "core.hooksPath", str(top / "no-hooks"))  # gc is under test
         gm(self.repo, "track", "*.bin")
         self.count = self.names = 0

@@ -56,7 +56,7 @@ def test_status_reads_heads_raw_blob_only_for_staged_paths(plain_repo):
     """Status takes HEAD's raw blobs from the index for paths not staged, HEAD's tree for
     staged ones: both sides of a file being turned into a pointer are still named."""
     repo = plain_repo
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     (repo / "a.bin").write_bytes(os.urandom(3000))
     (repo / "b.bin").write_bytes(os.urandom(3000))
     git(repo, "add", "-A")

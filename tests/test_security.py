@@ -172,7 +172,7 @@ def test_a_clones_stages_run_only_after_git_model_trust(tmp_path):
     up = _upstream_with_stage(tmp_path, "touch ran-$(cat in.txt) && cp in.txt out.txt")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(up), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     (clone / "in.txt").write_text("2")
     git(clone, "add", "in.txt")
     proc = git(clone, "commit", "-qm", "dep", check=False)
@@ -216,7 +216,7 @@ def test_your_own_stages_never_ask_for_trust(tmp_path, repo):
     (made / ".gitmodel").write_text(STAGE.format(cmd="cp in.txt out.txt"))
     (made / "in.txt").write_text("1")
     _commit_all(made)  # before install: no hook
-    gm(made, "install")
+    gm(made, "install", "--local")
     (made / "in.txt").write_text("5")
     _commit_all(made)
     assert (made / "out.txt").read_text() == "5"
@@ -226,7 +226,7 @@ def test_a_clones_remote_url_is_confirmed_before_the_first_upload(tmp_path):
     up = _upstream_with_stage(tmp_path, "true")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(up), str(clone))
-    gm(clone, "install")
+    gm(clone, "install", "--local")
     gm(clone, "track", "*.bin")
     (clone / "m.bin").write_bytes(os.urandom(10_000))
     _commit_all(clone, "model", "--no-verify")

@@ -35,7 +35,7 @@ def test_status_starts_at_most_six_git_processes(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     repo.mkdir()
     git(repo, "init", "-q")
-    gm(repo, "install")
+    gm(repo, "install", "--local")
     gm(repo, "track", "*.bin")
     for i in range(3):
         (repo / f"m{i}.bin").write_bytes(os.urandom(4096))
