@@ -224,3 +224,22 @@ echo "${{COMPREPLY[@]}}"
 """
     out = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, check=True)
     assert out.stdout.split() == [b"--dry-run"]
+
+
+def test_a_checkout_with_git_model_not_startable_fails_and_install_restores(repo):
+    """Issue 19.3: with the executable gone (a moved venv) and filter.model.required=true, git
+    fails the checkout (exit != 0) after unlinking the file: only the edit the user asked to
+    discard is gone, the commit is intact. required=false would be worse: a failed clean would
+    commit the raw model to Git. `git model install` refreshes the path and the checkout works."""
+    (repo / "model.safetensors").write_bytes(b"weights " * 1000)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    for key, args in (("process", "filter-process"), ("smudge", "smudge -- %f"),
+                      ("clean", "clean -- %f")):
+        git(repo, "config", f"filter.model.{key}", f"/moved/venv/bin/git-model {args}")
+    (repo / "model.safetensors").write_bytes(b"edited")
+    assert git(repo, "checkout", "--", "model.safetensors", check=False).returncode != 0
+    assert git(repo, "cat-file", "-p", "HEAD:model.safetensors").stdout.startswith(POINTER_START)
+    git(repo, "model", "install", "--local")
+    git(repo, "checkout", "--", "model.safetensors")
+    assert (repo / "model.safetensors").read_bytes() == b"weights " * 1000
