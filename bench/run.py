@@ -105,7 +105,8 @@ def main(argv: list[str]) -> int:
     command = "python bench/run.py " + shlex.join(
         ["--size-mib", str(args.size_mib), "--reps", str(args.reps),
          "--tools", ",".join(args.tools), "--files", args.files, "--file-kib", str(args.file_kib),
-         "--changed", str(args.changed), "--commits", str(args.commits)])
+         "--changed", str(args.changed), "--commits", str(args.commits),
+         *(["--skip", args.skip] if args.skip else [])])
     report = Report(work, args.tools, results, failures, versions, command, args.reps,
                     time.monotonic() - started)
     for path in report.write(args.out, args.work):

@@ -473,7 +473,8 @@ def test_pre_commit_framework_from_a_clone_of_this_project(repo, runlog, tmp_pat
     pytest.importorskip("pre_commit")
     source = tmp_path / "git-model"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "examples"))
+        ".venv", ".git", "__pycache__", "*.egg-info", ".pytest_cache", "examples",
+        "out", ".venv-dvc", ".demo-venv", ".hypothesis"))  # bench/out holds GBs of workload
     git(source, "init", "-q")
     git(source, "add", "-A")
     git(source, "commit", "-qm", "snapshot")
