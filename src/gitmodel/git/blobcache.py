@@ -13,7 +13,10 @@ import sqlite3
 from pathlib import Path
 from typing import Iterable
 
+from gitmodel.store.hintdb import open_hint_db
+
 _BATCH = 500  # below SQLite's limit on bound parameters
+_SCHEMA = "CREATE TABLE IF NOT EXISTS blob (id TEXT PRIMARY KEY, text BLOB NOT NULL) WITHOUT ROWID"
 
 
 class PointerBlobs:
@@ -21,16 +24,8 @@ class PointerBlobs:
 
     def __init__(self, path: Path) -> None:
         self._db: sqlite3.Connection | None = None
-        try:
-            if not path.parent.is_dir():
-                return  # no model dir yet (a bare or fresh repository): nothing to remember
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # a lost row is read again
-            self._db.execute("CREATE TABLE IF NOT EXISTS blob (id TEXT PRIMARY KEY, "
-                             "text BLOB NOT NULL) WITHOUT ROWID")
-        except (sqlite3.Error, OSError):
-            self._off()
+        if path.parent.is_dir():  # no model dir yet (a bare or fresh repository): nothing to remember
+            self._db = open_hint_db(path, _SCHEMA)
 
     def _off(self) -> None:
         if self._db is not None:

@@ -18,6 +18,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from gitmodel.store.hintdb import open_hint_db
+
 _SCHEMA = """CREATE TABLE IF NOT EXISTS stat (
     path TEXT PRIMARY KEY, dev INTEGER, ino INTEGER, size INTEGER,
     mtime_ns INTEGER, ctime_ns INTEGER, oid TEXT NOT NULL)"""
@@ -46,12 +48,9 @@ class StatCache:
         self._since = 0.0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-        except (sqlite3.Error, OSError):
-            self._off()
+        except OSError:
+            return
+        self._db = open_hint_db(path, _SCHEMA)
 
     def _off(self) -> None:
         if self._db is not None:
