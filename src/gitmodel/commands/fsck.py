@@ -116,7 +116,7 @@ def _chain(store: Store, cid: str) -> list[str]:
 
 def find_problems(store: Store, uses: Uses) -> list[Problem]:
     problems = []
-    stored = sorted(name for name, _ in store.files(layout.MANIFESTS) if is_oid(name))
+    stored = sorted(name for name in store.stored_names(layout.MANIFESTS) if is_oid(name))
     for oid in stored:
         if (problem := _check(store, oid)) is not None:
             problems.append(problem)
@@ -146,9 +146,13 @@ def _set_aside(store: Store, problem: Problem) -> None:
     manifest = store.manifest_path(problem.oid)
     if manifest.exists():
         _quarantine(store, manifest)
+    packed = {(layout.MANIFESTS, problem.oid)}
     for cid in _chain(store, problem.chunk) if problem.chunk is not None else []:
         if store.has_chunk(cid) and not store.chunk_is_sound(cid):
-            _quarantine(store, store.chunk_path(cid))
+            if store.chunk_path(cid).exists():
+                _quarantine(store, store.chunk_path(cid))
+            packed.add((layout.CHUNKS, cid))
+    store.drop_packed(packed, store.root / "bad")  # a pack is set aside whole, its sound rest kept
 
 
 def _readd_from_worktree(repo: Repo, store: Store, oid: str, uses: list[tuple[str, str]]) -> bool:

@@ -64,7 +64,7 @@ def plan(repo: Repo, days: int, grace: float = gc.DEFAULT_GRACE) -> Plan:
         raise UserError("prune deletes only what a model remote holds, and none is configured: "
                         "`git model remote add NAME URL`, then `git model push --all`")
     store = open_store(repo)
-    cached = {name for name, _ in store.files(layout.MANIFESTS) if is_oid(name)}
+    cached = {name for name in store.stored_names(layout.MANIFESTS) if is_oid(name)}
     recent = _recent(repo, days)
     try:
         reachable = {p.oid for p in repo.reachable_pointers()}

@@ -136,7 +136,5 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
 
 
 def _stored_size(store: Store, cid: str) -> int | None:
-    try:
-        return store.chunk_path(cid).stat().st_size
-    except FileNotFoundError:
-        return None
+    size = store.stored_size(cid)[0]  # loose or packed
+    return size or None

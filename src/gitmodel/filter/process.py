@@ -26,6 +26,7 @@ from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from gitmodel.git.repo import GitError, Repo
 from gitmodel.store.chunking import Readable, Reader
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
+from gitmodel.store.packs import PACKED_BELOW
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
@@ -75,9 +76,12 @@ class Filter:
         if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
             return pointer.encode()
         reader.unread(head)
-        expected = self._manifest(self.stat.expected_oid(path, _stat(path)))
+        st = _stat(path)
+        expected = self._manifest(self.stat.expected_oid(path, st))
+        small = st is not None and st.st_size < PACKED_BELOW  # packed, inside `serve`'s batch
         manifest = self.store.add_stream(reader, expected, path,
-                                         expected or (lambda: self._manifest(self._previous_oid(path))))
+                                         expected or (lambda: self._manifest(self._previous_oid(path))),
+                                         small)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 
@@ -204,18 +208,23 @@ def serve(repo: Repo, stdin_fd: int, stdout_fd: int,
     if finish is not None:
         filt.defer_above = _defer_threshold(repo)
     try:
-        while True:
-            try:
-                headers = reader.text_list()
-            except EOFError:
-                if filt.deferred and finish is not None:
-                    finish(repo, filt.deferred)
-                return
-            _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
+        with filt.store.batch():  # the small files of one `git add` go to one pack
+            _serve_loop(filt, reader, writer, finish)
     except BrokenPipeError:
         return  # git went away (interrupted); it reports that itself
     finally:
         filt.finish()
+
+
+def _serve_loop(filt: Filter, reader: PktReader, writer: PktWriter, finish: Finish | None) -> None:
+    while True:
+        try:
+            headers = reader.text_list()
+        except EOFError:
+            if filt.deferred and finish is not None:
+                finish(filt.repo, filt.deferred)
+            return
+        _serve_one(filt, dict(h.split("=", 1) for h in headers if "=" in h), reader, writer)
 
 
 def _defer_threshold(repo: Repo) -> int | None:

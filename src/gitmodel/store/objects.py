@@ -6,6 +6,8 @@ Layout (see README):
                                          encoded by `codec` (zstd, bytes grouped)
     objects/manifests/<2 hex>/<64 hex>   one file version, named by the sha256 of its
                                          content: JSON list of (chunk id, length)
+    objects/packs/pack-<32 hex>.pack     the chunks and manifests of small files, many
+    objects/packs/pack-<32 hex>.idx      to a file, and their index (see `packs`)
     tmp/                                 temporary files, renamed into place when whole
 
 A file is stored once per distinct chunk across all files and versions. Chunks
@@ -44,6 +46,7 @@ from gitmodel.store.chunking import (
     chunk_stream,
     tensor_pieces,
 )
+from gitmodel.store.packs import PACK_LIMIT, Key, Packs, PackWriter
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -148,6 +151,10 @@ class Store:
         self._objects = os.fspath(root / "objects")
         self._pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._pools_lock = threading.Lock()
+        self.packs = Packs(root / "objects" / "packs")
+        self._writer: PackWriter | None = None
+        self._batches = 0
+        self._writer_lock = threading.Lock()
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
         """The process's worker threads for KIND ("read", "write"), started once: a filter
@@ -206,10 +213,116 @@ class Store:
         return removed
 
     def has_chunk(self, cid: str) -> bool:
-        return os.path.exists(self._chunk_file(cid))
+        return os.path.exists(self._chunk_file(cid)) or self._packed((layout.CHUNKS, cid))
 
     def has_manifest(self, oid: str) -> bool:
-        return os.path.exists(self._manifest_file(oid))
+        return os.path.exists(self._manifest_file(oid)) or self._packed((layout.MANIFESTS, oid))
+
+    # -- packs (see store/packs.py) ---------------------------------------------
+    def _packed(self, key: Key) -> bool:
+        writer = self._writer
+        return (writer is not None and writer.has(key)) or self.packs.locate(key) is not None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within this block, adds with `packed=True` append small objects to one pack,
+        published (synced, renamed, indexed) when the block ends or the pack is full.
+        Until then only this process sees them; a kill leaves a stale temporary file."""
+        with self._writer_lock:
+            self._batches += 1
+        try:
+            yield
+        finally:
+            with self._writer_lock:
+                self._batches -= 1
+                writer, self._writer = (self._writer, None) if not self._batches else (None, None)
+            if writer is not None:
+                writer.publish(self.fsync)
+                self.packs.refresh(force=True)
+
+    def _put(self, key: Key, blob: bytes | bytearray, packed: bool) -> None:
+        """Store an object's bytes: appended to this batch's pack when `packed` and a
+        batch is open, else as a loose file."""
+        full = None
+        with self._writer_lock:
+            if packed and self._batches:
+                if self._writer is None:
+                    self._writer = PackWriter(self.packs.dir, self.tmp_dir)
+                self._writer.add(key, blob)
+                if self._writer.size >= PACK_LIMIT:
+                    full, self._writer = self._writer, None
+        if full is not None:
+            full.publish(self.fsync)
+            self.packs.refresh(force=True)
+        elif not (packed and self._batches):
+            path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
+            write_file(path, blob, self.tmp_dir, self.fsync)
+
+    def _read(self, key: Key, limit: int) -> bytes:
+        """The stored bytes of an object, loose or packed, read no further than `limit`
+        (+1, so the caller sees an overlong one); raise MissingObject."""
+        path = self._chunk_file(key[1]) if key[0] == layout.CHUNKS else self._manifest_file(key[1])
+        try:
+            with open(path, "rb") as handle:
+                return handle.read(limit + 1)
+        except FileNotFoundError:
+            pass
+        writer = self._writer
+        if writer is not None and (data := writer.get(key)) is not None:
+            return data[:limit + 1]
+        for force in (False, True):  # gc may have repacked it since the last look
+            self.packs.refresh(force)
+            where = self.packs.locate(key)
+            if where is not None:
+                try:
+                    return self.packs.read(where)[:limit + 1]
+                except FileNotFoundError:
+                    continue
+        raise MissingObject(key[1])
+
+    def freshen_object(self, key: Key) -> bool:
+        """`freshen` for an object wherever it is: a packed one dates its pack, and one in
+        this batch's unpublished pack is fresh already."""
+        path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
+        if self.freshen(path):
+            return True
+        writer = self._writer
+        if writer is not None and writer.has(key):
+            return True
+        where = self.packs.locate(key)
+        return where is not None and self.freshen(self.packs.path(where[0]))
+
+    def rewrite_pack(self, pack: str, keep: Iterable[Key]) -> str | None:
+        """Copy the `keep` entries of PACK into a new pack, published before PACK may go
+        (gc's repack, fsck's removal of a damaged entry); return the new pack's name."""
+        entries = self.packs.entries(pack)
+        writer = PackWriter(self.packs.dir, self.tmp_dir)
+        try:
+            for key in sorted(keep):
+                offset, length = entries[key]
+                writer.add(key, self.packs.read((pack, offset, length)))
+        except BaseException:
+            writer.abandon()
+            raise
+        name = writer.publish(self.fsync)
+        self.packs.refresh(force=True)
+        return name
+
+    def drop_packed(self, keys: set[Key], aside: Path) -> None:
+        """Take `keys` out of every pack holding them: the rest is rewritten to a new pack
+        and the old one moved into the folder `aside` (fsck's quarantine)."""
+        for pack in self.packs.pack_names():
+            entries = self.packs.entries(pack)
+            if keys & entries.keys():
+                self.rewrite_pack(pack, entries.keys() - keys)
+                aside.mkdir(parents=True, exist_ok=True)
+                for ext in ("idx", "pack"):
+                    os.replace(self.packs.path(pack, ext), aside / f"{pack}.{ext}")
+                self.packs.refresh(force=True)
+
+    def stored_names(self, kind: str) -> set[str]:
+        """The names of every stored object of KIND, loose or packed (valid or not)."""
+        return {name for name, _ in self.files(kind)} | set(self.packs.names(kind))
 
     def has_object(self, pointer: Pointer) -> bool:
         """True when the manifest and every chunk it lists are present."""
@@ -226,25 +339,23 @@ class Store:
 
     # -- manifests -----------------------------------------------------------
     def read_manifest(self, oid: str) -> Manifest:
-        try:
-            with open(self._manifest_file(oid), "rb") as handle:
-                data = handle.read(MAX_MANIFEST + 1)
-        except FileNotFoundError:
-            raise MissingObject(oid) from None
-        return Manifest.decode(oid, data)
+        if not is_oid(oid):
+            raise CorruptObject(f"invalid object id {oid!r}")
+        return Manifest.decode(oid, self._read((layout.MANIFESTS, oid), MAX_MANIFEST))
 
-    def put_manifest(self, manifest: Manifest) -> None:
-        write_file(self.manifest_path(manifest.oid), manifest.encode(), self.tmp_dir, self.fsync)
+    def put_manifest(self, manifest: Manifest, packed: bool = False) -> None:
+        self._put((layout.MANIFESTS, manifest.oid), manifest.encode(), packed)
 
     # -- chunks --------------------------------------------------------------
-    def put_chunk(self, cid: str, chunk: Chunk, base: str | None = None) -> None:
+    def put_chunk(self, cid: str, chunk: Chunk, base: str | None = None,
+                  packed: bool = False) -> None:
         """Store a chunk whose id the caller computed from `chunk.data`, as a delta
         against chunk `base` (the same tensor piece of the parent version) when that
         is clearly smaller than the plain encoding."""
         blob = self._delta(chunk, base) if base is not None and base != cid else None
         if blob is None:
             blob = codec.encode(chunk.data, chunk.width)
-        write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
+        self._put((layout.CHUNKS, cid), blob, packed)
 
     def _delta(self, chunk: Chunk, base: str) -> bytes | None:
         """The delta encoding of `chunk` against `base` if it pays. A base already at the
@@ -257,7 +368,7 @@ class Store:
         cannot take it meanwhile."""
         size = len(chunk.data)
         try:
-            if not self.freshen(self.chunk_path(base)):
+            if not self.freshen_object((layout.CHUNKS, base)):
                 return None
             blob = self.read_encoded(base, size)
             head = codec.delta_base(blob)
@@ -265,7 +376,7 @@ class Store:
                 for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
                     if head is not None:
                         base, head = head[0], self.chunk_head(head[0])
-                if not self.freshen(self.chunk_path(base)):
+                if not self.freshen_object((layout.CHUNKS, base)):
                     return None
                 blob = self.read_encoded(base, size)
                 head = codec.delta_base(blob)
@@ -284,9 +395,8 @@ class Store:
         """(base, depth) of a stored delta chunk, None for a plain chunk (or an absent or
         unreadable one: fsck judges those)."""
         try:
-            with open(self.chunk_path(cid), "rb") as handle:
-                return codec.delta_base(handle.read(codec.DELTA_HEAD + 1))
-        except (OSError, codec.CorruptChunk):
+            return codec.delta_base(self._read((layout.CHUNKS, cid), codec.DELTA_HEAD))
+        except (OSError, MissingObject, CorruptObject, codec.CorruptChunk):
             return None
 
     def chunk_base(self, cid: str) -> str | None:
@@ -331,27 +441,29 @@ class Store:
     def stored_size(self, cid: str) -> tuple[int, bool]:
         """(bytes on disk, delta-encoded?) of a chunk; (0, False) when absent."""
         try:
-            return self.chunk_path(cid).stat().st_size, self.chunk_base(cid) is not None
+            size = self.chunk_path(cid).stat().st_size
         except OSError:
-            return 0, False
+            where = self.packs.locate((layout.CHUNKS, cid))
+            writer = self._writer
+            pending = writer.entries.get((layout.CHUNKS, cid)) if writer is not None else None
+            size = where[2] if where else pending[1] if pending else 0
+        return size, bool(size) and self.chunk_base(cid) is not None
 
-    def put_encoded(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
+    def put_encoded(self, cid: str, size: int, blob: bytes, packed: bool = False) -> bytes | bytearray:
         """Store an already-encoded chunk (from a remote) after verifying it; return its raw
         bytes, so a download can hash the file without decoding every chunk twice. A
         delta chunk's base must be in the cache already (MissingObject names it)."""
         data = self._decode(cid, size, blob)
-        write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
+        self._put((layout.CHUNKS, cid), blob, packed)
         return data
 
     def read_encoded(self, cid: str, size: int = MAX_CHUNK) -> bytes:
         """The stored bytes of a chunk of raw length `size`, read no further than its
         encoding of that length can reach (a damaged file may be any length)."""
         limit = codec.max_encoded(size)
-        try:
-            with open(self.chunk_path(cid), "rb") as handle:
-                blob = handle.read(limit + 1)
-        except FileNotFoundError:
-            raise MissingObject(cid) from None
+        if not is_chunk_id(cid):
+            raise CorruptObject(f"invalid chunk id {cid!r}")
+        blob = self._read((layout.CHUNKS, cid), limit)
         if len(blob) > limit:
             raise CorruptObject(f"chunk {cid} is damaged (longer than {size} bytes can encode to)")
         return blob
@@ -452,7 +564,7 @@ class Store:
             return False
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Parent = None) -> Manifest:
+                   name: str = "", parent: Parent = None, packed: bool = False) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -463,15 +575,18 @@ class Store:
         A new tensor piece is delta-encoded against the same piece of `parent`
         (the version this one replaces; `expected` when there is one), or of what
         `parent()` returns, called only once a tensor piece needs a base.
+        `packed` (a small file, inside a `batch`): its chunks and manifest go to the pack.
         """
-        return _Ingest(self, expected, parent or expected).run(stream, name)
+        return _Ingest(self, expected, parent or expected, packed).run(stream, name)
 
 
 class _Ingest:
     """One streaming add: chunk -> id -> (sha256, encode+write in threads)."""
 
-    def __init__(self, store: Store, expected: Manifest | None, parent: Parent) -> None:
+    def __init__(self, store: Store, expected: Manifest | None, parent: Parent,
+                 packed: bool) -> None:
         self.store = store
+        self.packed = packed
         self.expected = expected
         self.parent = parent
         self.bases: dict[str, str] | None = None
@@ -500,8 +615,8 @@ class _Ingest:
             if self.sha is None:
                 self.sha = self._replay(len(self.chunks))
             manifest = Manifest(self.sha.hexdigest(), size, tuple(self.chunks))
-        if size and not self.store.freshen(self.store.manifest_path(manifest.oid)):
-            self.store.put_manifest(manifest)
+        if size and not self.store.freshen_object((layout.MANIFESTS, manifest.oid)):
+            self.store.put_manifest(manifest, self.packed)
         return manifest
 
     def _take(self, chunk: Chunk, pool: concurrent.futures.Executor,
@@ -523,12 +638,13 @@ class _Ingest:
         if cid in self.seen:
             return
         self.seen.add(cid)
-        if self.store.freshen(self.store.chunk_path(cid)):
+        if self.store.freshen_object((layout.CHUNKS, cid)):
             return
         if len(chunk.data) < CDC_MIN:  # a small file or a file's tail: a thread's hand-off
-            self.store.put_chunk(cid, chunk, self._base(chunk))  # costs more than the write
+            self.store.put_chunk(cid, chunk, self._base(chunk), self.packed)  # costs more
         else:
-            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, self._base(chunk)))
+            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, self._base(chunk),
+                                        self.packed))
 
     def _base(self, chunk: Chunk) -> str | None:
         """The parent's chunk for the same tensor piece, if any (parent read once, lazily)."""

@@ -214,7 +214,7 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     stats.deduped -= sum(sizes[c] for c in needed if c not in bases)
     if dry_run:
         stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
-        stats.moved = sum(store.chunk_path(c).stat().st_size for c in needed)
+        stats.moved = sum(store.stored_size(c)[0] for c in needed)
         stats.chunks = len(needed)
         return stats
     backend.remove_stale_tmp()

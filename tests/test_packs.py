@@ -1,0 +1,157 @@
+"""Small files are packed: one `git add` of many small files writes one pack and its index,
+not a chunk file and a manifest file per file; gc, fsck and old loose caches keep working."""
+from __future__ import annotations
+
+import os
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from conftest import git, gm
+from gitmodel.store import layout, packs
+from gitmodel.store.chunking import Chunk
+from gitmodel.store.objects import Store, chunk_id
+from test_faults import kill_at
+
+OLD = 1_000_000_000  # a date long past every grace period
+
+
+def _files(repo: Path, count: int, seed: int, size: int = 8 << 10) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    out = {}
+    for i in range(count):
+        path = f"d{i % 4}/f{i}.bin"
+        (repo / path).parent.mkdir(exist_ok=True)
+        out[path] = rng.randbytes(size)
+        (repo / path).write_bytes(out[path])
+    return out
+
+
+def _object_files(repo: Path) -> list[Path]:
+    return [p for p in (repo / ".git/model/objects").rglob("*") if p.is_file()]
+
+
+def _age(repo: Path) -> None:
+    for path in (repo / ".git/model").rglob("*"):
+        os.utime(path, (OLD, OLD), follow_symlinks=False)
+
+
+def test_many_small_files_make_one_pack_and_read_back(repo: Path) -> None:
+    files = _files(repo, 60, 1)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    stored = _object_files(repo)
+    assert sorted(p.suffix for p in stored) == [".idx", ".pack"], stored
+    for path in files:
+        (repo / path).unlink()
+    git(repo, "checkout", "--", ".")
+    assert all((repo / p).read_bytes() == b for p, b in files.items())
+    assert gm(repo, "fsck").returncode == 0
+    assert "not cached" not in gm(repo, "status").stdout.decode()
+
+
+def test_gc_drops_garbage_inside_packs(repo: Path) -> None:
+    """Half the files replaced: the old pack is rewritten with what is still reachable
+    (gc, without --grace, after the grace period); a pack of garbage only goes whole."""
+    _files(repo, 20, 1)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    _files(repo, 14, 2)  # 14 of the 20 files replaced: 70% of the first pack is garbage
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--amend", "-m", "v2")  # v1 unreachable, once the reflog forgets
+    (repo / "stray.bin").write_bytes(b"added, never committed")
+    git(repo, "add", "stray.bin")
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    before = Store(repo / ".git/model")
+    assert len(before.packs.pack_names()) == 3
+    _age(repo)
+    gm(repo, "gc")
+    after = Store(repo / ".git/model")
+    assert len(after.packs.pack_names()) == 2  # v1 rewritten, v2 kept, the stray pack gone
+    assert len(after.stored_names(layout.MANIFESTS)) == 20
+    assert gm(repo, "fsck").returncode == 0
+    head = {p.name: p.read_bytes() for p in repo.rglob("*.bin")}
+    for path in repo.glob("d*/*.bin"):
+        path.unlink()
+    git(repo, "checkout", "--", ".")
+    assert {p.name: p.read_bytes() for p in repo.rglob("*.bin")} == head
+
+
+def test_fsck_finds_and_repairs_a_damaged_packed_chunk(repo: Path) -> None:
+    files = _files(repo, 5, 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    store = Store(repo / ".git/model")
+    (pack,) = store.packs.pack_names()
+    cid = chunk_id(files["d1/f1.bin"])
+    offset, length = store.packs.entries(pack)[(layout.CHUNKS, cid)]
+    path = store.packs.path(pack)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(offset + length // 2)
+        handle.write(b"\xff\x00\xff")
+    report = gm(repo, "fsck", check=False)
+    assert report.returncode == 1 and "d1/f1.bin" in report.stdout.decode()
+    gm(repo, "fsck", "--repair")
+    assert gm(repo, "fsck").returncode == 0
+    assert list((repo / ".git/model/bad").glob("pack-*.pack"))  # the damaged pack, set aside
+    (repo / "d1/f1.bin").unlink()
+    git(repo, "checkout", "--", ".")
+    assert (repo / "d1/f1.bin").read_bytes() == files["d1/f1.bin"]
+
+
+def test_add_killed_while_publishing_its_pack_leaves_a_valid_store(repo: Path) -> None:
+    """Killed after the pack is in place, before its index: the pack is invisible, the
+    store valid; fsck names the missing objects and --repair re-adds them from the work tree."""
+    files = _files(repo, 10, 4)
+    kill_at(repo, ["git", "add", "-A"], "pack")
+    git(repo, "add", "-A")  # git's index was not written: the add runs again, whole
+    git(repo, "commit", "-qm", "v1")
+    assert gm(repo, "fsck").returncode == 0
+    for path in files:
+        (repo / path).unlink()
+    git(repo, "checkout", "--", ".")
+    assert all((repo / p).read_bytes() == b for p, b in files.items())
+    _age(repo)
+    gm(repo, "gc")
+    assert len(list((repo / ".git/model/objects/packs").iterdir())) == 2  # the orphan pack went
+
+
+def test_a_loose_cache_and_a_packed_one_read_alike(tmp_path: Path) -> None:
+    """Old caches hold loose chunks and manifests; new ones packs: both are read, and a
+    chunk stored both ways is the same object."""
+    store = Store(tmp_path / "cache")
+    data = os.urandom(5000)
+    cid = chunk_id(data)
+    store.put_chunk(cid, Chunk(data))  # no batch: loose, as every older version wrote
+    assert store.chunk_path(cid).is_file()
+    other = os.urandom(7000)
+    with store.batch():
+        store.put_chunk(chunk_id(other), Chunk(other), packed=True)
+        assert store.read_chunk(chunk_id(other), 7000) == other  # readable before publishing
+        assert not Store(tmp_path / "cache").has_chunk(chunk_id(other))  # others: not yet
+    assert Store(tmp_path / "cache").read_chunk(chunk_id(other), 7000) == other
+    assert store.read_chunk(cid, 5000) == data
+
+
+@pytest.mark.parametrize("damage", ["checksum", "outside", "kind", "count"])
+def test_a_hostile_pack_index_is_refused(damage: str) -> None:
+    entries = {(layout.CHUNKS, "ab" * 16): (8, 100), (layout.MANIFESTS, "cd" * 32): (108, 50)}
+    data = bytearray(packs.encode_index(entries))
+    assert packs.decode_index(bytes(data), 158) == entries
+    head = len(packs.IDX_MAGIC) + 4
+    if damage == "checksum":
+        data[head + 20] ^= 1
+    else:
+        if damage == "outside":
+            struct.pack_into("<Q", data, head + 33, 1 << 40)
+        elif damage == "kind":
+            data[head] = ord("x")
+        else:
+            struct.pack_into("<I", data, len(packs.IDX_MAGIC), 3)
+        data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
+    with pytest.raises(packs.BadIndex):
+        packs.decode_index(bytes(data), 158)
