@@ -40,7 +40,9 @@ def test_gc_never_deletes_through_a_link_in_the_cache(repo: Path, tmp_path: Path
     victim = outside / ("ef" + "2" * 30)
     victim.write_bytes(b"keep me")
     os.utime(victim, (0, 0))
+    (repo / ".git/model/objects/chunks").mkdir(exist_ok=True)  # a small file is packed
     os.symlink(outside, repo / ".git/model/objects/chunks/ef")
+    os.symlink(outside, repo / ".git/model/objects/packs/ef.pack")
     listing = gm(repo, "gc", "--dry-run", "--grace", "0").stdout.decode()
     assert str(outside) not in listing and victim.name not in listing
     gm(repo, "gc", "--grace", "0")

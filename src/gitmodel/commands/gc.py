@@ -135,10 +135,10 @@ def _sort_packs(store: Store, young: set[str], keep: dict[str, set[str]], cutoff
         elif 2 * dead > sum(length for _, length in entries.values()):
             garbage.repack[pack] = live
             garbage.bytes += dead
-    for entry in store.packs.dir.iterdir() if store.packs.dir.is_dir() else []:
-        stat = entry.lstat()
-        if entry.stem not in whole and entry.is_file() and _old(stat, cutoff):
-            garbage.add(entry, stat.st_size)
+    for _, path in store.files("packs"):
+        stat = path.stat()
+        if path.stem not in whole and _old(stat, cutoff):
+            garbage.add(path, stat.st_size)
     return kept
 
 

@@ -187,12 +187,13 @@ class Store:
         return f"{self._objects}/{layout.key(layout.MANIFESTS, oid)}"
 
     def files(self, kind: str) -> Iterator[tuple[str, Path]]:
-        """(name, path) of every file under KIND's fan-out (layout.CHUNKS, layout.MANIFESTS,
-        or "tmp"), valid name or not: gc and fsck judge names. Symbolic links are neither
+        """(name, path) of every file under KIND's fan-out (layout.CHUNKS, layout.MANIFESTS),
+        or in "tmp" or "packs", valid name or not: gc and fsck judge names. Symbolic links are neither
         listed nor followed, so a sweep never reaches outside the cache."""
         top = self.tmp_dir if kind == "tmp" else self.root / "objects" / kind
-        dirs = [top] if kind == "tmp" else [Path(d.path) for d in _entries(top)
-                                            if d.is_dir(follow_symlinks=False)]
+        flat = kind in ("tmp", "packs")
+        dirs = [top] if flat else [Path(d.path) for d in _entries(top)
+                                   if d.is_dir(follow_symlinks=False)]
         for folder in dirs:
             for entry in _entries(folder):
                 if entry.is_file(follow_symlinks=False):
