@@ -65,7 +65,7 @@ def test_remote_only_in_local_config_is_used(tmp_path: Path, repo: Path) -> None
     git(repo, "commit", "-qm", "v1")
     git(repo, "config", "model.remote.mine.url", str(tmp_path / "store"))
     assert gm(repo, "push").stdout.decode().startswith("pushed 1 object,")
-    (repo / ".git" / "model" / "objects" / "manifests").rename(tmp_path / "aside")
+    (repo / ".git" / "model" / "objects").rename(tmp_path / "aside")
     (repo / "m.bin").write_bytes(b"x")
     git(repo, "checkout", "--", "m.bin")
     gm(repo, "pull")
@@ -189,8 +189,11 @@ def test_status_and_ls_files_json_and_quiet(committed: Path) -> None:
 def test_fsck_json(committed: Path) -> None:
     report = json.loads(gm(committed, "fsck", "--json").stdout)
     assert report == {"ok": True, "problems": [], "remaining": [], "raw": [], "messages": []}
-    chunk = next(p for p in (committed / ".git/model/objects/chunks").rglob("*") if p.is_file())
-    chunk.write_bytes(b"damaged")
+    pack = next((committed / ".git/model/objects/packs").glob("*.pack"))  # a small file: packed
+    pack.chmod(0o644)
+    with open(pack, "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"damaged")
     proc = gm(committed, "fsck", "--json", check=False)
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and not report["ok"]
