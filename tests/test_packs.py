@@ -155,3 +155,52 @@ def test_a_hostile_pack_index_is_refused(damage: str) -> None:
         data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
     with pytest.raises(packs.BadIndex):
         packs.decode_index(bytes(data), 158)
+
+
+def _pushed(repo: Path, tmp_path: Path, count: int) -> tuple[dict[str, bytes], Path, Path]:
+    """COUNT small files committed and pushed (git and model remote); the model remote's path."""
+    origin, store = tmp_path / "origin.git", tmp_path / "models"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    gm(repo, "remote", "add", "shared", str(store))
+    files = _files(repo, count, 5)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "push", "-q", "origin", "main")  # the pre-push hook uploads the objects
+    return files, origin, store
+
+
+def test_push_uploads_packs_and_clone_pull_reads_them(repo: Path, tmp_path: Path) -> None:
+    files, origin, store = _pushed(repo, tmp_path, 40)
+    uploaded = sorted(p.relative_to(store).parts[0] for p in store.rglob("*") if p.is_file())
+    assert uploaded == ["packs", "packs"], uploaded  # one pack and its index, nothing loose
+    assert "nothing to transfer" in gm(repo, "push", "--all").stdout.decode()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install", "--local")
+    gm(clone, "pull")
+    assert all((clone / p).read_bytes() == b for p, b in files.items())
+    assert sorted(p.suffix for p in _object_files(clone)) == [".idx", ".pack"]
+
+
+@pytest.mark.parametrize("damage", ["entry", "index"])
+def test_a_damaged_remote_pack_is_refused(repo: Path, tmp_path: Path, damage: str) -> None:
+    files, origin, store = _pushed(repo, tmp_path, 3)
+    (pack,) = (store / "packs").glob("*.pack")
+    if damage == "entry":  # bytes changed inside an object: its id no longer matches
+        data = bytearray(pack.read_bytes())
+        data[len(packs.MAGIC) + 100] ^= 0xFF
+        pack.write_bytes(bytes(data))
+    else:  # an index that points past its pack's end
+        index = pack.with_suffix(".idx")
+        entries = packs.decode_index(index.read_bytes(), pack.stat().st_size)
+        key = next(iter(entries))
+        entries[key] = (entries[key][0] + (1 << 30), entries[key][1])
+        index.write_bytes(packs.encode_index(entries))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install", "--local")
+    proc = gm(clone, "pull", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "shared" in err and "Traceback" not in err, err
+    assert all((clone / p).read_bytes() != b for p, b in files.items())

@@ -281,15 +281,16 @@ class Store:
                     continue
         raise MissingObject(key[1])
 
-    def freshen_object(self, key: Key) -> bool:
+    def freshen_object(self, key: Key, pending: bool = True) -> bool:
         """`freshen` for an object wherever it is: a packed one dates its pack, and one in
-        this batch's unpublished pack is fresh already."""
+        this batch's unpublished pack is fresh already, if `pending` (a packed add) may rely
+        on it: a loose object must never refer to one that a kill could still take away."""
         path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
         if self.freshen(path):
             return True
         writer = self._writer
         if writer is not None and writer.has(key):
-            return True
+            return pending
         where = self.packs.locate(key)
         return where is not None and self.freshen(self.packs.path(where[0]))
 
@@ -353,12 +354,12 @@ class Store:
         """Store a chunk whose id the caller computed from `chunk.data`, as a delta
         against chunk `base` (the same tensor piece of the parent version) when that
         is clearly smaller than the plain encoding."""
-        blob = self._delta(chunk, base) if base is not None and base != cid else None
+        blob = self._delta(chunk, base, packed) if base is not None and base != cid else None
         if blob is None:
             blob = codec.encode(chunk.data, chunk.width)
         self._put((layout.CHUNKS, cid), blob, packed)
 
-    def _delta(self, chunk: Chunk, base: str) -> bytes | None:
+    def _delta(self, chunk: Chunk, base: str, packed: bool) -> bytes | None:
         """The delta encoding of `chunk` against `base` if it pays. A base already at the
         depth limit is replaced by the plain chunk its chain starts from (a key frame):
         on 11 checkpoints of a real fine-tune (bench/checkpoints.py, lr 2e-5, every 20
@@ -369,7 +370,7 @@ class Store:
         cannot take it meanwhile."""
         size = len(chunk.data)
         try:
-            if not self.freshen_object((layout.CHUNKS, base)):
+            if not self.freshen_object((layout.CHUNKS, base), packed):
                 return None
             blob = self.read_encoded(base, size)
             head = codec.delta_base(blob)
@@ -377,7 +378,7 @@ class Store:
                 for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
                     if head is not None:
                         base, head = head[0], self.chunk_head(head[0])
-                if not self.freshen_object((layout.CHUNKS, base)):
+                if not self.freshen_object((layout.CHUNKS, base), packed):
                     return None
                 blob = self.read_encoded(base, size)
                 head = codec.delta_base(blob)
@@ -616,7 +617,7 @@ class _Ingest:
             if self.sha is None:
                 self.sha = self._replay(len(self.chunks))
             manifest = Manifest(self.sha.hexdigest(), size, tuple(self.chunks))
-        if size and not self.store.freshen_object((layout.MANIFESTS, manifest.oid)):
+        if size and not self.store.freshen_object((layout.MANIFESTS, manifest.oid), self.packed):
             self.store.put_manifest(manifest, self.packed)
         return manifest
 
@@ -639,7 +640,7 @@ class _Ingest:
         if cid in self.seen:
             return
         self.seen.add(cid)
-        if self.store.freshen_object((layout.CHUNKS, cid)):
+        if self.store.freshen_object((layout.CHUNKS, cid), self.packed):
             return
         if len(chunk.data) < CDC_MIN:  # a small file or a file's tail: a thread's hand-off
             self.store.put_chunk(cid, chunk, self._base(chunk), self.packed)  # costs more

@@ -45,7 +45,7 @@ _NAME_BYTES = {layout.CHUNKS: 16, layout.MANIFESTS: 32}
 PACK_LIMIT = 64 << 20  # a pack is closed at this size (Xet's xorbs: 64 MiB)
 PACKED_BELOW = 1 << 20  # files smaller than this are packed; larger ones stay loose
 MAX_ENTRY = 8 << 20     # no packed object is longer (small files' chunks and manifests)
-_PACK_RE = re.compile(r"pack-[0-9a-f]{32}")
+PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 
 Key = tuple[str, str]               # (layout.CHUNKS or layout.MANIFESTS, name)
 Where = tuple[str, int, int]        # (pack name, offset, length)
@@ -188,7 +188,7 @@ class Packs:
             names = set()
             for entry in _listing(self.dir):
                 name, dot, ext = entry.name.rpartition(".")
-                if ext == "idx" and _PACK_RE.fullmatch(name) and entry.is_file(follow_symlinks=False):
+                if ext == "idx" and PACK_NAME.fullmatch(name) and entry.is_file(follow_symlinks=False):
                     names.add(name)
             indexes = {}
             for name in names:

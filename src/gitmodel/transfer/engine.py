@@ -12,6 +12,12 @@ become paths, every chunk is checked against its xxh3 id before it is stored
 (`Store.put_encoded`), and every rebuilt file against the pointer's sha256
 before its manifest enters the cache, so a wrong byte never reaches a working
 tree. The remote is named in every error.
+
+Small files travel in packs (store/packs.py): a push uploads their chunks and manifests
+as packs of up to 64 MiB, each pack before its index, so that 10,000 small files are a
+few requests, not 20,000; existence checks and downloads consult the remote's pack
+indexes (listed and read once per transfer, validated like any remote input) before
+the loose layout, and a packed object is downloaded with one ranged read.
 """
 from __future__ import annotations
 
@@ -31,6 +37,17 @@ from typing import Callable, Iterable, Mapping, TypeVar
 from gitmodel.errors import UserError
 from gitmodel.store import codec, layout
 from gitmodel.store.objects import MAX_MANIFEST, CorruptObject, Manifest, MissingObject, Store
+from gitmodel.store.packs import (
+    MAGIC,
+    MAX_ENTRY,
+    PACK_LIMIT,
+    PACK_NAME,
+    PACKED_BELOW,
+    BadIndex,
+    Key,
+    decode_index,
+    encode_index,
+)
 from gitmodel.store.pointer import Pointer
 from gitmodel.transfer.remotes import Backend, RemoteError, redact
 from gitmodel.units import human, plural
@@ -38,6 +55,7 @@ from gitmodel.units import human, plural
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
 OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
+MAX_INDEX = 16 << 20  # a remote pack index read at most this long (370k objects)
 T = TypeVar("T")
 
 
@@ -166,10 +184,58 @@ def _key(kind: str, name: str) -> str:
     return layout.key(kind, name)
 
 
+def remote_packs(backend: Backend) -> dict[Key, tuple[str, int, int]]:
+    """Where the remote's packs hold each packed object: packs/ listed once (one request)
+    and every index read once per transfer, validated before any entry is used."""
+    if backend.pack_index is None:
+        names = sorted(n[:-4] for n in backend.names("packs")
+                       if n.endswith(".idx") and PACK_NAME.fullmatch(n[:-4]))
+        found = parallel(lambda n: backend.read(f"packs/{n}.idx", MAX_INDEX), names)
+        where: dict[Key, tuple[str, int, int]] = {}
+        for name in names:
+            data = found[name]
+            if data is None:
+                continue
+            try:
+                entries = decode_index(data, PACK_LIMIT + MAX_ENTRY)
+            except BadIndex as exc:
+                raise RemoteError(f"model remote {backend.name!r} holds a damaged pack index "
+                                  f"{name}.idx ({exc}); nothing was read from it") from None
+            for key, (offset, length) in entries.items():
+                where.setdefault(key, (name, offset, length))
+        backend.pack_index = where
+    return backend.pack_index
+
+
+def _read_packed(backend: Backend, key: Key, limit: int) -> bytes | None:
+    """A packed object's bytes from the remote (one ranged read), None when not packed."""
+    where = remote_packs(backend).get(key)
+    if where is None:
+        return None
+    if where[2] > limit:
+        raise RemoteError(f"model remote {backend.name!r} lists an oversized {key[1]} in pack "
+                          f"{where[0]}: it was not read")
+    return backend.read_range(f"packs/{where[0]}.pack", where[1], where[2])
+
+
 def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
-    """Which of `ids` (validated chunk ids or oids) exist on the remote under `kind`."""
+    """Which of `ids` (validated chunk ids or oids) exist on the remote under `kind`.
+
+    Many ids: the packs first (one listing and their indexes answer for thousands),
+    then the loose layout for the rest. A few: loose checks first, and the packs only
+    for what they did not find, so a push of one large model asks one question."""
+    ids = set(ids)
+    few = len(ids) < LIST_THRESHOLD
+    found = set() if few else {n for n in ids if (kind, n) in remote_packs(backend)}
+    found |= _loose_has(backend, kind, ids - found)
+    if few and ids - found:
+        found |= {n for n in ids - found if (kind, n) in remote_packs(backend)}
+    return found
+
+
+def _loose_has(backend: Backend, kind: str, ids: set[str]) -> set[str]:
     by_prefix: dict[str, list[str]] = defaultdict(list)
-    for name in set(ids):
+    for name in ids:
         by_prefix[name[:2]].append(name)
     listed = [p for p, names in by_prefix.items() if len(names) >= LIST_THRESHOLD]
     single = [n for p, names in by_prefix.items() if len(names) < LIST_THRESHOLD for n in names]
@@ -219,21 +285,69 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
         return stats
     backend.remove_stale_tmp()
     progress = Progress(f"push {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
+    small, packed = _small(manifests)
+    packed -= bases.keys()  # delta chains stay loose: a base is always up before its delta
     try:
         def upload(cid: str) -> None:
             blob = store.read_encoded(cid, sizes[cid])
             backend.write(_key("chunks", cid), blob)
             progress.update(sizes[cid], len(blob))
         for depth in range(codec.MAX_DEPTH + 1):  # a base is on the remote before its deltas
-            parallel(upload, [cid for cid in needed if bases.get(cid, 0) == depth])
+            parallel(upload, [cid for cid in needed if bases.get(cid, 0) == depth
+                              and cid not in packed])
+        _upload_packs(store, backend, [(layout.CHUNKS, c) for c in needed if c in packed]
+                      + [(layout.MANIFESTS, m.oid) for m in manifests if m.oid in small],
+                      sizes, progress)
         parallel(lambda oid: backend.write(_key("manifests", oid), store.read_manifest(oid).encode()),
-                 [m.oid for m in manifests])
+                 [m.oid for m in manifests if m.oid not in small])
     finally:
         progress.close()
     known.add(m.oid for m in manifests)
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
+
+
+def _small(manifests: list[Manifest]) -> tuple[set[str], set[str]]:
+    """(oids of the small files, the chunks only small files use): what travels and is
+    kept in packs. A chunk a large file shares stays loose, so that no loose manifest
+    names a chunk that only a pack not yet complete holds."""
+    small = {m.oid for m in manifests if m.size < PACKED_BELOW}
+    return small, ({c for m in manifests if m.oid in small for c, _ in m.chunks}
+                   - {c for m in manifests if m.oid not in small for c, _ in m.chunks})
+
+
+def _upload_packs(store: Store, backend: Backend, keys: list[Key], sizes: dict[str, int],
+                  progress: Progress) -> None:
+    """Upload these objects as packs of up to PACK_LIMIT bytes, each pack before its index
+    (the index makes them visible); the next pack is built while one uploads, so memory
+    stays at two packs."""
+    import xxhash
+
+    def send(data: bytes, entries: dict[Key, tuple[int, int]]) -> None:
+        name = f"pack-{xxhash.xxh3_128_hexdigest(data)}"
+        backend.write(f"packs/{name}.pack", data)
+        backend.write(f"packs/{name}.idx", encode_index(entries))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as uploader:
+        sending: concurrent.futures.Future | None = None
+        buf, entries = bytearray(MAGIC), dict[Key, tuple[int, int]]()
+        for index, (kind, name) in enumerate(keys):
+            if kind == layout.CHUNKS:
+                blob = store.read_encoded(name, sizes[name])
+                progress.update(sizes[name], len(blob))
+            else:
+                blob = store.read_manifest(name).encode()
+            entries[(kind, name)] = (len(buf), len(blob))
+            buf += blob
+            if len(buf) >= PACK_LIMIT or index == len(keys) - 1:
+                if sending is not None:
+                    sending.result()
+                sending = uploader.submit(send, bytes(buf), entries)
+                buf, entries = bytearray(MAGIC), {}
+        if sending is not None:
+            sending.result()
+    backend.pack_index = None  # read again when next needed: it holds these packs now
 
 
 def _bases(store: Store, sizes: dict[str, int]) -> dict[str, int]:
@@ -306,19 +420,21 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str]) -> St
     needed = {cid for cid in sizes if not store.has_chunk(cid)}
     stats.deduped = sum(sizes.values()) - sum(sizes[c] for c in needed)
     progress = Progress(f"fetch {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
+    # Small files' objects go to one local pack, as an add's do.
+    small, packed = _small(manifests)
 
     def chunk(cid: str, size: int) -> bytes | bytearray:
         if cid in needed and not store.has_chunk(cid):
-            return _download_chunk(store, backend, cid, size, progress)
+            return _download_chunk(store, backend, cid, size, progress, cid in packed)
         return store.read_chunk(cid, size)
 
     by_oid = {m.oid: m for m in manifests}
     try:
-        with concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
+        with store.batch(), concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
             def verify_and_keep(oid: str) -> bool:
                 if _sha256(by_oid[oid], chunk, pool) != oid:
                     return False
-                store.put_manifest(by_oid[oid])
+                store.put_manifest(by_oid[oid], oid in small)
                 return True
             sound = parallel(verify_and_keep, by_oid, OBJECT_WORKERS)
     finally:
@@ -369,7 +485,9 @@ def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
 
 def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
     """The remote's manifest for `pointer`, validated (its size against the pointer's)."""
-    data = backend.read(_key("manifests", pointer.oid), MAX_MANIFEST)
+    data = _read_packed(backend, (layout.MANIFESTS, pointer.oid), MAX_MANIFEST)
+    if data is None:
+        data = backend.read(_key("manifests", pointer.oid), MAX_MANIFEST)
     if data is None:
         raise RemoteError(f"model remote {backend.name!r} does not have {path} "
                           f"(object {pointer.short}): was it pushed?")
@@ -384,11 +502,13 @@ def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
     return manifest
 
 
-def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
-                    progress: Progress, below: int = codec.MAX_DEPTH + 1) -> bytes | bytearray:
+def _download_chunk(store: Store, backend: Backend, cid: str, size: int, progress: Progress,
+                    packed: bool, below: int = codec.MAX_DEPTH + 1) -> bytes | bytearray:
     """Download a chunk, and first the delta base it needs if the cache lacks it; a
     base must sit lower in its chain (`below`), so a hostile remote cannot loop us."""
-    blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
+    blob = _read_packed(backend, (layout.CHUNKS, cid), codec.max_encoded(size))
+    if blob is None:
+        blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
     if blob is None:
         raise RemoteError(f"model remote {backend.name!r} is missing chunk {cid} (an "
                           "interrupted push? push again from a clone that has the object)")
@@ -397,8 +517,8 @@ def _download_chunk(store: Store, backend: Backend, cid: str, size: int,
         if head is not None and head[1] >= below:
             raise CorruptObject(f"chunk {cid} has a delta chain that does not descend")
         if head is not None and not store.has_chunk(head[0]):
-            _download_chunk(store, backend, head[0], size, progress, head[1])
-        data = store.put_encoded(cid, size, blob)
+            _download_chunk(store, backend, head[0], size, progress, packed, head[1])
+        data = store.put_encoded(cid, size, blob, packed)
     except codec.CorruptChunk as exc:
         raise RemoteError(f"model remote {backend.name!r} sent a damaged chunk {cid}: {exc}; "
                           "it was not kept") from None

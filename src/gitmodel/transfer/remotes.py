@@ -19,6 +19,8 @@ and the filter process start fast. Its layout mirrors the local cache:
 
     chunks/<2 hex>/<32 hex>      encoded chunks, byte for byte as in the cache
     manifests/<2 hex>/<64 hex>   manifests, uploaded after all of their chunks
+    packs/pack-<32 hex>.pack     small files' chunks and manifests, many to a file,
+    packs/pack-<32 hex>.idx      and the index that makes them visible, uploaded last
     tmp/                         uploads in progress (renamed into place)
 """
 from __future__ import annotations
@@ -306,6 +308,7 @@ class Backend:
         self.root = root.rstrip("/")
         self.atomic_put = atomic_put  # a single PUT is atomic (S3): no temp name needed
         self._made: set[str] = set()
+        self.pack_index: dict[tuple[str, str], tuple[str, int, int]] | None = None  # engine's
 
     @property
     def name(self) -> str:
@@ -365,6 +368,19 @@ class Backend:
         if len(data) > limit:
             raise RemoteError(f"model remote {self.name!r} holds an oversized {key} "
                               f"(more than {limit} bytes): it was not read")
+        return data
+
+    @retried
+    def read_range(self, key: str, offset: int, length: int) -> bytes | None:
+        """`length` bytes at `offset` of `key` (one ranged GET on S3); None when the
+        object is not there, a RemoteError when it is shorter."""
+        with self.errors("cannot download from"):
+            try:
+                data = self.fs.cat_file(self._path(key), start=offset, end=offset + length)
+            except FileNotFoundError:
+                return None
+        if len(data) != length:
+            raise RemoteError(f"model remote {self.name!r} holds a truncated {key}: it was not used")
         return data
 
     @retried
