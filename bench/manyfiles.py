@@ -4,7 +4,9 @@ For each file count N (`--files`, default 1000,3000,10000): N files of `--file-k
 of noise in 100 folders, `*.bin` tracked, a fresh repository and remote per N. Timed:
 add + commit of all, a change of `--changed` files (default 100, 1% of 10,000: add +
 commit), `git checkout HEAD~1` (those files differ), the tool's own status, the first push,
-a push with nothing new, clone + pull; measured: the store's bytes and file count. Over
+a push with nothing new, clone + pull; measured: the store's bytes and file count, and
+(git-model) the HTTP requests of a first push of all N files to S3 (moto's server on
+127.0.0.1, counted at the server; the target is at most 1,000 for 10,000 files). Over
 the file counts, the exponent b of t = a·N^b is fitted for each timed step (1.0: linear;
 the change, checkout, status and no-op push should stay near 0: the change is fixed).
 
@@ -18,8 +20,11 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from measure import BenchError, Runner, Sample, tree_bytes
 from tools import COMMIT, Layout, Tool
@@ -45,7 +50,7 @@ def keys() -> list[str]:
     out = []
     for n in SETTINGS.files:
         out += [f"files{n}_{step}" for step in STEPS]
-        out += [f"files{n}_store_bytes", f"files{n}_store_files"]
+        out += [f"files{n}_store_bytes", f"files{n}_store_files", f"files{n}_s3_requests"]
     if len(SETTINGS.files) > 1:
         out += [f"files_exp_{step}" for step in STEPS]
     if SETTINGS.commits:
@@ -111,8 +116,48 @@ def _files_run(tool: Tool, runner: Runner, lay: Layout, n: int, result: dict[str
         store = lay.repo / tool.store
         result[f"files{n}_store_bytes"] = tree_bytes(store)
         result[f"files{n}_store_files"] = sum(len(f) for _, _, f in os.walk(store))
+        result[f"files{n}_s3_requests"] = (_s3_push_requests(runner, lay.repo)
+                                           if tool.name == "git-model" else "n/a (git-model only)")
     finally:
         shutil.rmtree(lay.root, ignore_errors=True)
+
+
+def _s3_push_requests(runner: Runner, repo: Path) -> int | str:
+    """Requests that `git model push` of every object makes to a fresh S3 bucket, counted
+    by a WSGI wrapper around moto's server (the one tests/ start)."""
+    try:
+        import boto3
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+    except ImportError:
+        return "n/a (moto not installed: pip install -e '.[test]')"
+    app = DomainDispatcherApplication(create_backend_app)
+    count = [0]
+
+    def counting(environ: dict, start_response: Any) -> Any:
+        count[0] += 1
+        return app(environ, start_response)
+
+    class Quiet(MotoRequestHandler):
+        def log_request(self, *args: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, counting, True, request_handler=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+    keys = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1"}
+    try:
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                     aws_access_key_id="bench", aws_secret_access_key="bench").create_bucket(Bucket="bench")
+        runner.output(["git", "config", "model.remote.s3.url", "s3://bench/models"], repo)
+        env = {**(runner.env or os.environ), **keys, "AWS_ENDPOINT_URL": endpoint}
+        count[0] = 0
+        subprocess.run(["git", "model", "push", "--all", "s3"], cwd=repo, env=env, check=True,
+                       capture_output=True)
+        return count[0]
+    finally:
+        server.shutdown()
 
 
 def _status(tool: Tool, runner: Runner, repo: Path) -> Sample:

@@ -123,6 +123,8 @@ def many_files_metrics() -> list[Metric]:
         rows.append(Metric(f"files{n}_store_bytes", f"{where}: store", "B", "≤ 0.95× git-lfs", 0.95))
         rows.append(Metric(f"files{n}_store_files", f"{where}: files in the store", "n",
                            "≤ 1.0× git-lfs", 1.0))
+        rows.append(Metric(f"files{n}_s3_requests", f"{where}: requests of a first push to S3",
+                           "n", f"≤ {max(1, n // 10):,}", limit=at_most(max(1, n // 10))))
     if len(manyfiles.SETTINGS.files) > 1:
         sizes = "/".join(f"{n:,}" for n in manyfiles.SETTINGS.files)
         for step, (label, _target, _factor) in labels.items():

@@ -104,13 +104,15 @@ def test_fsck_finds_and_repairs_a_damaged_packed_chunk(repo: Path) -> None:
 
 
 def test_add_killed_while_publishing_its_pack_leaves_a_valid_store(repo: Path) -> None:
-    """Killed after the pack is in place, before its index: the pack is invisible, the
-    store valid; fsck names the missing objects and --repair re-adds them from the work tree."""
+    """Killed after the pack is in place, before its index (git may have recorded the
+    pointers already): the open pack's journal still names the objects, and the next
+    add, gc or fsck publishes them; the left-over pack goes with gc."""
     files = _files(repo, 10, 4)
     kill_at(repo, ["git", "add", "-A"], "pack")
-    git(repo, "add", "-A")  # git's index was not written: the add runs again, whole
+    assert list((repo / ".git/model/objects/packs").glob("open-*.jrn")), "nothing to recover"
+    git(repo, "add", "-A")
     git(repo, "commit", "-qm", "v1")
-    assert gm(repo, "fsck").returncode == 0
+    assert gm(repo, "fsck").returncode == 0  # whether git recorded the pointers or not
     for path in files:
         (repo / path).unlink()
     git(repo, "checkout", "--", ".")
@@ -204,3 +206,27 @@ def test_a_damaged_remote_pack_is_refused(repo: Path, tmp_path: Path, damage: st
     err = proc.stderr.decode()
     assert proc.returncode != 0 and "shared" in err and "Traceback" not in err, err
     assert all((clone / p).read_bytes() != b for p, b in files.items())
+
+
+def test_two_writers_at_once_and_a_dead_one_lose_nothing(tmp_path: Path) -> None:
+    """Two stores (two `git add`s) write packs at once; a third dies before publishing
+    (its lock released, its journal torn mid-entry): recovery publishes its whole entries."""
+    blobs = [os.urandom(3000 + i) for i in range(6)]
+    one, two, dead = (Store(tmp_path / "cache") for _ in range(3))
+    with one.batch(), two.batch():
+        one.put_chunk(chunk_id(blobs[0]), Chunk(blobs[0]), packed=True)
+        two.put_chunk(chunk_id(blobs[1]), Chunk(blobs[1]), packed=True)
+    with dead.batch():
+        for data in blobs[2:]:
+            dead.put_chunk(chunk_id(data), Chunk(data), packed=True)
+        writer = dead._writer
+        assert writer is not None
+        os.ftruncate(writer.journal, 3 * packs.ENTRY.size + 7)  # the last entry torn
+        writer._close()  # as a kill -9 would: the lock goes, the files stay
+        dead._writer = None
+    fresh = Store(tmp_path / "cache")
+    assert fresh.recover() == 3
+    assert not list((tmp_path / "cache/objects/packs").glob("open-*"))
+    for data in blobs[:5]:
+        assert fresh.read_chunk(chunk_id(data), len(data)) == data
+    assert not fresh.has_chunk(chunk_id(blobs[5]))

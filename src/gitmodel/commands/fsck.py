@@ -196,6 +196,7 @@ def raw_in_history(repo: Repo) -> tuple[list[str], list[dict]]:
 def fsck(repo: Repo, repair: bool) -> Report:
     """Verify everything; with `repair`, set damaged objects aside and restore them."""
     store = open_store(repo)
+    store.recover()  # objects a killed add left in its open pack count as stored
     uses, pointers = _uses(repo)
     problems = find_problems(store, uses)
     found = [p.as_json(uses) for p in problems]

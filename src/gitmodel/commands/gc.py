@@ -56,6 +56,7 @@ def find_garbage(repo: Repo, grace: float,
     """(what can go, how many objects are kept). `referenced`: the oids to keep (default:
     everything any ref, reflog, stash or index reaches; `prune` passes fewer)."""
     store = open_store(repo)
+    store.recover()  # what a killed add left in its open pack is kept, not swept
     keep_chunks: set[str] = set()
     kept = 0
     cutoff = time.time() - grace
@@ -120,7 +121,8 @@ def _sort_packs(store: Store, young: set[str], keep: dict[str, set[str]], cutoff
                 garbage: Garbage) -> int:
     """Mark old packs with no live object for deletion and those more than half garbage
     (by bytes) for a rewrite; also files in packs/ that are no whole pack (a pack left
-    without its index by a kill). Return how many packed objects are kept."""
+    without its index by a kill, once `recover` copied its objects; open packs are a live
+    writer's, or `recover`'s). Return how many packed objects are kept."""
     kept, whole = 0, set()
     for pack in store.packs.pack_names():
         whole.add(pack)
@@ -137,7 +139,7 @@ def _sort_packs(store: Store, young: set[str], keep: dict[str, set[str]], cutoff
             garbage.bytes += dead
     for _, path in store.files("packs"):
         stat = path.stat()
-        if path.stem not in whole and _old(stat, cutoff):
+        if path.stem not in whole and not path.name.startswith("open-") and _old(stat, cutoff):
             garbage.add(path, stat.st_size)
     return kept
 

@@ -46,7 +46,7 @@ from gitmodel.store.chunking import (
     chunk_stream,
     tensor_pieces,
 )
-from gitmodel.store.packs import PACK_LIMIT, Key, Packs, PackWriter
+from gitmodel.store.packs import PACK_LIMIT, Key, Packs, PackWriter, abandoned, forget
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -231,6 +231,9 @@ class Store:
         Until then only this process sees them; a kill leaves a stale temporary file."""
         with self._writer_lock:
             self._batches += 1
+            first = self._batches == 1
+        if first:
+            self.recover()
         try:
             yield
         finally:
@@ -321,6 +324,37 @@ class Store:
                 for ext in ("idx", "pack"):
                     os.replace(self.packs.path(pack, ext), aside / f"{pack}.{ext}")
                 self.packs.refresh(force=True)
+
+    def recover(self) -> int:
+        """Publish what killed writers left in open packs (see `packs.PackWriter`): every
+        object whose journal entry is whole and whose bytes match its name; return how
+        many. Run when a batch starts, and by gc and fsck."""
+        count = 0
+        for pack, fd, entries in abandoned(self.packs.dir):
+            writer = None
+            try:
+                for key, (offset, length) in sorted(entries.items(), key=lambda e: e[1]):
+                    blob = os.pread(fd, length, offset)
+                    if len(blob) == length and self._sound(key, blob):
+                        writer = writer or PackWriter(self.packs.dir, self.tmp_dir)
+                        writer.add(key, blob)
+                        count += 1
+                if writer is not None:
+                    writer.publish(self.fsync)
+            finally:
+                forget(pack, fd)
+        if count:
+            self.packs.refresh(force=True)
+        return count
+
+    def _sound(self, key: Key, blob: bytes) -> bool:
+        try:
+            if key[0] == layout.MANIFESTS:
+                return Manifest.decode(key[1], blob).oid == key[1]
+            size = codec.raw_size(blob)
+            return size is not None and chunk_id(self._decode(key[1], size, blob)) == key[1]
+        except (CorruptObject, MissingObject, OSError):
+            return False
 
     def stored_names(self, kind: str) -> set[str]:
         """The names of every stored object of KIND, loose or packed (valid or not)."""

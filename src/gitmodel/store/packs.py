@@ -23,12 +23,14 @@ verified against its name as a loose one is.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import struct
-import tempfile
 import threading
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import xxhash
 
@@ -88,71 +90,141 @@ def decode_index(data: bytes, pack_size: int) -> dict[Key, tuple[int, int]]:
 
 
 class PackWriter:
-    """One pack being written by this process: appended to under a lock (the add's
-    writer threads share it), readable by this process before it is published."""
+    """One pack being written by this process, appended to under a lock (the add's writer
+    threads share it) and readable by this process before it is published.
+
+    It is written in place as packs/open-<random>.pack, with a journal (.jrn: one ENTRY
+    per object, written after the object's bytes) and an exclusive flock held while the
+    writer lives. Git records a pointer as soon as the filter answers, possibly before
+    this process publishes the pack at its end; if it is killed in between, the objects
+    are still on disk, and `recover` (run by the next batch, gc and fsck) publishes the
+    ones whose journal entry is whole and whose bytes match their name."""
 
     def __init__(self, packs_dir: Path, tmp_dir: Path) -> None:
         self.packs_dir = packs_dir
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".tmp-pack-", suffix=".part")
-        self.tmp = Path(tmp)
-        self.handle = os.fdopen(fd, "w+b")
-        self.handle.write(MAGIC)
+        self.tmp_dir = tmp_dir
+        packs_dir.mkdir(parents=True, exist_ok=True)
+        self.stem = f"open-{uuid.uuid4().hex}"
+        self.fd = os.open(packs_dir / f"{self.stem}.pack", os.O_RDWR | os.O_CREAT | os.O_EXCL,
+                          DEFAULT_MODE)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.journal = os.open(packs_dir / f"{self.stem}.jrn", os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                               DEFAULT_MODE)
+        _write_all(self.fd, MAGIC)
         self.size = len(MAGIC)
         self.hash = xxhash.xxh3_128(MAGIC)
         self.entries: dict[Key, tuple[int, int]] = {}
         self.lock = threading.Lock()
+        self.closed = False
 
     def add(self, key: Key, blob: bytes | bytearray) -> None:
         with self.lock:
-            if key in self.entries:
+            if key in self.entries or self.closed:
                 return
-            self.handle.write(blob)
+            _write_all(self.fd, blob)
             self.hash.update(blob)
             self.entries[key] = (self.size, len(blob))
+            _write_all(self.journal, _entry(key, self.size, len(blob)))
             self.size += len(blob)
 
     def get(self, key: Key) -> bytes | None:
         with self.lock:
             where = self.entries.get(key)
-            if where is None:
+            if where is None or self.closed:
                 return None
-            self.handle.flush()
-            return os.pread(self.handle.fileno(), where[1], where[0])
+            return os.pread(self.fd, where[1], where[0])
 
     def has(self, key: Key) -> bool:
         return key in self.entries
 
     def abandon(self) -> None:
         with self.lock:
-            self.handle.close()
-            with contextlib.suppress(FileNotFoundError):
-                self.tmp.unlink()
+            self._close()
+            for ext in ("pack", "jrn"):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.packs_dir / f"{self.stem}.{ext}").unlink()
+
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self.journal)
+            os.close(self.fd)  # releases the flock
 
     def publish(self, fsync: bool) -> str | None:
-        """Sync and rename the pack into place, then write its index; None when empty.
-        The pack is always synced (one sync per pack, not per object): its index, once
-        there, must never name bytes a power loss could take back."""
+        """Sync the pack, link it under its content's name, write its index, drop the
+        journal and the open name; None when empty. The pack is always synced (one sync per
+        pack, not per object): its index, once there, must never name bytes a power loss
+        could take back. Killed at any point, `recover` finishes the job."""
+        if not self.entries:
+            self.abandon()
+            return None
         with self.lock:
             try:
-                if not self.entries:
-                    return None
-                self.handle.flush()
-                os.fsync(self.handle.fileno())
+                os.fsync(self.fd)
                 name = f"pack-{self.hash.hexdigest()}"
-                os.chmod(self.tmp, DEFAULT_MODE)
-                self.packs_dir.mkdir(parents=True, exist_ok=True)
-                os.replace(self.tmp, self.packs_dir / f"{name}.pack")
-                pause_point("pack")  # the pack is in place, its index not yet
-                write_file(self.packs_dir / f"{name}.idx", encode_index(self.entries),
-                           self.tmp.parent, fsync=True)
+                final, open_pack = self.packs_dir / name, self.packs_dir / f"{self.stem}.pack"
+                with contextlib.suppress(FileExistsError):  # a second name: until the index
+                    os.link(open_pack, f"{final}.pack")  # is written, the journal still
+                pause_point("pack")  # names the objects (the pack is in place, no index yet)
+                write_file(Path(f"{final}.idx"), encode_index(self.entries), self.tmp_dir,
+                           fsync=True)
+                os.unlink(self.packs_dir / f"{self.stem}.jrn")
+                os.unlink(open_pack)
                 if fsync:
                     _sync_dir(self.packs_dir)
                 return name
             finally:
-                self.handle.close()
-                with contextlib.suppress(FileNotFoundError):
-                    self.tmp.unlink()
+                self._close()
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _entry(key: Key, offset: int, length: int) -> bytes:
+    return ENTRY.pack(_CODES[key[0]], bytes.fromhex(key[1]).ljust(32, b"\0"), offset, length)
+
+
+def abandoned(packs_dir: Path) -> Iterator[tuple[Path, int, dict[Key, tuple[int, int]]]]:
+    """(pack, its locked fd, the entries its journal lists whole and in bounds) of every
+    pack a killed writer left (a journal beside it, and no live writer's lock on it).
+    The caller copies the entries it can verify, then calls `forget`."""
+    for entry in _listing(packs_dir):
+        stem, _, ext = entry.name.rpartition(".")
+        pack = packs_dir / f"{stem}.pack"
+        if ext != "jrn" or not stem.startswith("open-"):
+            continue
+        try:
+            fd = os.open(pack, os.O_RDONLY)
+        except FileNotFoundError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)  # a journal whose pack is gone: nothing to recover
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # its writer is alive
+        size = os.fstat(fd).st_size
+        entries: dict[Key, tuple[int, int]] = {}
+        with open(entry.path, "rb") as journal:
+            data = journal.read()
+        for code, raw, offset, length in ENTRY.iter_unpack(data[:len(data) - len(data) % ENTRY.size]):
+            kind = _KINDS.get(code)
+            if kind is not None and len(MAGIC) <= offset and 0 < length <= MAX_ENTRY \
+                    and offset + length <= size and not raw[_NAME_BYTES[kind]:].strip(b"\0"):
+                entries[(kind, raw[:_NAME_BYTES[kind]].hex())] = (offset, length)
+        yield pack, fd, entries
+
+
+def forget(pack: Path, fd: int) -> None:
+    """Delete a recovered pack and its journal (its objects now live in a new pack)."""
+    for path in (pack.with_suffix(".jrn"), pack):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    os.close(fd)
 
 
 def _sync_dir(path: Path) -> None:

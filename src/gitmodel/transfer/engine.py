@@ -234,6 +234,12 @@ def remote_has(backend: Backend, kind: str, ids: Iterable[str]) -> set[str]:
 
 
 def _loose_has(backend: Backend, kind: str, ids: set[str]) -> set[str]:
+    """The loose layout: one listing of KIND's prefixes first when many ids are asked
+    (a remote of packs has none: 1,000 small files were 3,700 S3 requests without it,
+    as an absent key costs S3 two), then per prefix a listing or existence checks."""
+    if len(ids) >= LIST_THRESHOLD:
+        prefixes = backend.names(kind)
+        ids = {name for name in ids if name[:2] in prefixes}
     by_prefix: dict[str, list[str]] = defaultdict(list)
     for name in ids:
         by_prefix[name[:2]].append(name)
