@@ -214,10 +214,10 @@ class Store:
         return removed
 
     def has_chunk(self, cid: str) -> bool:
-        return os.path.exists(self._chunk_file(cid)) or self._packed((layout.CHUNKS, cid))
+        return self._packed((layout.CHUNKS, cid)) or os.path.exists(self._chunk_file(cid))
 
     def has_manifest(self, oid: str) -> bool:
-        return os.path.exists(self._manifest_file(oid)) or self._packed((layout.MANIFESTS, oid))
+        return self._packed((layout.MANIFESTS, oid)) or os.path.exists(self._manifest_file(oid))
 
     # -- packs (see store/packs.py) ---------------------------------------------
     def _packed(self, key: Key) -> bool:
@@ -266,6 +266,10 @@ class Store:
         """The stored bytes of an object, loose or packed, read no further than `limit`
         (+1, so the caller sees an overlong one); raise MissingObject."""
         path = self._chunk_file(key[1]) if key[0] == layout.CHUNKS else self._manifest_file(key[1])
+        where = self.packs.locate(key)  # packs first: most objects of a many-file repository
+        if where is not None:           # are there, and a failed open costs more than a lookup
+            with contextlib.suppress(FileNotFoundError):
+                return self.packs.read(where)[:limit + 1]
         try:
             with open(path, "rb") as handle:
                 return handle.read(limit + 1)
