@@ -82,6 +82,40 @@ def test_s3_push_clone_pull_checkout(tmp_path: Path, repo: Path, s3_env: dict) -
     _roundtrip(tmp_path, repo, "s3://team-models/project-x")
 
 
+def test_s3_push_of_many_small_files_is_a_few_requests(tmp_path: Path, repo: Path, s3_env: dict,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 small files: one pack and its index, and a few listings (20,000 requests for
+    10,000 files before packs); the clone pulls them back by ranged reads."""
+    from gitmodel.commands import sync
+    from gitmodel.git.repo import Repo
+    from gitmodel.transfer import remotes
+    gm(repo, "remote", "add", "shared", "s3://team-models/many")
+    rng = random.Random(7)
+    files = {f"d{i % 10}/f{i}.bin": rng.randbytes(4096 + i) for i in range(300)}
+    for path, data in files.items():
+        (repo / path).parent.mkdir(exist_ok=True)
+        (repo / path).write_bytes(data)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    calls: list[str] = []
+    for method in ("exists", "names", "read", "read_range", "write"):
+        real = getattr(remotes.Backend, method)
+        monkeypatch.setattr(remotes.Backend, method,
+                            lambda self, *a, _r=real, _m=method: calls.append(_m) or _r(self, *a))
+    monkeypatch.chdir(repo)
+    _, stats = sync.push(Repo.discover(), ["HEAD"], False)
+    assert stats.objects == 300 and len(calls) <= 8 and calls.count("write") == 2, calls
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "push", "-q", str(origin), "HEAD:refs/heads/main")
+    git(origin, "symbolic-ref", "HEAD", "refs/heads/main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install", "--local")
+    gm(clone, "pull")
+    assert all((clone / p).read_bytes() == data for p, data in files.items())
+
+
 def test_s3_wrong_credentials_one_line(repo: Path, s3_env: dict,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     gm(repo, "remote", "add", "shared", "s3://team-models/creds")
