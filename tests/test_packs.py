@@ -230,3 +230,16 @@ def test_two_writers_at_once_and_a_dead_one_lose_nothing(tmp_path: Path) -> None
     for data in blobs[:5]:
         assert fresh.read_chunk(chunk_id(data), len(data)) == data
     assert not fresh.has_chunk(chunk_id(blobs[5]))
+
+
+def test_a_nested_batch_leaves_its_pack_to_the_outer_one(tmp_path: Path) -> None:
+    """A fetch during a checkout opens a batch inside the filter's: its objects stay
+    readable, and are published when the outer batch ends."""
+    store = Store(tmp_path / "cache")
+    data = os.urandom(1000)
+    with store.batch():
+        with store.batch():
+            store.put_chunk(chunk_id(data), Chunk(data), packed=True)
+        assert store.read_chunk(chunk_id(data), 1000) == data
+        assert not store.packs.pack_names()
+    assert Store(tmp_path / "cache").read_chunk(chunk_id(data), 1000) == data

@@ -235,7 +235,7 @@ def test_a_clones_remote_url_is_confirmed_before_the_first_upload(tmp_path):
     assert not (tmp_path / "team").exists()
     gm(clone, "trust")
     gm(clone, "push")
-    assert (tmp_path / "team" / "manifests").is_dir()
+    assert (tmp_path / "team" / "packs").is_dir()  # a small file: its objects go up packed
     for url in ("gopher://host/x", "ssh://host:99999/x"):
         git(clone, "config", "model.remote.team.url", url)
         assert "team" in _one_line(gm(clone, "push", check=False))

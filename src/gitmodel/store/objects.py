@@ -239,7 +239,9 @@ class Store:
         finally:
             with self._writer_lock:
                 self._batches -= 1
-                writer, self._writer = (self._writer, None) if not self._batches else (None, None)
+                writer = None
+                if not self._batches:  # an inner batch (a fetch during a checkout) leaves
+                    writer, self._writer = self._writer, None  # the pack to the outer one
             if writer is not None:
                 writer.publish(self.fsync)
                 self.packs.refresh(force=True)
