@@ -97,6 +97,10 @@ class Previous:
         # unlinked the working file): a hard link of your own elsewhere keeps its bytes.
         return record if same and st.st_nlink == 1 else None
 
+    def patchable(self, path: str) -> bool:
+        """Whether the previous version of `path` is linked and trusted (`write` may patch it)."""
+        return self._trusted(path) is not None
+
     def write(self, path: str, target: Path, pointer: Pointer, mode: int) -> bool:
         """Put the new version at TARGET by patching the previous one; False when that is
         not possible or not worth it (the caller writes the whole file)."""
