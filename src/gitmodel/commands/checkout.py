@@ -7,6 +7,7 @@ re-clean.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import sys
@@ -134,15 +135,21 @@ class Materializer:
         every written file's stat data; return (done, not done)."""
         repo, store, previous = self.repo, self.store, self.previous
         done, missing, oids = [], [], dict(self.written)
-        for entry in self.entries:
-            if entry.path in oids:
-                done.append(entry.path)
-            elif write and store.has_object(entry.pointer) \
-                    and _write(repo, store, previous, entry, self.tmp_dir):
-                done.append(entry.path)
-                oids[entry.path] = entry.pointer.oid
-            else:
-                missing.append(entry.path)
+        with concurrent.futures.ThreadPoolExecutor(1) as cleaner:
+            # Links nothing will patch go first, beside the writes: dropping the last name of
+            # a 256 MiB file took 0.09 s here, and replacing it by the new link 0.13-0.16 s
+            # (that rename also flushed the new file: ext4's auto_da_alloc).
+            cleaner.submit(previous.prune, repo.top, {e.path for e in self.entries})
+            for entry in self.entries:
+                if entry.path in oids:
+                    done.append(entry.path)
+                    cleaner.submit(previous.discard, entry.path)
+                elif write and store.has_object(entry.pointer) \
+                        and _write(repo, store, previous, entry, self.tmp_dir, cleaner):
+                    done.append(entry.path)
+                    oids[entry.path] = entry.pointer.oid
+                else:
+                    missing.append(entry.path)
         for path in done:
             previous.link(path, repo.top / path)
         settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
@@ -153,12 +160,13 @@ class Materializer:
 
 
 def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
-           tmp_dir: Path | None) -> bool:
+           tmp_dir: Path | None, cleaner: concurrent.futures.Executor) -> bool:
     target = repo.top / entry.path
     mode = target.stat().st_mode & 0o777
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
+        cleaner.submit(previous.discard, entry.path)
         with atomic_output(target, tmp_dir=tmp_dir, mode=mode) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
