@@ -125,7 +125,8 @@ class Materializer:
 
     @contextlib.contextmanager
     def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[Writable]:
-        with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode) as out:
+        with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode,
+                           fsync=self.store.fsync) as out:
             yield out
         with self._lock:
             self.written[entry.path] = entry.pointer.oid
@@ -167,7 +168,7 @@ def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
         cleaner.submit(previous.discard, entry.path)
-        with atomic_output(target, tmp_dir=tmp_dir, mode=mode) as out:
+        with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "

@@ -66,7 +66,9 @@ def replace(src: str | Path, dst: str | Path) -> None:
     0.116 s that way, 0.0001 s as an exchange (measured here): when `dst` is a regular
     file the two names are swapped atomically (renameat2 RENAME_EXCHANGE; a reader sees
     the old file or the new one), then `src`, now the old file, is removed. Elsewhere,
-    or when the call is refused, a plain rename. Durability is what `model.fsync` buys."""
+    or when the call is refused, a plain rename. A kill leaves the old file or the new one
+    either way; after a power loss without `model.fsync` the new file may be empty (git
+    status shows it modified; `git checkout -- PATH` writes it again)."""
     try:
         exchange = stat.S_ISREG(os.lstat(dst).st_mode) and _exchange(src, dst)
     except OSError:
