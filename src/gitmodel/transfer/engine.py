@@ -16,7 +16,9 @@ tree. The remote is named in every error.
 A fetch can also write the files it brings (`Output`, what `git model pull` passes): the
 chunks it decodes and hashes in order go on, in the same pass, into a temporary file that
 is renamed into place only once the sha256 matched. A separate verify pass followed by
-a decode-and-write pass cost 3.1 s of 7.3 s for a 1 GiB pull (measured here, loaded).
+a decode-and-write pass cost 3.1 s of 7.3 s for a 1 GiB pull; in one pass, a 256 MiB
+clone + pull took 1.66 s instead of 2.14 s (1.27 s of CPU instead of 1.54; medians of 5,
+measured here on a loaded machine).
 """
 from __future__ import annotations
 
