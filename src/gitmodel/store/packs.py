@@ -262,6 +262,9 @@ class Packs:
                 name, dot, ext = entry.name.rpartition(".")
                 if ext == "idx" and PACK_NAME.fullmatch(name) and entry.is_file(follow_symlinks=False):
                     names.add(name)
+            if names == self._indexes.keys():  # nothing published or removed since
+                self._stamp = stamp
+                return
             indexes = {}
             for name in names:
                 if name in self._indexes:

@@ -37,6 +37,7 @@ import itertools
 import os
 import sqlite3
 import sys
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ NET_WORKERS = 8       # transfers wait on the network, not the CPU
 OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
 MAX_INDEX = 16 << 20  # a remote pack index read at most this long (370k objects)
+_PACKS_LOCK = threading.Lock()
 T = TypeVar("T")
 
 Output = Callable[[Manifest], "ContextManager[Writable] | None"]
@@ -210,6 +212,11 @@ def _key(kind: str, name: str) -> str:
 def remote_packs(backend: Backend) -> dict[Key, tuple[str, int, int]]:
     """Where the remote's packs hold each packed object: packs/ listed once (one request)
     and every index read once per transfer, validated before any entry is used."""
+    with _PACKS_LOCK:  # the fetch's threads all ask at once: one of them reads
+        return _load_remote_packs(backend)
+
+
+def _load_remote_packs(backend: Backend) -> dict[Key, tuple[str, int, int]]:
     if backend.pack_index is None:
         names = sorted(n[:-4] for n in backend.names("packs")
                        if n.endswith(".idx") and PACK_NAME.fullmatch(n[:-4]))
