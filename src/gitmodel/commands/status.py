@@ -114,12 +114,13 @@ def status(repo: Repo) -> Status:
     """Where every model file stands, in a fixed number of git processes.
 
     One `git status` gives staged, modified and unmerged paths; the index's pointers
-    come from one ls-files, one check-attr and the pointer blobs; only staged paths
+    come from one ls-files (attributes applied by git) and the pointer blobs; only staged paths
     need HEAD's tree. Nothing per file but stats and a lookup in the local record of
     what the remote has: an object counts as cached when its manifest is there (written
     after every chunk it lists; a chunk lost later, e.g. quarantined by fsck, is fsck's to
     report), not by reading 10,000 manifests. At 1,000 files this took 1.5 s with 24 git
-    processes before, 0.36 s with 10 now.
+    processes before, 0.36 s with 10, then 4 (config and .gitmodel in one, ls-files and
+    check-attr in one).
     """
     tracked, entries, raw_index = repo.model_entries()
     staged, modified, unmerged = _changes(repo)

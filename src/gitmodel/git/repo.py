@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -68,6 +69,70 @@ def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None 
     return proc.stdout.decode(errors="surrogateescape")
 
 
+GITMODEL = ".gitmodel"  # the committed configuration (remotes, stages)
+
+
+def gitmodel_key(path: Path) -> tuple | None:
+    """What identifies a version of the file at PATH (a regular file; None otherwise)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _read_settings(top: Path) -> tuple[dict[str, str | None], tuple[tuple, dict[str, str]] | None]:
+    """git config's settings, and the work tree's `.gitmodel` read by the same process.
+
+    `.gitmodel` comes in as an `include.path` in the command-line scope (GIT_CONFIG_COUNT),
+    which git reads after every config file, and `--show-origin` tells its lines apart: one
+    git process fewer for each command that needs the remotes. What `git config -f .gitmodel`
+    would not read is dropped: a file that `.gitmodel` includes in turn (committed content
+    must not pose as this clone's config). When git refuses (a malformed `.gitmodel`), the
+    settings are read alone and `.gitmodel` is left to its own reader, as before."""
+    path = top / GITMODEL
+    key = gitmodel_key(path)
+    if key is not None:
+        env = dict(os.environ)
+        count = env.get("GIT_CONFIG_COUNT", "0")
+        n = int(count) if count.isdigit() else 0
+        env.update({"GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "include.path",
+                    f"GIT_CONFIG_VALUE_{n}": str(path)})
+        proc = call(["config", "-z", "--list", "--show-origin"], cwd=top, env=env)
+        if proc.returncode == 0:
+            settings, ours = _split_origins(proc.stdout.decode(errors="surrogateescape"), str(path))
+            if ours is not None:
+                return settings, (key, ours)
+    proc = call(["config", "-z", "--list"], cwd=top)
+    items = proc.stdout.decode(errors="surrogateescape").split("\0")
+    return dict(_setting(item) for item in items if item), None
+
+
+def _setting(item: str) -> tuple[str, str | None]:
+    key, newline, value = item.partition("\n")
+    return _config_key(key), value if newline else None
+
+
+def _split_origins(out: str, path: str) -> tuple[dict[str, str | None], dict[str, str] | None]:
+    """(settings, `.gitmodel`'s keys) from `config --list --show-origin -z` run with PATH
+    included last in the command-line scope; None for the second when the include is not found."""
+    fields = out.split("\0")
+    settings: dict[str, str | None] = {}
+    ours: dict[str, str] | None = None
+    for origin, item in zip(fields[0::2], fields[1::2]):
+        key, value = _setting(item)
+        if ours is None:
+            if origin == "command line:" and key == "include.path" and value == path:
+                ours = {}  # from here on: .gitmodel, its includes, then `git -c` settings
+                continue
+            settings[key] = value
+        elif origin == f"file:{path}":
+            ours[key] = value or ""
+        elif origin == "command line:":
+            settings[key] = value
+    return settings, ours
+
+
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True,
           "false": False, "no": False, "off": False, "0": False, "": False}
 
@@ -106,6 +171,7 @@ class Repo:
         self.git_dir = git_dir
         self.common_dir = common_dir
         self.model_dir = common_dir / "model"
+        self._gitmodel: tuple[tuple, dict[str, str]] | None = None
 
     @classmethod
     def discover(cls, cwd: Path | str | None = None) -> Repo:
@@ -139,14 +205,16 @@ class Repo:
     @cached_property
     def _config(self) -> dict[str, str | None]:
         """Every setting in effect, read once per process (`git config --list`: one git process
-        instead of one per key; a `git model status` asked for three keys, the filter two)."""
-        proc = call(["config", "-z", "--list"], cwd=self.top)
-        settings: dict[str, str | None] = {}
-        for item in proc.stdout.decode(errors="surrogateescape").split("\0"):
-            if item:
-                key, newline, value = item.partition("\n")
-                settings[_config_key(key)] = value if newline else None
+        instead of one per key; a `git model status` asked for three keys, the filter two).
+        The work tree's `.gitmodel` is read by the same process (`gitmodel_config`)."""
+        settings, self._gitmodel = _read_settings(self.top)
         return settings
+
+    def gitmodel_config(self) -> tuple[tuple, dict[str, str]] | None:
+        """(stat key, settings) of the work tree's `.gitmodel` as this process's config read
+        found it (the key as `gitmodel_key` gives it), or None when it was not read there."""
+        _ = self._config  # the read sets it
+        return self._gitmodel
 
     def config(self, key: str, default: str | None = None) -> str | None:
         """The value git would give for KEY (the last one set); DEFAULT when unset.
@@ -234,18 +302,29 @@ class Repo:
 
     def model_entries(self) -> tuple[set[str], list[Entry], set[str]]:
         """(index paths that say filter=model, the pointer files among them, those of them
-        staged raw: not a pointer), with one ls-files, one check-attr and the blobs of
-        those paths alone (others are not read)."""
-        files = self.index_files(())
-        tracked = self.filtered_paths({path for path, _ in files})
-        candidates = [(path, blob) for path, blob in files if path in tracked]
+        staged raw: not a pointer), with one ls-files and the blobs of those paths alone
+        (others are not read).
+
+        The paths come from ls-files with an `attr:` pathspec, so git applies the
+        attributes in the same pass that lists the index: at 10,000 files 8 ms in one
+        process, where ls-files, check-attr and parsing both outputs took ~45 ms in two."""
+        ours = ["model", "lfs"] if self.config("filter.lfs.process") == LFS_PROCESS else ["model"]
+        candidates = self.index_files([f":(attr:filter={name})" for name in ours], magic=True)
         entries = self._pointers(candidates, sized=False)
         pointers = {(e.path, e.blob) for e in entries}
-        return tracked, entries, {p for p, b in candidates if (p, b) not in pointers}
+        return ({p for p, _ in candidates}, entries,
+                {p for p, b in candidates if (p, b) not in pointers})
 
-    def index_files(self, paths: Sequence[str]) -> list[tuple[str, str]]:
-        """(path, blob) of the index's regular files, every stage."""
-        out = self.git("ls-files", "-s", "-z", "--full-name", "--", *paths)
+    def index_files(self, paths: Sequence[str], magic: bool = False) -> list[tuple[str, str]]:
+        """(path, blob) of the index's regular files, every stage; `magic`: `paths` use
+        pathspec magic, honoured even when the user's environment turns it off
+        (GIT_LITERAL_PATHSPECS would make `:(attr:...)` a file name that matches nothing)."""
+        args = ("ls-files", "-s", "-z", "--full-name", "--", *paths)
+        if magic:
+            env = {k: v for k, v in os.environ.items() if k != "GIT_LITERAL_PATHSPECS"}
+            out = run(args, cwd=self.top, env=env)
+        else:
+            out = self.git(*args)
         files = []
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
