@@ -266,15 +266,15 @@ def unpushed(repo: Repo, entries: list[Entry] | None = None) -> tuple[str | None
     try:
         result, seen = [], set()
         there = known.having(e.pointer.oid for e in entries)
-        for entry in sorted(entries, key=lambda e: e.path):
+        for entry in entries:  # the cheap test first: at 10,000 pushed files, all pass it
             pointer = entry.pointer
-            if (pointer.size and (entry.path, pointer) not in seen and pointer.oid not in there
+            if (pointer.size and pointer.oid not in there and (entry.path, pointer) not in seen
                     and store.has_object(pointer)):
                 seen.add((entry.path, pointer))
                 result.append(entry)
     finally:
         known.close()
-    return name, result
+    return name, sorted(result, key=lambda e: e.path)
 
 
 # -- get -------------------------------------------------------------------------------
