@@ -73,6 +73,8 @@ def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None 
 # an `ls-files -s -z` record of a regular file (mode 100644 or 100755): (blob, path); only
 # where a record starts, so a path holding such text inside another record never matches
 _LS_FILES_RE = re.compile(r"(?:^|(?<=\0))100[0-7]{3} ([0-9a-f]+) [0-3]\t([^\0]*)\0")
+# an `ls-tree -r -l -z` record of a blob of at most 4 digits' size: (blob, size, path)
+_LS_TREE_RE = re.compile(r"(?:^|(?<=\0))[0-7]{6} blob ([0-9a-f]+) +([0-9]{1,4})\t([^\0]*)\0")
 GITMODEL = ".gitmodel"  # the committed configuration (remotes, stages)
 
 
@@ -280,12 +282,9 @@ class Repo:
                 raise GitError(f"fatal: not a valid object name {rev}")
             rev = resolved
         out = self.git("ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *paths)
-        candidates = []
-        for record in filter(None, out.split("\0")):
-            meta, path = record.split("\t", 1)
-            _mode, kind, blob, size = meta.split()
-            if kind == "blob" and size.isdigit() and int(size) < MAX_POINTER_SIZE:
-                candidates.append((path, blob))
+        # blobs under a pointer's size: 3 digits at most (MAX_POINTER_SIZE is 1024)
+        candidates = [(path, blob) for blob, size, path in _LS_TREE_RE.findall(out)
+                      if int(size) < MAX_POINTER_SIZE]
         return self._pointers(candidates)
 
     def index_entries(self, paths: Sequence[str] = (),

@@ -106,8 +106,12 @@ class Known:
         return known
 
     def add(self, oids: Iterable[str]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
-                             [(self.url, oid) for oid in oids])
+        """One transaction (autocommit made each row one: 10,000 known manifests re-added by
+        a push with nothing new took ~90 ms)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
+                                 [(self.url, oid) for oid in oids])
 
     def forget(self, oids: Iterable[str]) -> None:
         """The remote was found without these (it lost them): `status` must say so."""
