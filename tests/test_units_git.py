@@ -84,3 +84,34 @@ def test_gitmodel_is_read_with_the_config_and_its_includes_are_not(tmp_path: Pat
     repo = Repo.discover(tmp_path)
     assert repo.gitmodel_config() is None
     assert repo.config("core.bare") == "false"
+
+
+def test_commit_hook_starts_at_most_five_git_processes(tmp_path: Path) -> None:
+    """The pre-commit hook of a repository without stages: one discover, one config list
+    (which reads .gitmodel: no stage, so no stage reader), one diff-index of the tracked
+    paths, two cat-file for the staged blobs (9 before); and it still refuses a raw one."""
+    import os
+
+    from conftest import git, gm
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    gm(repo, "install", "--local")
+    gm(repo, "track", "*.bin")
+    gm(repo, "remote", "add", "shared", str(tmp_path / "remote"))
+    (repo / "m.bin").write_bytes(os.urandom(4096))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "m.bin").write_bytes(os.urandom(4096))
+    git(repo, "add", "m.bin")
+    trace = tmp_path / "trace"
+    git(repo, "commit", "-qm", "v2", env=dict(os.environ, GIT_TRACE=str(trace)))
+    lines = trace.read_text().splitlines()
+    hook = lines[next(i for i, line in enumerate(lines) if "hooks/pre-commit" in line):]
+    started = [line for line in hook if "built-in: git " in line and "maintenance" not in line]
+    assert len(started) <= 5, "\n".join(started)
+    (repo / "raw.bin").write_bytes(os.urandom(4096))
+    blob = git(repo, "hash-object", "-w", "--no-filters", "raw.bin").stdout.decode().strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},raw.bin")  # staged raw
+    proc = subprocess.run(["git", "commit", "-qm", "raw"], cwd=repo, capture_output=True)
+    assert proc.returncode == 1 and b"raw.bin" in proc.stderr

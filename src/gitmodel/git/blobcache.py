@@ -40,14 +40,14 @@ class PointerBlobs:
         found: dict[str, bytes] = {}
         if len(ids) >= _SCAN_FROM and self._db is not None:
             try:
-                rows = self._db.execute("SELECT id, text FROM blob LIMIT ?",
+                table = self._db.execute("SELECT id, text FROM blob LIMIT ?",
                                         (_SCAN_RATIO * len(ids) + 1,)).fetchall()
             except sqlite3.Error:
                 self._off()
                 return found
-            if len(rows) <= _SCAN_RATIO * len(ids):  # the whole table: no lookup left to do
+            if len(table) <= _SCAN_RATIO * len(ids):  # the whole table: no lookup left to do
                 wanted = set(ids)
-                return {row[0]: bytes(row[1]) for row in rows if row[0] in wanted}
+                return {row[0]: bytes(row[1]) for row in table if row[0] in wanted}
         try:
             for start in range(0, len(ids) if self._db else 0, _BATCH):
                 part = ids[start:start + _BATCH]
