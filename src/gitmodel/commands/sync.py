@@ -129,6 +129,8 @@ def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
                   pointers: dict[Pointer, str], verify: bool, dry_run: bool) -> transfer.Stats:
     """Push what the remote is not recently seen to hold (transfer/recent.py: one read of
     its generation token instead of a listing of every pushed manifest), then remember it."""
+    if not any(p.size for p in pointers):  # nothing that needs the remote: no request
+        return transfer.push(open_store(repo), backend, known, pointers, verify, dry_run)
     seen = Recent(repo.model_dir, backend)
     try:
         trusted = set() if verify else seen.seen(p.oid for p in pointers if p.size)
