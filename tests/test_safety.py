@@ -255,6 +255,14 @@ def test_push_uploads_again_what_a_restored_backup_lacks(repo, tmp_path):
     shutil.copytree(backup, store_dir)  # restored: m.bin's object only, and the old token
     out = gm(repo, "push").stdout.decode()
     assert "pushed 1 object" in out and "1 already up to date" in out, out
+    # deleted by hand, the token left: found once what this clone saw is an hour old
+    for manifest in (store_dir / "manifests").rglob("*/*"):
+        manifest.unlink()
+    assert "nothing to transfer" in gm(repo, "push").stdout.decode()
+    import sqlite3
+    with sqlite3.connect(repo / ".git" / "model" / "remotes.sqlite") as db:
+        db.execute("UPDATE seen SET at = at - 3601")
+    assert "pushed 2 objects" in gm(repo, "push").stdout.decode()
 
 
 def test_pre_push_hook_uploads_again_what_the_remote_lost(repo, tmp_path):
