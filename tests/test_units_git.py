@@ -58,9 +58,8 @@ def test_status_starts_at_most_four_git_processes(tmp_path: Path) -> None:
 
 def test_gitmodel_is_read_with_the_config_and_its_includes_are_not(tmp_path: Path) -> None:
     """`.gitmodel` comes through the same `git config` process as the settings, read as
-    `git config -f .gitmodel` reads it: a file it includes is neither part of it nor taken
-    for this clone's config; settings already in GIT_CONFIG_COUNT stay; a malformed one is left to its own
-    reader."""
+    `git config -f .gitmodel` reads it; one that includes a file (git would follow it), or a
+    malformed one, is left to its own reader; settings already in GIT_CONFIG_COUNT stay."""
     import os
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "evil.cfg").write_text("[model]\n\tfetchOnCheckout = false\n[core]\n\tremote = evil\n")
@@ -76,9 +75,19 @@ def test_gitmodel_is_read_with_the_config_and_its_includes_are_not(tmp_path: Pat
     finally:
         os.environ.clear()
         os.environ.update(old)
-    assert read is not None
-    assert read[1] == {"remote.a.url": "/srv/a", "core.remote": "a", "include.path": "evil.cfg"}
+    assert read is None  # it includes a file: left to its own reader, which follows none
     assert repo.config_bool("model.fetchOnCheckout", True) is True
+    assert repo.config("core.remote") is None and repo.config("model.x") == "y"
+    (tmp_path / ".gitmodel").write_text('[remote "a"]\n\turl = /srv/a\n[core]\n\tremote = a\n')
+    os.environ.update(env)
+    try:
+        repo = Repo.discover(tmp_path)
+        read = repo.gitmodel_config()
+        assert repo.config("model.x") == "y"
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert read is not None and read[1] == {"remote.a.url": "/srv/a", "core.remote": "a"}
     assert repo.config("core.remote") is None
     (tmp_path / ".gitmodel").write_text("[remote \"a\"\n\turl = /srv/a\n")  # malformed
     repo = Repo.discover(tmp_path)

@@ -93,13 +93,14 @@ def _read_settings(top: Path) -> tuple[dict[str, str | None], tuple[tuple, dict[
 
     `.gitmodel` comes in as an `include.path` in the command-line scope (GIT_CONFIG_COUNT),
     which git reads after every config file, and `--show-origin` tells its lines apart: one
-    git process fewer for each command that needs the remotes. What `git config -f .gitmodel`
-    would not read is dropped: a file that `.gitmodel` includes in turn (committed content
-    must not pose as this clone's config). When git refuses (a malformed `.gitmodel`), the
-    settings are read alone and `.gitmodel` is left to its own reader, as before."""
+    git process fewer for each command that needs the remotes. A `.gitmodel` that names an
+    include of its own is not read this way (`git config -f .gitmodel` follows none), nor
+    one git refuses (malformed): the settings are read alone and `.gitmodel` is left to its
+    own reader, as before. Lines from any other file are dropped all the same (committed
+    content must not pose as this clone's config)."""
     path = top / GITMODEL
     key = gitmodel_key(path)
-    if key is not None:
+    if key is not None and _no_include(path):
         env = dict(os.environ)
         count = env.get("GIT_CONFIG_COUNT", "0")
         n = int(count) if count.isdigit() else 0
@@ -113,6 +114,18 @@ def _read_settings(top: Path) -> tuple[dict[str, str | None], tuple[tuple, dict[
     proc = call(["config", "-z", "--list"], cwd=top)
     items = proc.stdout.decode(errors="surrogateescape").split("\0")
     return dict(_setting(item) for item in items if item), None
+
+
+def _no_include(path: Path) -> bool:
+    """Whether the file at PATH (small) names no include: one would be followed once it is
+    an include itself, and a committed file must not make git read /dev/stdin (the filter
+    protocol) or /dev/tty (a hang). Section names carry no escapes, so the word is there."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(1 << 20)
+    except OSError:
+        return False
+    return len(data) < 1 << 20 and b"include" not in data.lower()
 
 
 def _setting(item: str) -> tuple[str, str | None]:
