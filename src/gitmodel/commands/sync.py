@@ -268,35 +268,6 @@ def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[lis
     return repaired, ""
 
 
-def unpushed(repo: Repo, entries: list[Entry] | None = None) -> tuple[str | None, list[Entry]]:
-    """(default remote, HEAD/index files whose objects it is not known to have).
-
-    `entries`, when the caller has them, are the index's and HEAD's model files
-    (status passes the index's and HEAD's versions of staged paths only)."""
-    remote = _default_remote(repo)
-    if remote is None:
-        return None, []
-    name = remote.name
-    if entries is None:
-        entries = repo.index_entries()
-        if repo.commit("HEAD"):
-            entries += repo.tree_entries("HEAD")
-    known = transfer.Known(repo.model_dir, remote.url)
-    store = open_store(repo)
-    try:
-        result, seen = [], set()
-        there = known.having(e.pointer.oid for e in entries)
-        for entry in entries:  # the cheap test first: at 10,000 pushed files, all pass it
-            pointer = entry.pointer
-            if (pointer.size and pointer.oid not in there and (entry.path, pointer) not in seen
-                    and store.has_object(pointer)):
-                seen.add((entry.path, pointer))
-                result.append(entry)
-    finally:
-        known.close()
-    return name, sorted(result, key=lambda e: e.path)
-
-
 # -- get -------------------------------------------------------------------------------
 def get(url: str, rev: str, path: str, out: Path | None,
         remote: str | None = None) -> tuple[Path, transfer.Stats]:
