@@ -129,6 +129,71 @@ def test_zip_checkpoints_cut_at_records_whatever_the_reads(sizes, seed, reads):
             assert filler(seed + i, n)[:chunking.PIECE] in whole
 
 
+# -- content-defined tiers ------------------------------------------------------------
+SPAN = 1 << 20  # tiers end at 1, 2, 4 and 8 MiB: every tier within a few MiB
+TIERS = chunking.cdc_tiers(SPAN)
+
+
+def cdc(data: bytes, reads: list[int] | None = None) -> list[bytes]:
+    stream = Trickle(data, reads) if reads else io.BytesIO(data)
+    return [bytes(c.data) for c in chunking.cdc_chunks(stream, SPAN)]
+
+
+def tier_at(offset: int) -> tuple[int | None, int, int, int]:
+    return next(t for t in TIERS if t[0] is None or offset < t[0])
+
+
+def test_tiers_grow_from_fine_to_the_old_coarse_cuts():
+    means = [4 * avg // 3 for _, avg, _, _ in TIERS[:-1]]
+    assert means == [chunking.FINE << i for i in range(len(means))]
+    assert TIERS[-1] == (None, chunking.CDC_AVG, chunking.CDC_MIN, chunking.CDC_MAX)
+    assert all(high <= chunking.MAX_CHUNK for _, _, _, high in TIERS)
+
+
+stream_sizes = st.one_of(st.integers(0, 1 << 20), st.integers(1 << 20, 12 << 20))
+
+
+@settings(FAST, max_examples=12)
+@given(stream_sizes, st.integers(0, 9), read_sizes)
+def test_tiered_cuts_are_total_deterministic_and_bounded_by_their_tier(size, seed, reads):
+    data = filler(seed, size)
+    whole = cdc(data)
+    assert b"".join(whole) == data and all(whole)
+    assert cdc(data, reads) == whole  # read boundaries change nothing
+    at = 0
+    for chunk in whole[:-1]:
+        _, _, low, high = tier_at(at)  # the tier where it starts cuts it
+        assert low <= len(chunk) <= high
+        at += len(chunk)
+    assert len(whole[-1] if whole else b"") <= tier_at(at)[3]
+
+
+@settings(FAST, max_examples=12)
+@given(st.integers(0, 12 << 20), st.integers(1, 5000), st.integers(0, 9))
+def test_an_insertion_costs_a_few_chunks_of_its_tier(at, length, seed):
+    """Cuts fall in step again a few chunks after the insertion; a tier switch that
+    moves costs a few chunks of the next tier."""
+    data = filler(seed, 12 << 20)
+    at = min(at, len(data))
+    edited = data[:at] + filler(seed + 100, length) + data[at:]
+    before = set(cdc(data))
+    novel = sum(len(c) for c in cdc(edited) if c not in before)
+    end, _, _, high = tier_at(at)
+    following = tier_at(end)[3] if end is not None else high
+    assert novel <= length + 2 * high + 2 * following
+
+
+def test_an_edit_of_a_small_opaque_file_stores_about_its_size():
+    """The history benchmark's edit: 256 KiB rewritten in a 4 MiB opaque file."""
+    rng = random.Random(3)
+    data = bytearray(rng.randbytes(4 << 20))
+    before = {bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(bytes(data)), "model.bin")}
+    data[1_000_000:1_000_000 + (256 << 10)] = rng.randbytes(256 << 10)
+    after = [bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(bytes(data)), "model.bin")]
+    novel = sum(len(c) for c in after if c not in before)
+    assert novel < (256 << 10) + 4 * chunking.FINE  # 1 MiB cuts stored ~1.45 MiB here
+
+
 # -- pointers -------------------------------------------------------------------------
 oids = st.text("0123456789abcdef", min_size=64, max_size=64)
 sizes = st.integers(1, 2**63 - 1)
