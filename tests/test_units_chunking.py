@@ -194,6 +194,57 @@ def test_an_edit_of_a_small_opaque_file_stores_about_its_size():
     assert novel < (256 << 10) + 4 * chunking.FINE  # 1 MiB cuts stored ~1.45 MiB here
 
 
+# -- a safetensors header under another name: a hint, checked against the store ------
+def _tensors_file(seed: int) -> bytes:
+    sizes = [chunking.PIECE + 4096, 1000, chunking.SMALL, 2 * chunking.PIECE, 300, chunking.PIECE // 2]
+    header, offset = {}, 0
+    for i, size in enumerate(sizes):
+        header[f"t{i}"] = {"dtype": "BF16", "shape": [size // 2], "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + filler(seed, offset)
+
+
+BASE = _tensors_file(1)
+STORED = set(cuts(BASE, "v0.safetensors"))
+
+
+def hinted(data: bytes, reads: list[int] | None = None, size: int | None = -1) -> list[bytes]:
+    stream = Trickle(data, reads) if reads else io.BytesIO(data)
+    return [bytes(c.data) for c in chunking.chunk_stream(
+        stream, "model.bin", lambda piece: bytes(piece) in STORED, len(data) if size == -1 else size)]
+
+
+DATA_START = 8 + struct.unpack("<Q", BASE[:8])[0]
+
+
+@settings(FAST, max_examples=15)
+@given(st.integers(DATA_START, len(BASE)), st.integers(-5000, 5000),
+       st.lists(st.integers(20_000, 70_000), min_size=1, max_size=3))
+def test_an_edited_copy_under_another_name_finds_the_stored_pieces(at, shift, reads):
+    """One insertion or deletion anywhere past the header: the piece holding it is new,
+    then the pieces fall in step again (content-defined cuts found none of them)."""
+    edited = BASE[:at] + filler(2, shift) + BASE[at:] if shift >= 0 else BASE[:at] + BASE[at - shift:]
+    whole = hinted(edited)
+    assert b"".join(whole) == edited and all(len(c) <= chunking.MAX_CHUNK for c in whole)
+    assert hinted(edited, reads) == whole
+    novel = sum(len(c) for c in whole if c not in STORED)
+    assert novel <= 2 * chunking.PIECE + max(shift, 0)
+    if at >= len(BASE) // 2 and shift:
+        assert novel <= chunking.PIECE + chunking.GROUP + shift  # the first half was found
+
+
+def test_without_the_size_the_first_piece_not_stored_ends_the_hint():
+    half = len(BASE) // 2
+    edited = BASE[:half] + filler(2, 4096) + BASE[half:]
+    whole = hinted(edited, size=None)
+    assert b"".join(whole) == edited
+    found = sum(len(c) for c in whole if c in STORED)
+    assert half - chunking.PIECE - chunking.GROUP <= found <= half  # up to the insertion only
+    unstored = [bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(edited), "model.bin")]
+    assert max(len(c) for c in unstored) <= 4 * chunking.FINE  # no store: content-defined cuts
+
+
 # -- pointers -------------------------------------------------------------------------
 oids = st.text("0123456789abcdef", min_size=64, max_size=64)
 sizes = st.integers(1, 2**63 - 1)
