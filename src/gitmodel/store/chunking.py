@@ -346,6 +346,8 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
         yield from group.flush()
         for number, start in enumerate(range(begin, end, PIECE)):
             piece = reader.read(min(PIECE, end - start))
+            if not piece:  # the stream ended before the header said it would
+                return
             if known(piece):
                 yield Chunk(piece, width if len(piece) % width == 0 else 1, f"{key}#{number}")
                 continue

@@ -9,7 +9,7 @@ Layout (see README):
     tmp/                                 temporary files, renamed into place when whole
 
 A file is stored once per distinct chunk across all files and versions. Chunks
-are a few MiB (tensor pieces, 1 MiB average for content-defined cuts), so a
+are a few MiB (tensor pieces; 64 KiB to 1 MiB for content-defined cuts), so a
 10 GB model is a few thousand files, not a million. Every chunk is verified
 against its name when read, so a damaged cache never yields a wrong model.
 """
