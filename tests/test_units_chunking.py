@@ -13,6 +13,7 @@ import random
 import struct
 import zipfile
 
+import pyfastcdc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,6 +182,16 @@ def test_an_insertion_costs_a_few_chunks_of_its_tier(at, length, seed):
     end, _, _, high = tier_at(at)
     following = tier_at(end)[3] if end is not None else high
     assert novel <= length + 2 * high + 2 * following
+
+
+def test_past_the_fine_tiers_cuts_fall_where_the_old_chunker_put_them():
+    """Stores written before the tiers cut every opaque byte with the coarse cutter:
+    a file's bytes past its fine tiers (1 GiB, here 8 MiB) still dedup with them."""
+    data = filler(4, 40 << 20)
+    old = {bytes(c.data) for c in pyfastcdc.FastCDC(
+        chunking.CDC_AVG, min_size=chunking.CDC_MIN, max_size=chunking.CDC_MAX).cut_buf(data)}
+    shared = sum(len(c) for c in cdc(data) if c in old)
+    assert shared >= len(data) - TIERS[-2][0] - 4 * chunking.CDC_MAX
 
 
 def test_an_edit_of_a_small_opaque_file_stores_about_its_size():
