@@ -36,6 +36,7 @@ CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
 FINE = 64 << 10  # mean chunk of the first tier: what an edit of an opaque file costs
 FINE_SPAN = 128 << 20  # the first tier; each next one is as long as all before it
 _WINDOW = 16 << 20  # bytes in view of the content-defined cutter: 4 of its largest chunks
+_BLOCK = 1 << 20  # read at a time into that window
 MAX_SAFETENSORS_HEADER = 100 << 20
 # No chunk is longer: the largest are a PIECE plus a data descriptor's few bytes.
 # Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
@@ -186,9 +187,9 @@ def cdc_chunks(raw: Readable, span: int = FINE_SPAN) -> Iterator[Chunk]:
     cutters = _cutters(span)
     tier, position, buf, eof = 0, 0, bytearray(), False
     while True:
-        if not eof:
-            more = reader.read(_WINDOW - len(buf))
-            eof = len(buf) + len(more) < _WINDOW
+        while not eof and len(buf) < _WINDOW:  # in blocks: a small file allocates little
+            more = reader.read(min(_BLOCK, _WINDOW - len(buf)))
+            eof = not more
             buf += more
         if not buf:
             return
