@@ -186,7 +186,7 @@ def test_an_insertion_costs_a_few_chunks_of_its_tier(at, length, seed):
 
 def test_past_the_fine_tiers_cuts_fall_where_the_old_chunker_put_them():
     """Stores written before the tiers cut every opaque byte with the coarse cutter:
-    a file's bytes past its fine tiers (1 GiB, here 8 MiB) still dedup with them."""
+    a file's bytes past its fine tiers (256 MiB, here 8 MiB) still dedup with them."""
     data = filler(4, 40 << 20)
     old = {bytes(c.data) for c in pyfastcdc.FastCDC(
         chunking.CDC_AVG, min_size=chunking.CDC_MIN, max_size=chunking.CDC_MAX).cut_buf(data)}

@@ -31,10 +31,10 @@ PIECE = 4 << 20  # fixed pieces of a large tensor or storage record
 SMALL = 64 << 10  # regions below this are grouped with their neighbours
 GROUP = 1 << 20  # a group chunk is flushed before it grows past this
 # The coarsest content-defined cuts (mean ~1.25 MiB), the only ones before fine tiers
-# were added: bytes past 1 GiB are still cut this way, so they dedup with old stores.
+# were added: bytes past 256 MiB are still cut this way, so they dedup with old stores.
 CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
 FINE = 64 << 10  # mean chunk of the first tier: what an edit of an opaque file costs
-FINE_SPAN = 128 << 20  # the first tier; each next one is as long as all before it
+FINE_SPAN = 32 << 20  # the first tier; each next one is as long as all before it
 _WINDOW = 16 << 20  # bytes in view of the content-defined cutter: 4 of its largest chunks
 _BLOCK = 1 << 20  # read at a time into that window
 MAX_SAFETENSORS_HEADER = 100 << 20
@@ -149,15 +149,19 @@ def cdc_tiers(span: int = FINE_SPAN) -> list[tuple[int | None, int, int, int]]:
     ending at `span` (tests pass a small one).
 
     An edit costs about the chunks it touches, so the 1 MiB cuts made a 256 KiB edit
-    of an opaque file store ~1.45 MiB. Chunks of FINE (64 KiB, Xet's choice) for the
-    first FINE_SPAN, then doubling with every doubling of the offset up to the
-    coarse cuts (1 MiB from 1 GiB on), keep a multi-GB file's chunk count and
-    manifest near the old ones: 5,120 chunks and ~230 KB of manifest for 1 GiB
-    (64 KiB throughout: 15,000 and 650 KB; 1 MiB: 830 and 37 KB), ~1,000 chunks per
-    further GiB. pyfastcdc's mean chunk is avg + min, hence avg = 3/4 of the mean.
-    Measured on the benchmark's 1 GiB bf16 file as an opaque `.bin`: cutting and
-    xxh3 run at 1.7-2 GB/s at every size, and zstd loses 0.05% of ratio at 64 KiB
-    (its blocks are 128 KiB anyway), so compression needs no coarser granularity.
+    of an opaque file store ~1.45 MiB (100 edits of a 4 MiB file: 0.48x git-lfs's
+    store; 64 KiB: 0.10x, 0.09x over 1,000 edits; 128 KiB: 0.13x; 256 KiB: 0.19x).
+    Chunks of FINE (64 KiB, Xet's choice) for the first FINE_SPAN, then doubling
+    with every doubling of the offset up to the coarse cuts (1 MiB from 256 MiB on),
+    keep a large file's chunk count, manifest and file count near the old ones:
+    1,800 chunks and 79 KB of manifest for 1 GiB (64 KiB throughout: 15,000 and
+    650 KB; 1 MiB: 820 and 37 KB), ~820 per further GiB. Each chunk is a file until
+    chunks are packed, and a file costs ~0.5 ms of CPU to write here: 64 KiB
+    throughout cost 1 GiB 1.8 s more to add (3.6 s), the tiers ~0 (measured on the
+    benchmark's 1 GiB bf16 file as an opaque `.bin`). Cutting and xxh3 run at
+    1.7-2 GB/s at every size, and zstd loses 0.05% of ratio at 64 KiB (its blocks
+    are 128 KiB anyway): compression needs no coarser granularity. pyfastcdc's mean
+    chunk is avg + min, hence avg = 3/4 of the mean.
     """
     tiers: list[tuple[int | None, int, int, int]] = []
     end, mean = span, FINE
@@ -188,23 +192,25 @@ def cdc_chunks(raw: Readable, span: int = FINE_SPAN) -> Iterator[Chunk]:
     tier, position, buf, eof = 0, 0, bytearray(), False
     while True:
         while not eof and len(buf) < _WINDOW:  # in blocks: a small file allocates little
-            more = reader.read(min(_BLOCK, _WINDOW - len(buf)))
-            eof = not more
+            want = min(_BLOCK, _WINDOW - len(buf))
+            more = reader.read(want)
+            eof = len(more) < want
             buf += more
         if not buf:
             return
         end, cutter = cutters[tier]
         used = 0
-        for length in _cuts(cutter, buf, eof, None if end is None else end - position):
-            yield Chunk(bytes(buf[used:used + length]))
-            used += length
-        del buf[:used]
+        with memoryview(buf) as view:
+            for length in _cuts(cutter, view, eof, None if end is None else end - position):
+                yield Chunk(bytes(view[used:used + length]))
+                used += length
+        del buf[:used]  # cheap: a bytearray drops its head without moving the rest
         position += used
         if end is not None and position >= end:
             tier += 1
 
 
-def _cuts(cutter: pyfastcdc.FastCDC, buf: bytearray, eof: bool, room: int | None) -> list[int]:
+def _cuts(cutter: pyfastcdc.FastCDC, buf: memoryview, eof: bool, room: int | None) -> list[int]:
     """Lengths of the chunks `cutter` cuts from the start of `buf` that the bytes past
     it cannot change, up to the first that reaches `room` bytes (the tier's end)."""
     lengths, total, chunk = [], 0, None
