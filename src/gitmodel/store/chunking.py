@@ -156,9 +156,10 @@ def cdc_tiers(span: int = FINE_SPAN) -> list[tuple[int | None, int, int, int]]:
     keep a large file's chunk count, manifest and file count near the old ones:
     1,800 chunks and 79 KB of manifest for 1 GiB (64 KiB throughout: 15,000 and
     650 KB; 1 MiB: 820 and 37 KB), ~820 per further GiB. Each chunk is a file until
-    chunks are packed, and a file costs ~0.5 ms of CPU to write here: 64 KiB
-    throughout cost 1 GiB 1.8 s more to add (3.6 s), the tiers ~0 (measured on the
-    benchmark's 1 GiB bf16 file as an opaque `.bin`). Cutting and xxh3 run at
+    chunks are packed, and a file costs ~0.5 ms of CPU to write here: fine tiers
+    over the first 128 MiB (4,800 chunks per GiB) took 5.4 s of CPU to add 1 GiB
+    against 3.6 s for 1 MiB cuts, these tiers 3.7 s (the benchmark's 1 GiB bf16
+    file as an opaque `.bin`, on a loaded 2-core machine). Cutting and xxh3 run at
     1.7-2 GB/s at every size, and zstd loses 0.05% of ratio at 64 KiB (its blocks
     are 128 KiB anyway): compression needs no coarser granularity. pyfastcdc's mean
     chunk is avg + min, hence avg = 3/4 of the mean.
