@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import sshserver
 from conftest import git, gm
 from gitmodel.git.repo import Repo
 from gitmodel.transfer import lfs
@@ -312,16 +313,8 @@ def test_retries_429_and_5xx_then_verifies_sha256(tmp_path):
 def sshd_lfs(tmp_path, server):
     """OpenSSH's sshd on 127.0.0.1 whose only key runs a `git-lfs-authenticate` that answers
     with the giftless endpoint and a bearer token (authorized_keys `command=`)."""
-    import socket
-    import subprocess
     import sys
-    import time
-    sshd = Path("/usr/sbin/sshd")
-    if not sshd.exists():
-        pytest.skip("OpenSSH server not installed (/usr/sbin/sshd; Debian openssh-server)")
-    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
-    subprocess.run([*keygen, "-f", str(tmp_path / "host_key")], check=True)
-    subprocess.run([*keygen, "-f", str(tmp_path / "user_key")], check=True)
+    user_pub = sshserver.keygen(tmp_path / "user_key")
     answer = {"href": server.endpoint("org", "viassh"),
               "header": {"Authorization": f"Bearer {server.token()}"}, "expires_in": 600}
     script = tmp_path / "git-lfs-authenticate"
@@ -330,37 +323,12 @@ def sshd_lfs(tmp_path, server):
                       f"open({str(log)!r}, 'a').write(os.environ['SSH_ORIGINAL_COMMAND'] + '\\n')\n"
                       f"print(json.dumps({answer!r}))\n")
     script.chmod(0o755)
-    user_pub = (tmp_path / "user_key.pub").read_text().strip()
-    (tmp_path / "authorized_keys").write_text(f'command="{script}" {user_pub}\n')
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    host_pub = (tmp_path / "host_key.pub").read_text().strip()
-    (tmp_path / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
-    (tmp_path / "sshd_config").write_text(
-        f"ListenAddress 127.0.0.1\nHostKey {tmp_path / 'host_key'}\nPidFile {tmp_path / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-        "PermitRootLogin prohibit-password\nLogLevel ERROR\n")
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(tmp_path / "sshd_config"), "-p", str(port)],
-                            stderr=subprocess.PIPE)
-    try:
-        for _ in range(200):  # until it accepts connections (or has died)
-            if proc.poll() is not None:
-                pytest.fail(f"sshd exited: {proc.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    port = sshserver.free_port()
+    with sshserver.sshd(tmp_path, f'command="{script}" {user_pub}\n', port) as host:
+        (tmp_path / "known_hosts").write_text(host)
         ssh = (f"ssh -i {tmp_path / 'user_key'} -o UserKnownHostsFile={tmp_path / 'known_hosts'} "
                "-o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes")
         yield {"port": port, "ssh": ssh, "log": log}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @needs_git_lfs

@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 import getpass
-import os
 import random
 import shutil
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+import sshserver
 from conftest import git, gm
-
-SSHD = Path("/usr/sbin/sshd")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _roundtrip(tmp_path: Path, repo: Path, url: str) -> None:
@@ -56,7 +45,7 @@ def s3() -> Iterator[dict]:
     """A moto S3 server over HTTP on 127.0.0.1 that checks credentials (IAM user with a key)."""
     server_mod = pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
-    port = _free_port()
+    port = sshserver.free_port()
     server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -107,57 +96,35 @@ def test_s3_wrong_credentials_one_line(repo: Path, s3_env: dict,
     assert "not-the-secret" not in err and s3_env["AWS_ACCESS_KEY_ID"] not in err
 
 
+def test_s3_unreachable_is_transient_exit_4_then_push_works(repo: Path, s3_env: dict,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead endpoint is retried by one layer (ours), then reported as worth retrying (exit 4,
+    one line); nothing half-written blocks the push once the server answers."""
+    gm(repo, "remote", "add", "shared", "s3://team-models/unreachable")
+    (repo / "m.bin").write_bytes(random.Random(4).randbytes(300_000))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "m")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{sshserver.free_port()}")
+    proc = gm(repo, "push", "--all", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 4 and len(err.strip().splitlines()) == 1, err
+    assert "model remote 'shared'" in err and "try again later" in err, err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_env["AWS_ENDPOINT_URL"])
+    assert "1 object" in gm(repo, "push", "--all").stdout.decode()
+
+
 # -- SSH -----------------------------------------------------------------------------------
-def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text()
-
-
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory, isolated_git: Path) -> Iterator[dict]:
     """OpenSSH's sshd on 127.0.0.1 with throwaway keys; our user key in ~/.ssh."""
-    if not SSHD.exists():
-        pytest.skip("OpenSSH server not installed (/usr/sbin/sshd; Debian openssh-server)")
     pytest.importorskip("sshfs")
     tmp = tmp_path_factory.mktemp("sshd")
-    host_pub = _keygen(tmp / "host_key")
     dot_ssh = isolated_git / ".ssh"
     dot_ssh.mkdir(mode=0o700, exist_ok=True)
-    (tmp / "authorized_keys").write_text(_keygen(dot_ssh / "id_ed25519"))
-    port = _free_port()
-    (dot_ssh / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}")
-    config = tmp / "sshd_config"
-    config.write_text(f"""ListenAddress 127.0.0.1
-HostKey {tmp / 'host_key'}
-PidFile {tmp / 'sshd.pid'}
-AuthorizedKeysFile {tmp / 'authorized_keys'}
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-LogLevel ERROR
-""")
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation dir, when run as root
-    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config), "-p", str(port)],
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sshd exited: {proc.stderr.read().decode()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
+    port = sshserver.free_port()
+    with sshserver.sshd(tmp, sshserver.keygen(dot_ssh / "id_ed25519") + "\n", port) as host:
+        (dot_ssh / "known_hosts").write_text(host)
         yield {"port": port, "key": dot_ssh / "id_ed25519", "tmp": tmp}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -180,7 +147,7 @@ def test_ssh_wrong_key_one_line(tmp_path: Path, repo: Path, ssh_env: dict) -> No
     for path in (key, key.with_suffix(".pub")):
         shutil.move(path, saved / path.name)
     try:
-        _keygen(key)  # a key the server does not know
+        sshserver.keygen(key)  # a key the server does not know
         url = f"sftp://{getpass.getuser()}@127.0.0.1:{ssh_env['port']}{tmp_path}/models"
         gm(repo, "remote", "add", "shared", url)
         (repo / "m.bin").write_bytes(b"y" * 5000)

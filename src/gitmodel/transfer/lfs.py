@@ -455,11 +455,17 @@ def push(store: Store, backend: LfsBackend, known: Known, pointers: Mapping[Poin
                             json={"oid": pointer.oid, "size": pointer.size},
                             own_auth=_same_host(action.href, backend.endpoint))
         known.add([oid])
+    return _transfer(upload, by_oid, progress, stats)
+
+
+def _transfer(move: Callable[[str], None], by_oid: Mapping[str, Pointer], progress: Progress,
+              stats: Stats) -> Stats:
+    """Run `move` on every object, WORKERS at a time, and count what it moved."""
     try:
-        parallel(upload, by_oid, WORKERS)
+        parallel(move, by_oid, WORKERS)
     finally:
         progress.close()
-    stats.objects, stats.logical = len(needed), sum(p.size for p in needed)
+    stats.objects, stats.logical = len(by_oid), sum(p.size for p in by_oid.values())
     stats.moved = progress.moved
     return stats
 
@@ -521,13 +527,7 @@ def fetch(store: Store, backend: LfsBackend, pointers: Mapping[Pointer, str]) ->
         if time.monotonic() > action.deadline - EXPIRY_MARGIN:
             action = backend.batch("download", [pointer])[oid].actions["download"]
         _download(store, backend, pointer, pointers[pointer], action, progress)
-    try:
-        parallel(download, by_oid, WORKERS)
-    finally:
-        progress.close()
-    stats.objects, stats.logical = len(todo), sum(p.size for p in todo)
-    stats.moved = progress.moved
-    return stats
+    return _transfer(download, by_oid, progress, stats)
 
 
 def _download(store: Store, backend: LfsBackend, pointer: Pointer, path: str, action: Action,
