@@ -365,7 +365,8 @@ def _limited(max_bytes: int):
 
 
 def test_disk_full_gives_one_line_and_leaves_no_half_file(repo, tmp_path):
-    """RLIMIT_FSIZE makes a write fail as a full disk would (EFBIG; Python ignores SIGXFSZ)."""
+    """RLIMIT_FSIZE makes a write fail as a full disk would (EFBIG; Python ignores SIGXFSZ);
+    the limit is below the 64 KiB content-defined chunks of a small opaque file."""
     data = _commit(repo, "m.bin", 11, mib=6)
     store_dir = _remote(repo, tmp_path)
     gm(repo, "push")
@@ -374,12 +375,12 @@ def test_disk_full_gives_one_line_and_leaves_no_half_file(repo, tmp_path):
     gm(clone, "install", "--local")
     for args in (["model", "fetch"], ["model", "pull"]):
         proc = subprocess.run(["git", *args], cwd=clone, capture_output=True,
-                              preexec_fn=_limited(1 << 20))
+                              preexec_fn=_limited(32 << 10))
         err = _one_line_error(proc)
         assert proc.returncode == 1 and "space" in err, err
     gm(clone, "fetch")
     proc = subprocess.run(["git", "model", "checkout"], cwd=clone, capture_output=True,
-                          preexec_fn=_limited(1 << 20))
+                          preexec_fn=_limited(32 << 10))
     err = _one_line_error(proc)
     assert proc.returncode == 1 and "space" in err, err
     gm(clone, "checkout")

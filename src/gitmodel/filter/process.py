@@ -75,9 +75,11 @@ class Filter:
         if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
             return pointer.encode()
         reader.unread(head)
-        expected = self._manifest(self.stat.expected_oid(path, _stat(path)))
+        stat = _stat(path)
+        expected = self._manifest(self.stat.expected_oid(path, stat))
         manifest = self.store.add_stream(reader, expected, path,
-                                         expected or (lambda: self._manifest(self._previous_oid(path))))
+                                         expected or (lambda: self._manifest(self._previous_oid(path))),
+                                         stat.st_size if stat else None)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 
