@@ -224,7 +224,8 @@ def ensure_dvc() -> None:
 def isolated_env(lay: Layout, tool: Tool) -> dict[str, str]:
     """An environment where no user or system config reaches the tool, and nothing leaks out."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GIT_", "DVC_", "XDG_")) and k != "VIRTUAL_ENV"}
+           if not k.startswith(("GIT_", "DVC_", "XDG_"))
+           and k not in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
     lay.home.mkdir(parents=True, exist_ok=True)
     env.update({
         "HOME": str(lay.home),
@@ -236,6 +237,10 @@ def isolated_env(lay: Layout, tool: Tool) -> dict[str, str]:
         "GIT_CEILING_DIRECTORIES": str(lay.root.parent),  # never find the project repo around
         "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
         "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+        # Python tools run from compiled bytecode, as an installed package does (pip compiles
+        # at install time): with PYTHONDONTWRITEBYTECODE inherited, every git-model (and dvc)
+        # process recompiled what it imports, ~35 ms of a 100 ms `git model status`
+        "PYTHONPYCACHEPREFIX": str(lay.home / "pycache"),
         "DVC_NO_ANALYTICS": "1",
         "DVC_STUDIO_OFFLINE": "1",
         "DVC_GLOBAL_CONFIG_DIR": str(lay.home / ".config" / "dvc"),

@@ -129,8 +129,8 @@ def test_strict_checkout_completes_and_names_the_recovering_command(history: dic
 @pytest.mark.slow
 def test_transfer_options(history: dict) -> None:
     repo, tmp = history["repo"], history["tmp"]
-    _write(repo / "a.bin", 60_000, 5)
-    _write(repo / "b.bin", 60_000, 6)
+    _write(repo / "a.bin", 15_000, 5)  # below the smallest content-defined chunk: one each
+    _write(repo / "b.bin", 15_000, 6)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "a and b")
     dry = json.loads(gm(repo, "push", "--dry-run", "--json").stdout)

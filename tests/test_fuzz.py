@@ -53,6 +53,24 @@ def test_safetensors_layout_and_chunking_are_total(header):
 
 
 @FAST
+@given(st.lists(st.tuples(st.integers(0, 2**40), st.sampled_from(["BF16", "U8", "x"])), max_size=4),
+       st.binary(max_size=300), st.one_of(st.none(), st.integers(0, 2**41)),
+       st.lists(st.booleans(), min_size=1, max_size=8))
+def test_a_header_as_a_hint_is_total_whatever_it_and_the_store_claim(ends, body, size, answers):
+    """A `.bin` whose header declares anything, with any size hint and any store answers."""
+    header, start = {}, 0
+    for i, (end, dtype) in enumerate(sorted(ends)):
+        header[f"t{i}"] = {"dtype": dtype, "shape": [1], "data_offsets": [start, max(start, end)]}
+        start = max(start, end)
+    text = __import__("json").dumps(header).encode()
+    data = struct.pack("<Q", len(text)) + text + body
+    turns = iter(answers * 1000)
+    chunks = list(chunking.chunk_stream(io.BytesIO(data), "x.bin", lambda _: next(turns, False), size))
+    assert b"".join(c.data for c in chunks) == data
+    assert all(0 < len(c.data) <= MAX_CHUNK for c in chunks)
+
+
+@FAST
 @given(st.binary(max_size=300).map(lambda b: chunking.ZIP_MAGIC + b))
 def test_torch_zip_chunking_is_total(data):
     chunks = list(chunking.chunk_stream(io.BytesIO(data), "x.pt"))

@@ -13,6 +13,7 @@ import random
 import struct
 import zipfile
 
+import pyfastcdc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,6 +128,132 @@ def test_zip_checkpoints_cut_at_records_whatever_the_reads(sizes, seed, reads):
     for i, n in enumerate(sizes):
         if n >= chunking.SMALL:  # a large record's first piece is a chunk of its own
             assert filler(seed + i, n)[:chunking.PIECE] in whole
+
+
+# -- content-defined tiers ------------------------------------------------------------
+SPAN = 1 << 20  # tiers end at 1, 2, 4 and 8 MiB: every tier within a few MiB
+TIERS = chunking.cdc_tiers(SPAN)
+
+
+def cdc(data: bytes, reads: list[int] | None = None) -> list[bytes]:
+    stream = Trickle(data, reads) if reads else io.BytesIO(data)
+    return [bytes(c.data) for c in chunking.cdc_chunks(stream, SPAN)]
+
+
+def tier_at(offset: int) -> tuple[int | None, int, int, int]:
+    return next(t for t in TIERS if t[0] is None or offset < t[0])
+
+
+def test_tiers_grow_from_fine_to_the_old_coarse_cuts():
+    means = [4 * avg // 3 for _, avg, _, _ in TIERS[:-1]]
+    assert means == [chunking.FINE << i for i in range(len(means))]
+    assert TIERS[-1] == (None, chunking.CDC_AVG, chunking.CDC_MIN, chunking.CDC_MAX)
+    assert all(high <= chunking.MAX_CHUNK for _, _, _, high in TIERS)
+
+
+stream_sizes = st.one_of(st.integers(0, 1 << 20), st.integers(1 << 20, 12 << 20))
+
+
+@settings(FAST, max_examples=12)
+@given(stream_sizes, st.integers(0, 9), read_sizes)
+def test_tiered_cuts_are_total_deterministic_and_bounded_by_their_tier(size, seed, reads):
+    data = filler(seed, size)
+    whole = cdc(data)
+    assert b"".join(whole) == data and all(whole)
+    assert cdc(data, reads) == whole  # read boundaries change nothing
+    at = 0
+    for chunk in whole[:-1]:
+        _, _, low, high = tier_at(at)  # the tier where it starts cuts it
+        assert low <= len(chunk) <= high
+        at += len(chunk)
+    assert len(whole[-1] if whole else b"") <= tier_at(at)[3]
+
+
+@settings(FAST, max_examples=12)
+@given(st.integers(0, 12 << 20), st.integers(1, 5000), st.integers(0, 9))
+def test_an_insertion_costs_a_few_chunks_of_its_tier(at, length, seed):
+    """Cuts fall in step again a few chunks after the insertion; a tier switch that
+    moves costs a few chunks of the next tier."""
+    data = filler(seed, 12 << 20)
+    at = min(at, len(data))
+    edited = data[:at] + filler(seed + 100, length) + data[at:]
+    before = set(cdc(data))
+    novel = sum(len(c) for c in cdc(edited) if c not in before)
+    end, _, _, high = tier_at(at)
+    following = tier_at(end)[3] if end is not None else high
+    assert novel <= length + 2 * high + 2 * following
+
+
+def test_past_the_fine_tiers_cuts_fall_where_the_old_chunker_put_them():
+    """Stores written before the tiers cut every opaque byte with the coarse cutter:
+    a file's bytes past its fine tiers (256 MiB, here 8 MiB) still dedup with them."""
+    data = filler(4, 40 << 20)
+    old = {bytes(c.data) for c in pyfastcdc.FastCDC(
+        chunking.CDC_AVG, min_size=chunking.CDC_MIN, max_size=chunking.CDC_MAX).cut_buf(data)}
+    shared = sum(len(c) for c in cdc(data) if c in old)
+    assert shared >= len(data) - TIERS[-2][0] - 4 * chunking.CDC_MAX
+
+
+def test_an_edit_of_a_small_opaque_file_stores_about_its_size():
+    """The history benchmark's edit: 256 KiB rewritten in a 4 MiB opaque file."""
+    rng = random.Random(3)
+    data = bytearray(rng.randbytes(4 << 20))
+    before = {bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(bytes(data)), "model.bin")}
+    data[1_000_000:1_000_000 + (256 << 10)] = rng.randbytes(256 << 10)
+    after = [bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(bytes(data)), "model.bin")]
+    novel = sum(len(c) for c in after if c not in before)
+    assert novel < (256 << 10) + 4 * chunking.FINE  # 1 MiB cuts stored ~1.45 MiB here
+
+
+# -- a safetensors header under another name: a hint, checked against the store ------
+def _tensors_file(seed: int) -> bytes:
+    sizes = [chunking.PIECE + 4096, 1000, chunking.SMALL, 2 * chunking.PIECE, 300, chunking.PIECE // 2]
+    header, offset = {}, 0
+    for i, size in enumerate(sizes):
+        header[f"t{i}"] = {"dtype": "BF16", "shape": [size // 2], "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + filler(seed, offset)
+
+
+BASE = _tensors_file(1)
+STORED = set(cuts(BASE, "v0.safetensors"))
+
+
+def hinted(data: bytes, reads: list[int] | None = None, size: int | None = -1) -> list[bytes]:
+    stream = Trickle(data, reads) if reads else io.BytesIO(data)
+    return [bytes(c.data) for c in chunking.chunk_stream(
+        stream, "model.bin", lambda piece: bytes(piece) in STORED, len(data) if size == -1 else size)]
+
+
+DATA_START = 8 + struct.unpack("<Q", BASE[:8])[0]
+
+
+@settings(FAST, max_examples=15)
+@given(st.integers(DATA_START, len(BASE)), st.integers(-5000, 5000),
+       st.lists(st.integers(20_000, 70_000), min_size=1, max_size=3))
+def test_an_edited_copy_under_another_name_finds_the_stored_pieces(at, shift, reads):
+    """One insertion or deletion anywhere past the header: the piece holding it is new,
+    then the pieces fall in step again (content-defined cuts found none of them)."""
+    edited = BASE[:at] + filler(2, shift) + BASE[at:] if shift >= 0 else BASE[:at] + BASE[at - shift:]
+    whole = hinted(edited)
+    assert b"".join(whole) == edited and all(len(c) <= chunking.MAX_CHUNK for c in whole)
+    assert hinted(edited, reads) == whole
+    novel = sum(len(c) for c in whole if c not in STORED)
+    assert novel <= 2 * chunking.PIECE + max(shift, 0)
+    if at >= len(BASE) // 2 and shift:
+        assert novel <= chunking.PIECE + chunking.GROUP + shift  # the first half was found
+
+
+def test_without_the_size_the_first_piece_not_stored_ends_the_hint():
+    half = len(BASE) // 2
+    edited = BASE[:half] + filler(2, 4096) + BASE[half:]
+    whole = hinted(edited, size=None)
+    assert b"".join(whole) == edited
+    found = sum(len(c) for c in whole if c in STORED)
+    assert half - chunking.PIECE - chunking.GROUP <= found <= half  # up to the insertion only
+    unstored = [bytes(c.data) for c in chunking.chunk_stream(io.BytesIO(edited), "model.bin")]
+    assert max(len(c) for c in unstored) <= 4 * chunking.FINE  # no store: content-defined cuts
 
 
 # -- pointers -------------------------------------------------------------------------

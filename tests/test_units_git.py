@@ -25,10 +25,10 @@ def test_config_is_read_the_way_git_reads_it(tmp_path: Path) -> None:
     assert repo.config("model.unset", "x") == "x"
 
 
-def test_status_starts_at_most_six_git_processes(tmp_path: Path) -> None:
-    """One discover, one config list, one ls-files, one check-attr, one status, one read of
-    .gitmodel: however many model files and however often the remote is asked for (the hook
-    check of every command costs no process)."""
+def test_status_starts_at_most_four_git_processes(tmp_path: Path) -> None:
+    """One discover, one config list (which reads .gitmodel too), one ls-files (which applies
+    the attributes), one status: however many model files and however often the remote is
+    asked for (the hook check of every command costs no process)."""
     import os
 
     from conftest import git, gm
@@ -47,4 +47,80 @@ def test_status_starts_at_most_six_git_processes(tmp_path: Path) -> None:
     trace = tmp_path / "trace"
     gm(repo, "status", env=dict(os.environ, GIT_TRACE=str(trace)))
     started = [line for line in trace.read_text().splitlines() if "built-in: git " in line]
-    assert len(started) <= 6, "\n".join(started)
+    assert len(started) <= 4, "\n".join(started)
+    # the index (GIT_LITERAL_PATHSPECS would turn the attr: pathspec into a file name) and
+    # the remote's record are still read: a changed file and an unpushed object are named
+    (repo / "m0.bin").write_bytes(os.urandom(4096))
+    out = gm(repo, "status", env=dict(os.environ, GIT_LITERAL_PATHSPECS="1")).stdout.decode()
+    assert "not staged" in out and "\tm0.bin" in out
+    assert "Not yet pushed to model remote 'shared'" in out and "m2.bin" in out
+
+
+def test_gitmodel_is_read_with_the_config_and_its_includes_are_not(tmp_path: Path) -> None:
+    """`.gitmodel` comes through the same `git config` process as the settings, read as
+    `git config -f .gitmodel` reads it; one that includes a file (git would follow it), or a
+    malformed one, is left to its own reader; settings already in GIT_CONFIG_COUNT stay."""
+    import os
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "evil.cfg").write_text("[model]\n\tfetchOnCheckout = false\n[core]\n\tremote = evil\n")
+    (tmp_path / ".gitmodel").write_text('[remote "a"]\n\turl = /srv/a\n[core]\n\tremote = a\n'
+                                        "[include]\n\tpath = evil.cfg\n")
+    env = dict(os.environ, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="model.x", GIT_CONFIG_VALUE_0="y")
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        repo = Repo.discover(tmp_path)
+        assert repo.config("model.x") == "y"
+        read = repo.gitmodel_config()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert read is None  # it includes a file: left to its own reader, which follows none
+    assert repo.config_bool("model.fetchOnCheckout", True) is True
+    assert repo.config("core.remote") is None and repo.config("model.x") == "y"
+    (tmp_path / ".gitmodel").write_text('[remote "a"]\n\turl = /srv/a\n[core]\n\tremote = a\n')
+    os.environ.update(env)
+    try:
+        repo = Repo.discover(tmp_path)
+        read = repo.gitmodel_config()
+        assert repo.config("model.x") == "y"
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert read is not None and read[1] == {"remote.a.url": "/srv/a", "core.remote": "a"}
+    assert repo.config("core.remote") is None
+    (tmp_path / ".gitmodel").write_text("[remote \"a\"\n\turl = /srv/a\n")  # malformed
+    repo = Repo.discover(tmp_path)
+    assert repo.gitmodel_config() is None
+    assert repo.config("core.bare") == "false"
+
+
+def test_commit_hook_starts_at_most_five_git_processes(tmp_path: Path) -> None:
+    """The pre-commit hook of a repository without stages: one discover, one config list
+    (which reads .gitmodel: no stage, so no stage reader), one diff-index of the tracked
+    paths, two cat-file for the staged blobs (9 before); and it still refuses a raw one."""
+    import os
+
+    from conftest import git, gm
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    gm(repo, "install", "--local")
+    gm(repo, "track", "*.bin")
+    gm(repo, "remote", "add", "shared", str(tmp_path / "remote"))
+    (repo / "m.bin").write_bytes(os.urandom(4096))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    (repo / "m.bin").write_bytes(os.urandom(4096))
+    git(repo, "add", "m.bin")
+    trace = tmp_path / "trace"
+    git(repo, "commit", "-qm", "v2", env=dict(os.environ, GIT_TRACE=str(trace)))
+    lines = trace.read_text().splitlines()
+    hook = lines[next(i for i, line in enumerate(lines) if "hooks/pre-commit" in line):]
+    started = [line for line in hook if "built-in: git " in line and "maintenance" not in line]
+    assert len(started) <= 5, "\n".join(started)
+    (repo / "raw.bin").write_bytes(os.urandom(4096))
+    blob = git(repo, "hash-object", "-w", "--no-filters", "raw.bin").stdout.decode().strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},raw.bin")  # staged raw
+    proc = subprocess.run(["git", "commit", "-qm", "raw"], cwd=repo, capture_output=True)
+    assert proc.returncode == 1 and b"raw.bin" in proc.stderr

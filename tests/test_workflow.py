@@ -66,10 +66,13 @@ def test_cache_dedups_tensors_and_content_defined_chunks(repo, workload):
     assert after_v1 - after_v0 <= 1.3 * novel_bytes(workload, "v1_head.safetensors")
     commit_file(repo, workload / "v3_reorder.safetensors", "model.safetensors", "v3")
     assert cache_bytes(repo) - after_v1 < 64 << 10  # a new header, nothing else
+    before_copy = cache_bytes(repo)
     commit_file(repo, workload / "v0_base.safetensors", "opaque.bin", "opaque copy")
     before_insert = cache_bytes(repo)
-    commit_file(repo, workload / "v6_insert.bin", "opaque.bin", "insert")
-    assert cache_bytes(repo) - before_insert < 4 << 20  # a few content-defined chunks
+    assert before_insert - before_copy < 64 << 10  # its header led to the stored pieces
+    commit_file(repo, workload / "v6_insert.bin", "renamed.bin", "insert")  # a new path
+    assert cache_bytes(repo) - before_insert < 4 << 20  # the piece holding the insertion
+    assert_clean(repo)
     size = (workload / "v0_base.safetensors").stat().st_size
     assert len(manifest_chunks(repo, "model.safetensors", "HEAD~4")) <= size / (256 << 10)
 

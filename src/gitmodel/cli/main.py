@@ -66,11 +66,14 @@ _NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge",
 
 def _ensure_hooks() -> None:
     """Hooks in a repository that has none while the filter is configured (as git-lfs)."""
-    from gitmodel.commands.install import ensure_hooks
+    from gitmodel.commands.hooks import any_ours
     try:
         repo = _repo()
     except UserError:
         return  # outside a repository: nothing to put hooks in
+    if any_ours(repo):
+        return  # the common case, without importing install (and the store): ~20 ms
+    from gitmodel.commands.install import ensure_hooks
     ensure_hooks(repo)
 
 

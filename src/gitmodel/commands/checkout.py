@@ -193,8 +193,7 @@ def _tmp_dir(repo: Repo, top: Path) -> Path | None:
 
 def _index_file(repo: Repo) -> tuple[Path, int]:
     """Where this work tree's index is, and the length of its object ids."""
-    where, form = repo.git("rev-parse", "--git-path", "index", "--show-object-format").splitlines()
-    return repo.top / where, 32 if form == "sha256" else 20
+    return repo.index_file
 
 
 def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:

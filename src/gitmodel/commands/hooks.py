@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from importlib import resources
 from pathlib import Path
 
 from gitmodel.errors import UserError
@@ -24,6 +23,7 @@ SUFFIX = ".before-git-model"
 
 def _template(name: str) -> str:
     """The shim text, from the installed package or, in a source checkout, `hooks/`."""
+    from importlib import resources  # only when writing hooks: not on every command's path
     packaged = resources.files("gitmodel").joinpath("hooks").joinpath(name)
     if packaged.is_file():
         return packaged.read_text()
@@ -38,6 +38,11 @@ def is_ours(path: Path) -> bool:
         return MARKER in path.read_text(errors="replace")
     except OSError:
         return False
+
+
+def any_ours(repo: Repo) -> bool:
+    """Whether one of git-model's shims is in place (then `ensure_hooks` has nothing to do)."""
+    return any(is_ours(repo.hooks_dir / name) for name in HOOKS)
 
 
 def shim(name: str, exe: str) -> str:

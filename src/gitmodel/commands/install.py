@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from gitmodel.commands import adopt
-from gitmodel.commands.hooks import HOOKS, install_hooks, is_ours, uninstall_hooks
+from gitmodel.commands.hooks import HOOKS, any_ours, install_hooks, uninstall_hooks
 from gitmodel.errors import UserError
 from gitmodel.git import trust
 from gitmodel.git.repo import Repo, call, run
@@ -139,7 +139,7 @@ def ensure_hooks(repo: Repo) -> None:
     Nothing is trusted here: the pre-commit hook only checks a clone's stages until
     `git model trust` (git/trust.py)."""
     hooks_dir = repo.hooks_dir
-    if any(is_ours(hooks_dir / name) for name in HOOKS):
+    if any_ours(repo):
         return
     if repo.config("filter.model.process") is None:
         return

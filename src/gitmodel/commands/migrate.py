@@ -379,7 +379,7 @@ class _Stream:
         if size < MAX_POINTER_SIZE and parse(self.blobs.read(blob) or b"") is not None:
             return None  # already a pointer
         manifest = self.blobs.stream(blob, lambda stream: self.store.add_stream(
-            stream, name=path, parent=self.last.get(path)))
+            stream, name=path, parent=self.last.get(path), size=size))
         assert manifest is not None
         self.last[path] = manifest
         data = manifest.pointer.encode()

@@ -6,6 +6,7 @@ parent commit, which is what a commit of this version really added.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from gitmodel.commands.versions import Side, load, parent_side, parse_spec, pointers
@@ -111,7 +112,8 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
         chunks = list(model.manifest.chunks)
     else:  # a file on disk: cut it as `git add` would, without storing anything
         with open(repo.top / path, "rb") as handle:
-            chunks = [(chunk_id(c.data), len(c.data)) for c in chunk_stream(handle, path)]
+            chunks = [(chunk_id(c.data), len(c.data)) for c in
+                      chunk_stream(handle, path, store.knows, os.fstat(handle.fileno()).st_size)]
     unique = dict(chunks)
     on_disk = {cid: _stored_size(store, cid) for cid in unique}
     delta = sum(size for cid, size in on_disk.items() if size and store.chunk_base(cid))

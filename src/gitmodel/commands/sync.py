@@ -27,6 +27,7 @@ from gitmodel.store.objects import Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.transfer import connect, lfs, remotes
 from gitmodel.transfer import engine as transfer
+from gitmodel.transfer.recent import Recent
 
 
 def _is_zero(object_id: str) -> bool:
@@ -119,9 +120,28 @@ def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
     try:
         if isinstance(backend, lfs.LfsBackend):
             return lfs.push(open_store(repo), backend, known, pointers, dry_run)
-        return transfer.push(open_store(repo), backend, known, pointers, verify, dry_run)
+        return _push_checked(repo, backend, known, pointers, verify, dry_run)
     finally:
         known.close()
+
+
+def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
+                  pointers: dict[Pointer, str], verify: bool, dry_run: bool) -> transfer.Stats:
+    """Push what the remote is not recently seen to hold (transfer/recent.py: one read of
+    its generation token instead of a listing of every pushed manifest), then remember it."""
+    if not any(p.size for p in pointers):  # nothing that needs the remote: no request
+        return transfer.push(open_store(repo), backend, known, pointers, verify, dry_run)
+    seen = Recent(repo.model_dir, backend)
+    try:
+        trusted = set() if verify else seen.seen(p.oid for p in pointers if p.size)
+        rest = {p: label for p, label in pointers.items() if p.oid not in trusted}
+        stats = transfer.push(open_store(repo), backend, known, rest, verify, dry_run)
+        stats.up_to_date += len(pointers) - len(rest)
+        if not dry_run:
+            seen.checked([p.oid for p in rest if p.size], uploaded=stats.objects > 0)
+        return stats
+    finally:
+        seen.close()
 
 
 def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
@@ -254,35 +274,6 @@ def refetch(repo: Repo, store: Store, pointers: dict[Pointer, str]) -> tuple[lis
     except UserError as exc:
         return repaired, str(exc)
     return repaired, ""
-
-
-def unpushed(repo: Repo, entries: list[Entry] | None = None) -> tuple[str | None, list[Entry]]:
-    """(default remote, HEAD/index files whose objects it is not known to have).
-
-    `entries`, when the caller has them, are the index's and HEAD's model files
-    (status passes the index's and HEAD's versions of staged paths only)."""
-    remote = _default_remote(repo)
-    if remote is None:
-        return None, []
-    name = remote.name
-    if entries is None:
-        entries = repo.index_entries()
-        if repo.commit("HEAD"):
-            entries += repo.tree_entries("HEAD")
-    known = transfer.Known(repo.model_dir, remote.url)
-    store = open_store(repo)
-    try:
-        result, seen = [], set()
-        there = known.having(e.pointer.oid for e in entries)
-        for entry in sorted(entries, key=lambda e: e.path):
-            pointer = entry.pointer
-            if (pointer.size and (entry.path, pointer) not in seen and pointer.oid not in there
-                    and store.has_object(pointer)):
-                seen.add((entry.path, pointer))
-                result.append(entry)
-    finally:
-        known.close()
-    return name, result
 
 
 # -- get -------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from gitmodel.git.repo import GitError, Repo
 from gitmodel.store.chunking import Readable, Reader
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
-from gitmodel.store.packs import PACKED_BELOW
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
@@ -76,12 +75,11 @@ class Filter:
         if len(head) < MAX_POINTER_SIZE and (pointer := parse(bytes(head))) is not None:
             return pointer.encode()
         reader.unread(head)
-        st = _stat(path)
-        expected = self._manifest(self.stat.expected_oid(path, st))
-        small = st is not None and st.st_size < PACKED_BELOW  # packed, inside `serve`'s batch
+        stat = _stat(path)
+        expected = self._manifest(self.stat.expected_oid(path, stat))
         manifest = self.store.add_stream(reader, expected, path,
                                          expected or (lambda: self._manifest(self._previous_oid(path))),
-                                         small)
+                                         stat.st_size if stat else None)
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 

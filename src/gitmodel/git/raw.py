@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from gitmodel.git import attributes
-from gitmodel.git.repo import Repo, read_blobs, run
+from gitmodel.git.repo import GitError, Repo, read_blobs, run
 from gitmodel.store.pointer import MAX_POINTER_SIZE, parse
 
 
@@ -44,7 +44,11 @@ def blob_sizes(repo: Repo, blobs: Iterable[str]) -> dict[str, int]:
 def find_raw(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]:
     """The (path, blob) pairs whose path is tracked and whose blob is not a pointer."""
     tracked = repo.filtered_paths(path for path, _ in pairs)
-    pairs = [(path, blob) for path, blob in pairs if path in tracked]
+    return _not_pointers(repo, [(path, blob) for path, blob in pairs if path in tracked])
+
+
+def _not_pointers(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]:
+    """The (path, blob) pairs of tracked paths whose blob is not a pointer."""
     sizes = blob_sizes(repo, (blob for _, blob in pairs))
     small = read_blobs(repo.top, (b for b, size in sizes.items() if size < MAX_POINTER_SIZE))
     return sorted({RawBlob(path, blob, sizes[blob]) for path, blob in pairs
@@ -105,13 +109,23 @@ def in_history(repo: Repo, revs: Sequence[str] = ("--all",)) -> list[RawBlob]:
 
 def staged(repo: Repo) -> list[RawBlob]:
     """Tracked paths this commit would store raw: staged changes whose blob is content."""
-    if repo.commit("HEAD") is None:
+    try:
+        out = repo.git_magic("diff-index", "--cached", "-z", "--no-renames", "--diff-filter=d",
+                             "HEAD", "--", *repo.model_pathspecs())
+    except GitError:  # no HEAD yet (the first commit): every tracked file is staged
+        if repo.commit("HEAD") is not None:
+            raise
         return in_index(repo)
-    out = repo.git("diff", "--cached", "--name-only", "--no-renames", "--diff-filter=d", "-z")
-    paths = set(filter(None, out.split("\0")))
-    if not paths:
-        return []
-    return find_raw(repo, [(p, b) for p, b in repo.index_files(()) if p in paths])
+    # `:OLD_MODE NEW_MODE OLD NEW STATUS\0PATH\0`, tracked paths only (the pathspec): the
+    # hook of every commit starts 3 git processes here, not 6 (rev-parse, diff, ls-files,
+    # check-attr and two cat-file before)
+    fields = out.split("\0")
+    pairs = []
+    for header, path in zip(fields[0::2], fields[1::2]):
+        _old_mode, new_mode, _old, new, _status = header.split(" ")
+        if new_mode.startswith("100"):  # a regular file (not a symlink or submodule)
+            pairs.append((path, new))
+    return _not_pointers(repo, pairs)
 
 
 def filter_missing(repo: Repo) -> str | None:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from gitmodel.errors import UserError
-from gitmodel.git.repo import Repo
+from gitmodel.git.repo import Repo, gitmodel_key
 from gitmodel.pipeline.stages import CONFIG, LOCK, Stage, covers, is_glob, load
 
 POLICIES = ("run", "check", "off")
@@ -42,7 +42,7 @@ def pre_commit(repo: Repo) -> int:
     if not (repo.top / CONFIG).is_file() or (repo.git_dir / "MERGE_HEAD").exists():
         return 0
     mode = policy(repo)
-    if mode == "off":
+    if mode == "off" or not _may_have_stages(repo):
         return 0
     stages = load(repo.top)
     if not stages or not _touches_stages(repo, stages):
@@ -57,6 +57,15 @@ def pre_commit(repo: Repo) -> int:
               "(`git model stages`), then `git model trust`", file=sys.stderr)
         return _check(repo, stages)
     return _run(repo, stages)
+
+
+def _may_have_stages(repo: Repo) -> bool:
+    """False when `.gitmodel`, as this process's config read found it, declares no stage (a
+    remote only, the common case): then `load` and its git process are not needed."""
+    read = repo.gitmodel_config()
+    if read is None or read[0] != gitmodel_key(repo.top / CONFIG):
+        return True
+    return any(key.startswith("stage.") for key in read[1])
 
 
 def _untrusted(repo: Repo, stages: list[Stage]) -> list[Stage]:

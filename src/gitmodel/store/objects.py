@@ -11,7 +11,7 @@ Layout (see README):
     tmp/                                 temporary files, renamed into place when whole
 
 A file is stored once per distinct chunk across all files and versions. Chunks
-are a few MiB (tensor pieces, 1 MiB average for content-defined cuts), so a
+are a few MiB (tensor pieces; 64 KiB to 1 MiB for content-defined cuts), so a
 10 GB model is a few thousand files, not a million. Every chunk is verified
 against its name when read, so a damaged cache never yields a wrong model.
 """
@@ -46,7 +46,7 @@ from gitmodel.store.chunking import (
     chunk_stream,
     tensor_pieces,
 )
-from gitmodel.store.packs import PACK_LIMIT, Key, Packs, PackWriter, abandoned, forget
+from gitmodel.store.packs import PACK_LIMIT, PACKED_BELOW, Key, Packs, PackWriter, abandoned, forget
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -626,15 +626,19 @@ class Store:
                 return False
             with open(path, "rb") as handle:
                 expected = iter(manifest.chunks)
-                for chunk in chunk_stream(handle, path.name):
+                for chunk in chunk_stream(handle, path.name, self.knows, manifest.size):
                     if next(expected, (None, 0))[0] != chunk_id(chunk.data):
                         return False
                 return next(expected, None) is None
         except OSError:
             return False
 
+    def knows(self, data: bytes | bytearray) -> bool:
+        """Whether a chunk of these bytes is stored (the chunker's hint, `chunking.Known`)."""
+        return self.has_chunk(chunk_id(data))
+
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Parent = None, packed: bool = False) -> Manifest:
+                   name: str = "", parent: Parent = None, size: int | None = None) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -644,10 +648,12 @@ class Store:
         normal one. `name` (the file's path) guides how the content is cut.
         A new tensor piece is delta-encoded against the same piece of `parent`
         (the version this one replaces; `expected` when there is one), or of what
-        `parent()` returns, called only once a tensor piece needs a base.
-        `packed` (a small file, inside a `batch`): its chunks and manifest go to the pack.
+        `parent()` returns, called only once a tensor piece needs a base. `size`, the
+        stream's length if known (a hint), helps cut an edited copy of a stored file,
+        and a small one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
         """
-        return _Ingest(self, expected, parent or expected, packed).run(stream, name)
+        packed = size is not None and size < PACKED_BELOW
+        return _Ingest(self, expected, parent or expected, packed).run(stream, name, size)
 
 
 class _Ingest:
@@ -664,11 +670,11 @@ class _Ingest:
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
 
-    def run(self, stream: Readable, name: str) -> Manifest:
+    def run(self, stream: Readable, name: str, size: int | None) -> Manifest:
         pool = self.store.pool("write")
         inflight: collections.deque = collections.deque()
         try:
-            for chunk in chunk_stream(stream, name):
+            for chunk in chunk_stream(stream, name, self._known, size):
                 self._take(chunk, pool, inflight)
                 while len(inflight) > 2 * WORKERS:
                     inflight.popleft().result()
@@ -702,6 +708,10 @@ class _Ingest:
             self.sha = self._replay(index)
         self.sha.update(chunk.data)
         self._keep(cid, chunk, pool, inflight)
+
+    def _known(self, data: bytes | bytearray) -> bool:
+        cid = chunk_id(data)
+        return cid in self.seen or self.store.has_chunk(cid)
 
     def _keep(self, cid: str, chunk: Chunk, pool: concurrent.futures.Executor,
               inflight: collections.deque) -> None:

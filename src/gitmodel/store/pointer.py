@@ -72,7 +72,10 @@ def parse(data: bytes) -> Pointer | None:
     match = _POINTER_RE.fullmatch(data)
     if match is None:
         return None
-    oid, size = match.group(1).decode(), int(match.group(2))
-    if size > MAX_SIZE or (size == 0 and oid != EMPTY_OID):
+    size = int(match.group(2))
+    if size > MAX_SIZE:  # the pattern admits no size 0 and only a well-formed oid
         return None
-    return Pointer(oid, size)
+    pointer = object.__new__(Pointer)  # checked above: __post_init__'s checks would repeat it
+    object.__setattr__(pointer, "oid", match.group(1).decode())  # (half of a status's parsing
+    object.__setattr__(pointer, "size", size)  # of 10,000 pointers)
+    return pointer

@@ -135,6 +135,12 @@ class Known:
         """Those of `oids` the remote is known to hold: one query per 500, not one per
         object (10,000 lookups one by one were 0.17 s of a status)."""
         todo, known = sorted(set(oids)), set[str]()
+        if len(todo) >= 256:  # many: one scan of this remote's rows, if not 4x more (6 ms, not 20)
+            table = self._db.execute("SELECT oid FROM known WHERE url = ? LIMIT ?",
+                                    (self.url, 4 * len(todo) + 1)).fetchall()
+            if len(table) <= 4 * len(todo):
+                wanted = set(todo)
+                return {row[0] for row in table if row[0] in wanted}
         for start in range(0, len(todo), 500):
             part = todo[start:start + 500]
             rows = self._db.execute("SELECT oid FROM known WHERE url = ? AND oid IN "
@@ -143,8 +149,12 @@ class Known:
         return known
 
     def add(self, oids: Iterable[str]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
-                             [(self.url, oid) for oid in oids])
+        """One transaction (autocommit made each row one: 10,000 known manifests re-added by
+        a push with nothing new took ~90 ms)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
+                                 [(self.url, oid) for oid in oids])
 
     def forget(self, oids: Iterable[str]) -> None:
         """The remote was found without these (it lost them): `status` must say so."""

@@ -540,7 +540,7 @@ def _download(store: Store, backend: LfsBackend, pointer: Pointer, path: str, ac
                                    stream=True, own_auth=_same_host(action.href, backend.endpoint))
         try:
             body = _Body(response.stream(1 << 20), pointer.size)
-            manifest = store.add_stream(body, name=path)
+            manifest = store.add_stream(body, name=path, size=pointer.size)
             progress.update(body.count, body.count)
             break
         except HTTPError as exc:

@@ -41,10 +41,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gitmodel.errors import UserError
 from gitmodel.git import trust
-from gitmodel.git.repo import Repo, cat_batch, regular_file
+from gitmodel.git.repo import GITMODEL, Repo, cat_batch, gitmodel_key, regular_file
 from gitmodel.store.atomic import pause_point
 
-CONFIG_FILE = ".gitmodel"
+CONFIG_FILE = GITMODEL
+_WANTED = re.compile(r"^(remote\..*\.url|core\.remote)$")  # the keys read from it
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SCHEMES = ("file", "s3", "ssh", "sftp", "http", "https")  # http(s): a Git LFS server (lfs.py)
 STALE_TMP = 86400.0  # a temporary upload older than a day belongs to a push that died
@@ -174,10 +175,13 @@ def _read_config(repo: Repo, rev: str | None = None) -> dict[str, str]:
 
 
 def _read_config_now(repo: Repo, rev: str | None) -> dict[str, str]:
+    read = repo.gitmodel_config() if rev is None else None
+    if read is not None and read[0] == gitmodel_key(repo.top / CONFIG_FILE):
+        return {key: value for key, value in read[1].items() if _WANTED.match(key)}
     source = _config_source(repo, rev)
     if not source:
         return {}
-    out = repo.git("config", *source, "--get-regexp", r"^(remote\..*\.url|core\.remote)$",
+    out = repo.git("config", *source, "--get-regexp", _WANTED.pattern,
                    check=False)
     values = {}
     for line in out.splitlines():

@@ -1,0 +1,98 @@
+"""Which objects a push may take as on the remote without asking again (issues 10 and 17).
+
+A push asked the remote for the manifest of every object it pushes, every time, since a
+remote can lose objects (issue 10, item 10): `git model push` of 10,000 files with nothing
+new listed 256 folders (S3: 256 requests). Here the remote carries a generation token, the
+file `generation` at its root (32 hex digits), which every push that uploads rewrites, and
+this clone remembers the token it last wrote or found and when it last saw each manifest
+there (uploaded or found). A manifest seen less than RECENT seconds ago, on a remote whose
+token is still the one remembered, is not asked for again: one read instead of the listings.
+
+What still gets asked for: everything on a wiped remote (no token), on one restored from a
+backup or written by another clone since (another token: all remembered times are dropped),
+every object whose last check is older than RECENT (lifecycle rules expire by the day), and
+everything with `push --verify`. Not caught: objects deleted by hand from a remote, leaving
+its token, within RECENT of a check (`push --verify` finds them).
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Iterable
+
+from gitmodel.store.hintdb import open_hint_db
+from gitmodel.transfer.remotes import Backend, redact
+
+RECENT = 3600.0  # seconds a seen manifest is taken as still there (on an unchanged remote)
+TOKEN_KEY = "generation"
+_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS seen (url TEXT, oid TEXT, at REAL, "
+           "PRIMARY KEY (url, oid)) WITHOUT ROWID")
+
+
+class Recent:
+    """The remote's token as read now, and this clone's record of what it saw there."""
+
+    def __init__(self, model_dir: Path, backend: Backend) -> None:
+        self.backend = backend
+        self.url = redact(backend.remote.url)
+        raw = backend.read(TOKEN_KEY, 64)
+        text = raw.decode("ascii", "replace").strip() if raw is not None else ""
+        self.token = text if _TOKEN_RE.fullmatch(text) else None  # anything else: none there
+        self._db = open_hint_db(model_dir / "remotes.sqlite", _SCHEMA)  # beside `Known`
+        if self._db is not None:
+            self._try("CREATE TABLE IF NOT EXISTS token (url TEXT PRIMARY KEY, token TEXT)")
+
+    def _try(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Run SQL; a database that fails is switched off (every object is asked for)."""
+        if self._db is None:
+            return []
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error:
+            self.close()
+            return []
+
+    def _remembered(self) -> str | None:
+        rows = self._try("SELECT token FROM token WHERE url = ?", (self.url,))
+        return rows[0][0] if rows else None
+
+    def seen(self, oids: Iterable[str]) -> set[str]:
+        """Those of `oids` seen on this remote less than RECENT ago, its token unchanged."""
+        if self.token is None or self._remembered() != self.token:
+            return set()
+        wanted = set(oids)
+        rows = self._try("SELECT oid FROM seen WHERE url = ? AND at > ?",
+                         (self.url, time.time() - RECENT))
+        return {row[0] for row in rows if row[0] in wanted}
+
+    def checked(self, oids: Iterable[str], uploaded: bool) -> None:
+        """After a push that made sure every one of `oids` is on the remote: remember that,
+        under a new token when this push uploaded (or found none), else the one it read.
+        A token other than the remembered one drops every time remembered before it."""
+        token = self.token
+        if uploaded or token is None:
+            token = uuid.uuid4().hex
+            self.backend.write(TOKEN_KEY, token.encode())
+        same = self._remembered() == self.token is not None
+        if self._db is None:
+            return
+        now = time.time()
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                if not same:
+                    self._db.execute("DELETE FROM seen WHERE url = ?", (self.url,))
+                self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)",
+                                     [(self.url, oid, now) for oid in oids])
+                self._db.execute("INSERT OR REPLACE INTO token VALUES (?, ?)", (self.url, token))
+        except sqlite3.Error:
+            self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = None
