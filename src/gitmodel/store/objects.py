@@ -56,6 +56,11 @@ MAX_MANIFEST = 16 << 20
 # piece (plain bf16 never gets under ~66%), and else only when under DELTA_KEEP of plain.
 DELTA_SURE = 0.5
 DELTA_KEEP = 0.9
+# Older versions' pieces are tried as bases only when more than this share of the bytes
+# differ from the best base in the parent's chain: a sibling fine-tune's retrained head
+# differs from its parent in 73% of the bytes and from the shared ancestor in 9%, a
+# training checkpoint from the one before it in far fewer.
+DIFFER_TRY = 0.5
 STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
@@ -122,8 +127,12 @@ class Manifest:
         return cls(oid, body["size"], chunks)
 
 
+# One chunk of a delta chain: (id, depth, raw bytes).
+Link = tuple[str, int, bytes | bytearray]
 # The version a new one replaces (delta bases), or how to find it when first needed.
 Parent = Manifest | Callable[[], Manifest | None] | None
+# Older versions (newest first), asked for only when the parent's piece is a poor base.
+Ancestors = Callable[[], list[Manifest]]
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
@@ -157,7 +166,7 @@ class Store:
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
-                    WORKERS, thread_name_prefix=f"git-model-{kind}")
+                    1 if kind == "hash" else WORKERS, thread_name_prefix=f"git-model-{kind}")
             return self._pools[kind]
 
     # -- paths and existence -------------------------------------------------
@@ -237,48 +246,75 @@ class Store:
         write_file(self.manifest_path(manifest.oid), manifest.encode(), self.tmp_dir, self.fsync)
 
     # -- chunks --------------------------------------------------------------
-    def put_chunk(self, cid: str, chunk: Chunk, base: str | None = None) -> None:
+    def put_chunk(self, cid: str, chunk: Chunk, base: str | None = None,
+                  others: Callable[[], list[str]] | None = None) -> None:
         """Store a chunk whose id the caller computed from `chunk.data`, as a delta
-        against chunk `base` (the same tensor piece of the parent version) when that
-        is clearly smaller than the plain encoding."""
-        blob = self._delta(chunk, base) if base is not None and base != cid else None
+        against chunk `base` (the same tensor piece of the parent version) or one of
+        `others()` (that piece in older versions) when that is clearly smaller than the
+        plain encoding."""
+        blob = self._delta(chunk, base, others) if base is not None and base != cid else None
         if blob is None:
             blob = codec.encode(chunk.data, chunk.width)
         write_file(self.chunk_path(cid), blob, self.tmp_dir, self.fsync)
 
-    def _delta(self, chunk: Chunk, base: str) -> bytes | None:
-        """The delta encoding of `chunk` against `base` if it pays. A base already at the
-        depth limit is replaced by the plain chunk its chain starts from (a key frame):
-        on 11 checkpoints of a real fine-tune (bench/checkpoints.py, lr 2e-5, every 20
-        steps) the store holds 45% of the plain size instead of 57% when every 4th
-        version is re-based whole; when the drift from the key frame no longer pays,
-        the piece is stored whole, a new key frame.
-        The base is freshened first, so gc (which keeps the bases of young chunks)
-        cannot take it meanwhile."""
+    def _delta(self, chunk: Chunk, base: str,
+               others: Callable[[], list[str]] | None = None) -> bytes | None:
+        """The delta encoding of `chunk` against `base` or a chunk under it if it pays.
+
+        Every chunk of the base's chain is decoded anyway (to verify the base), so each
+        is a candidate, and the one whose bytes differ least from the new piece is taken:
+        a sibling fine-tune (v2_full after v1_head, both from v0) differs less from the
+        shared ancestor than from its parent (benchmark, 64 MiB: 7.0 MB stored instead
+        of 11.2 MB). A base already at the depth limit is replaced by the plain chunk its
+        chain starts from (a key frame): on 11 checkpoints of a real fine-tune
+        (bench/checkpoints.py, lr 2e-5, every 20 steps) the store holds 45% of the plain
+        size instead of 57% when every 4th version is re-based whole; when the drift from
+        the key frame no longer pays, the piece is stored whole, a new key frame.
+        The chosen base and the chunks under it are freshened after they were read, so
+        gc (which re-checks ages before deleting) cannot take them meanwhile."""
         size = len(chunk.data)
         try:
-            if not self.freshen(self.chunk_path(base)):
+            parents = self._base_chain(base, size)
+            chain = self._best_base(chunk.data, parents)
+            if others is not None and chain[1] > DIFFER_TRY * size:
+                tried = {link[0] for link in parents}
+                for other in others():
+                    if other not in tried:
+                        with contextlib.suppress(MissingObject, CorruptObject):
+                            chain = min(chain, self._best_base(chunk.data, self._base_chain(
+                                other, size)), key=lambda c: c[1])
+            if not all(self.freshen(self.chunk_path(link[0])) for link in chain[0]):
                 return None
-            blob = self.read_encoded(base, size)
-            head = codec.delta_base(blob)
-            if head is not None and head[1] >= codec.MAX_DEPTH:
-                for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
-                    if head is not None:
-                        base, head = head[0], self.chunk_head(head[0])
-                if not self.freshen(self.chunk_path(base)):
-                    return None
-                blob = self.read_encoded(base, size)
-                head = codec.delta_base(blob)
-            depth = head[1] if head else 0
-            if depth >= codec.MAX_DEPTH:
-                return None
-            delta = codec.encode_delta(chunk.data, chunk.width, self._decode(base, size, blob),
-                                       base, depth)
+            base, depth, raw = chain[0][0]
+            delta = codec.encode_delta(chunk.data, chunk.width, raw, base, depth)
         except (MissingObject, CorruptObject, codec.CorruptChunk, ValueError, OSError):
             return None
         if len(delta) < DELTA_SURE * size:
             return delta
         return delta if len(delta) < DELTA_KEEP * len(codec.encode(chunk.data, chunk.width)) else None
+
+    def _base_chain(self, base: str, size: int) -> list[Link]:
+        """The chain of `base` as candidate bases: all of it, or, when `base` is at the
+        depth limit, the key frame its chain starts from (depth 0) alone."""
+        blob = self.read_encoded(base, size)
+        head = codec.delta_base(blob)
+        if head is not None and head[1] >= codec.MAX_DEPTH:
+            for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
+                if head is not None:
+                    base, head = head[0], self.chunk_head(head[0])
+            blob = self.read_encoded(base, size)
+        chain = self._decode_chain(base, size, blob)
+        if chain[0][1] >= codec.MAX_DEPTH:
+            raise CorruptObject(f"chunk {base} is no key frame")
+        return chain
+
+    @staticmethod
+    def _best_base(data: bytes | bytearray, chain: list[Link]) -> tuple[list[Link], int]:
+        """The tail of `chain` from the link whose bytes differ least from `data` (the
+        nearest among equals), and how many bytes differ."""
+        scores = [codec.differing(data, link[2]) for link in chain]
+        at = scores.index(min(scores))
+        return chain[at:], scores[at]
 
     def chunk_head(self, cid: str) -> tuple[str, int] | None:
         """(base, depth) of a stored delta chunk, None for a plain chunk (or an absent or
@@ -371,24 +407,28 @@ class Store:
             return False
 
     def _decode(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
-        """Decode and verify a chunk; a delta chunk's base is read and verified first,
-        and must sit lower in the chain (its depth below this one's), so a damaged or
-        hostile chain ends after MAX_DEPTH reads instead of looping."""
+        """Decode and verify a chunk (and the bases of a delta chunk)."""
+        return self._decode_chain(cid, size, blob)[0][2]
+
+    def _decode_chain(self, cid: str, size: int, blob: bytes) -> list[Link]:
+        """(id, depth, verified raw bytes) of a chunk and of each chunk down its delta
+        chain, nearest first. A base must sit lower in the chain (its depth below this
+        one's), so a damaged or hostile chain ends after MAX_DEPTH reads instead of looping."""
         try:
             head = codec.delta_base(blob)
-            base = None
+            below: list[Link] = []
             if head is not None:
                 base_blob = self.read_encoded(head[0], size)
                 under = codec.delta_base(base_blob)
                 if under is not None and under[1] >= head[1]:
                     raise codec.CorruptChunk(f"base {head[0]} is no lower in the chain")
-                base = self._decode(head[0], size, base_blob)
-            data = codec.decode(blob, size, base)
+                below = self._decode_chain(head[0], size, base_blob)
+            data = codec.decode(blob, size, below[0][2] if below else None)
         except codec.CorruptChunk as exc:
             raise CorruptObject(f"chunk {cid} is damaged ({exc})") from None
         if chunk_id(data) != cid:
             raise CorruptObject(f"chunk {cid} does not match its id")
-        return data
+        return [(cid, head[1] if head else 0, data), *below]
 
     @contextlib.contextmanager
     def gc_lock(self, shared: bool) -> Iterator[None]:
@@ -452,7 +492,8 @@ class Store:
             return False
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Parent = None) -> Manifest:
+                   name: str = "", parent: Parent = None,
+                   ancestors: Ancestors | None = None) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -462,19 +503,25 @@ class Store:
         normal one. `name` (the file's path) guides how the content is cut.
         A new tensor piece is delta-encoded against the same piece of `parent`
         (the version this one replaces; `expected` when there is one), or of what
-        `parent()` returns, called only once a tensor piece needs a base.
+        `parent()` returns, called only once a tensor piece needs a base; and when
+        the parent's piece differs in most bytes, against that piece in `ancestors()`
+        (older versions, called once at most) if one is closer.
         """
-        return _Ingest(self, expected, parent or expected).run(stream, name)
+        return _Ingest(self, expected, parent or expected, ancestors).run(stream, name)
 
 
 class _Ingest:
     """One streaming add: chunk -> id -> (sha256, encode+write in threads)."""
 
-    def __init__(self, store: Store, expected: Manifest | None, parent: Parent) -> None:
+    def __init__(self, store: Store, expected: Manifest | None, parent: Parent,
+                 ancestors: Ancestors | None = None) -> None:
         self.store = store
         self.expected = expected
         self.parent = parent
+        self.ancestors = ancestors
         self.bases: dict[str, str] | None = None
+        self.older: list[dict[str, str]] | None = None  # pieces of `ancestors()`, once read
+        self.older_lock = threading.Lock()  # asked for by the writer threads
         self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
@@ -485,7 +532,7 @@ class _Ingest:
         try:
             for chunk in chunk_stream(stream, name):
                 self._take(chunk, pool, inflight)
-                while len(inflight) > 2 * WORKERS:
+                while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
             for future in inflight:  # every write done (or failed) before the add returns
@@ -515,7 +562,7 @@ class _Ingest:
                 self._keep(cid, chunk, pool, inflight)
                 return
             self.sha = self._replay(index)
-        self.sha.update(chunk.data)
+        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
 
     def _keep(self, cid: str, chunk: Chunk, pool: concurrent.futures.Executor,
@@ -526,9 +573,24 @@ class _Ingest:
         if self.store.freshen(self.store.chunk_path(cid)):
             return
         if len(chunk.data) < CDC_MIN:  # a small file or a file's tail: a thread's hand-off
-            self.store.put_chunk(cid, chunk, self._base(chunk))  # costs more than the write
+            self.store.put_chunk(cid, chunk, *self._bases(chunk))  # costs more than the write
         else:
-            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, self._base(chunk)))
+            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, *self._bases(chunk)))
+
+    def _bases(self, chunk: Chunk) -> tuple[str | None, Callable[[], list[str]] | None]:
+        """The parent's chunk for this tensor piece, and how to find it in older versions."""
+        base, key = self._base(chunk), chunk.key
+        if base is None or key is None or self.ancestors is None:
+            return base, None
+        return base, lambda: self._older(key)
+
+    def _older(self, key: str) -> list[str]:
+        """The chunks of tensor piece `key` in the older versions, newest first."""
+        with self.older_lock:
+            if self.older is None:
+                assert self.ancestors is not None
+                self.older = [self.store.pieces(m) for m in self.ancestors()]
+        return [pieces[key] for pieces in self.older if key in pieces]
 
     def _base(self, chunk: Chunk) -> str | None:
         """The parent's chunk for the same tensor piece, if any (parent read once, lazily)."""
