@@ -236,6 +236,29 @@ def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> Non
     assert (repo / ".git/model/bad" / base).exists() and gm(repo, "fsck").returncode == 0
 
 
+def test_torch_checkpoint_records_are_stored_against_the_parent(tmp_path: Path) -> None:
+    """A torch .pt (a zip) keys its tensor records by name, found in the parent through its
+    central directory: a fine-tuned bf16 checkpoint stores a fraction of what it did."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    weights = {f"l{i}": torch.randn(1024, 1024, generator=gen) * 0.02 for i in range(2)}
+    for name, state in (("v0", weights), ("v1", {k: t * (1 + 0.002 * torch.randn(
+            t.shape, generator=gen)) for k, t in weights.items()})):
+        torch.save({k: t.to(torch.bfloat16) for k, t in state.items()}, tmp_path / f"{name}.pt")
+    v0, v1 = ((tmp_path / f"{n}.pt").read_bytes() for n in ("v0", "v1"))
+    stored = {}
+    for with_parent in (False, True):
+        store = Store(tmp_path / str(with_parent))
+        m0 = store.add_stream(io.BytesIO(v0), name="m.pt")
+        m1 = store.add_stream(io.BytesIO(v1), name="m.pt", parent=m0 if with_parent else None)
+        stored[with_parent], bases = _stored(store, m1, m0)
+        assert bases - {None} <= set(dict(m0.chunks)) and bool(bases - {None}) == with_parent
+        out = io.BytesIO()
+        store.write_to(m1.pointer, out)
+        assert out.getvalue() == v1
+    assert stored[True] < 0.4 * stored[False]
+
+
 @pytest.mark.slow
 def test_git_add_finds_the_shared_ancestor_in_history(repo: Path) -> None:
     """Through the clean filter: the version before the parent comes from HEAD's history."""

@@ -225,18 +225,19 @@ def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
         if record is None:
             reader.unread(fixed)
             break
-        meta, data_length, is_storage = record
+        meta, data_length, key = record
         yield from group.add(meta)
         if data_length is None:
-            yield from _described_entry(reader, is_storage, group)
+            yield from _described_entry(reader, key, group)
         else:  # pieces from its start; a small entry that is not a storage is grouped
-            yield from _region(reader, data_length, 1, group)
+            yield from _region(reader, data_length, 1, group, key)
     yield from group.flush()
     yield from _cdc_chunks(reader)  # central directory and anything unparsed
 
 
-def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, bool] | None:
-    """(header bytes, data length, is a stored tensor record) of one local entry.
+def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, str | None] | None:
+    """(header bytes, data length, key) of one local entry; the key (from the record's
+    name, the same in every save of a model) only for a stored tensor record.
 
     The length is None for a stored entry followed by a data descriptor (torch
     writes those); None as a whole when the bytes are not a local header we can
@@ -258,10 +259,16 @@ def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None
             return None
     name = bytes(tail[:name_len])
     is_storage = method == 0 and b"/data/" in name and not name.endswith(b"/")
-    return fixed + tail, length, is_storage
+    return fixed + tail, length, zip_key(name) if is_storage else None
 
 
-def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+def zip_key(name: bytes) -> str:
+    """The piece key prefix of a stored zip record (as `Chunk.key`: number appended):
+    its name without the top folder, which torch.save names after the file."""
+    return "zip:" + name.partition(b"/")[2].decode("utf-8", "backslashreplace")
+
+
+def _described_entry(reader: Reader, key: str | None, group: _Grouper) -> Iterator[Chunk]:
     """A stored entry whose size only its trailing data descriptor tells.
 
     The data is read in fixed pieces from its start, each search window
@@ -270,7 +277,7 @@ def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Itera
     bytes seen, so tensor bytes that happen to hold its signature do not end
     the entry.
     """
-    if is_storage:
+    if key is not None:
         yield from group.flush()
     buf, seen = bytearray(), 0
     while True:
@@ -278,18 +285,18 @@ def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Itera
         found = _find_descriptor(buf, seen)
         if found is not None or len(buf) < PIECE + _DESCRIPTOR_MAX:
             end, length = found if found is not None else (len(buf), 0)
-            yield from _entry_data(buf[:end], is_storage, group)
+            yield from _entry_data(buf[:end], key, seen // PIECE, group)
             yield from group.add(buf[end:end + length])
             reader.unread(buf[end + length:])
             return
-        yield from _entry_data(buf[:PIECE], is_storage, group)
+        yield from _entry_data(buf[:PIECE], key, seen // PIECE, group)
         del buf[:PIECE]
         seen += PIECE
 
 
-def _entry_data(data: bytearray, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
-    if is_storage and data:
-        yield Chunk(data)
+def _entry_data(data: bytearray, key: str | None, number: int, group: _Grouper) -> Iterator[Chunk]:
+    if key is not None and data:
+        yield Chunk(data, 1, f"{key}#{number}")
     elif data:
         yield from group.add(data)
 

@@ -39,12 +39,14 @@ from gitmodel.store.chunking import (
     CDC_MIN,
     MAX_CHUNK,
     MAX_SAFETENSORS_HEADER,
+    ZIP_MAGIC,
     Chunk,
     Readable,
     chunk_stream,
     tensor_pieces,
 )
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
+from gitmodel.store.zippieces import zip_pieces
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
 MANIFEST_VERSION = 1
@@ -343,13 +345,16 @@ class Store:
 
     def pieces(self, manifest: Manifest) -> dict[str, str]:
         """Tensor-piece key -> chunk id for a stored safetensors version (the parent of a
-        new one), from its header and where its chunks start; {} for anything else."""
+        new one), from its header and where its chunks start, or for a torch checkpoint
+        (a zip: its records); {} for anything else."""
         offsets, position = {}, 0
         for cid, size in manifest.chunks:
             offsets[position] = (cid, size)
             position += size
         head, length = bytearray(), MAX_SAFETENSORS_HEADER + 1
         try:
+            if manifest.chunks and self.read_chunk(*manifest.chunks[0])[:4] == ZIP_MAGIC:
+                return zip_pieces(manifest.chunks, self.read_chunk)
             for cid, size in manifest.chunks:
                 head += self.read_chunk(cid, size)
                 if len(head) >= 8:
