@@ -259,6 +259,21 @@ def test_torch_checkpoint_records_are_stored_against_the_parent(tmp_path: Path) 
     assert stored[True] < 0.4 * stored[False]
 
 
+def test_torch_records_are_grouped_by_their_element_size(tmp_path: Path) -> None:
+    """The element size of each storage comes from torch's pickle, read without running
+    it; a pickle that is not torch's, or damaged, gives no sizes and no error."""
+    torch = pytest.importorskip("torch")
+    from gitmodel.store.chunking import chunk_stream, storage_widths
+    state = {"a": torch.ones(1 << 17, dtype=torch.bfloat16), "b": torch.ones(1 << 17),
+             "c": torch.ones(1 << 17, dtype=torch.int64), "d": torch.zeros(1 << 17, dtype=torch.bfloat16)}
+    torch.save(state, tmp_path / "m.pt")
+    with open(tmp_path / "m.pt", "rb") as handle:
+        keyed = [(c.key, c.width) for c in chunk_stream(handle, "m.pt") if c.key]
+    assert keyed == [("zip:data/0#0", 2), ("zip:data/1#0", 4), ("zip:data/2#0", 8), ("zip:data/3#0", 2)]
+    assert storage_widths(b"\x80\x02cos\nsystem\nq\x00X\x01\x00\x00\x000q\x01") == {}
+    assert storage_widths(b"\x80\x02ctorch\nFloatStorage\nq\x00X\x05") == {}
+
+
 @pytest.mark.slow
 def test_git_add_finds_the_shared_ancestor_in_history(repo: Path) -> None:
     """Through the clean filter: the version before the parent comes from HEAD's history."""

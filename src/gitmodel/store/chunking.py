@@ -33,6 +33,7 @@ MAX_SAFETENSORS_HEADER = 100 << 20
 # Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
 # remote cannot make a fetch decode 1 GiB chunks, several at once.
 MAX_CHUNK = PIECE + (64 << 10)
+MAX_PICKLE = 16 << 20  # torch's data.pkl is read for element widths up to this size
 
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
@@ -219,6 +220,7 @@ def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
 
 def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
     group = _Grouper()
+    widths: dict[str, int] = {}  # storage name -> element size, from torch's data.pkl
     while True:
         fixed = reader.read(30)
         record = _zip_record(reader, fixed)
@@ -227,10 +229,15 @@ def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
             break
         meta, data_length, key = record
         yield from group.add(meta)
+        width = widths.get(key.rpartition("/")[2], 1) if key else 1
         if data_length is None:
-            yield from _described_entry(reader, key, group)
+            name = meta[30:30 + int.from_bytes(meta[26:28], "little")]
+            pickle = bytearray() if name.endswith(b"/data.pkl") else None
+            yield from _described_entry(reader, key, width, group, pickle)
+            if pickle:
+                widths = storage_widths(pickle)
         else:  # pieces from its start; a small entry that is not a storage is grouped
-            yield from _region(reader, data_length, 1, group, key)
+            yield from _region(reader, data_length, width, group, key)
     yield from group.flush()
     yield from _cdc_chunks(reader)  # central directory and anything unparsed
 
@@ -268,14 +275,15 @@ def zip_key(name: bytes) -> str:
     return "zip:" + name.partition(b"/")[2].decode("utf-8", "backslashreplace")
 
 
-def _described_entry(reader: Reader, key: str | None, group: _Grouper) -> Iterator[Chunk]:
+def _described_entry(reader: Reader, key: str | None, width: int, group: _Grouper,
+                     keep: bytearray | None = None) -> Iterator[Chunk]:
     """A stored entry whose size only its trailing data descriptor tells.
 
     The data is read in fixed pieces from its start, each search window
     reaching 24 bytes past the piece so a descriptor on a piece boundary is
     found; a descriptor is only believed when the sizes it records equal the
     bytes seen, so tensor bytes that happen to hold its signature do not end
-    the entry.
+    the entry. The data of a small entry is also added to `keep` (torch's pickle).
     """
     if key is not None:
         yield from group.flush()
@@ -285,20 +293,60 @@ def _described_entry(reader: Reader, key: str | None, group: _Grouper) -> Iterat
         found = _find_descriptor(buf, seen)
         if found is not None or len(buf) < PIECE + _DESCRIPTOR_MAX:
             end, length = found if found is not None else (len(buf), 0)
-            yield from _entry_data(buf[:end], key, seen // PIECE, group)
+            if keep is not None and seen + end <= MAX_PICKLE:
+                keep += buf[:end]
+            yield from _entry_data(buf[:end], key, width, seen // PIECE, group)
             yield from group.add(buf[end:end + length])
             reader.unread(buf[end + length:])
             return
-        yield from _entry_data(buf[:PIECE], key, seen // PIECE, group)
+        if keep is not None and seen + PIECE <= MAX_PICKLE:
+            keep += buf[:PIECE]
+        yield from _entry_data(buf[:PIECE], key, width, seen // PIECE, group)
         del buf[:PIECE]
         seen += PIECE
 
 
-def _entry_data(data: bytearray, key: str | None, number: int, group: _Grouper) -> Iterator[Chunk]:
+def _entry_data(data: bytearray, key: str | None, width: int, number: int,
+                group: _Grouper) -> Iterator[Chunk]:
     if key is not None and data:
-        yield Chunk(data, 1, f"{key}#{number}")
+        yield Chunk(data, width if len(data) % width == 0 else 1, f"{key}#{number}")
     elif data:
         yield from group.add(data)
+
+
+_STORAGE_WIDTHS = {"BFloat16Storage": 2, "HalfStorage": 2, "ShortStorage": 2, "FloatStorage": 4,
+                   "IntStorage": 4, "DoubleStorage": 8, "LongStorage": 8}
+
+
+def storage_widths(pickle: bytes | bytearray) -> dict[str, int]:
+    """Storage name -> element size, read from torch's data.pkl without running it: its
+    opcodes are only listed (pickletools). torch names each storage right after its class
+    (`('storage', torch.BFloat16Storage, '0', 'cpu', n)`), the class memoized after its
+    first use. Knowing the width lets the codec group bytes: a bf16 record stores 67% of
+    its size instead of 78%, its delta 12% instead of 18% (fp32: 84% / 56%, not 100% / 68%)."""
+    import pickletools
+    widths: dict[str, int] = {}
+    memo: dict[object, object] = {}
+    last: object = None
+    try:
+        for op, arg, _ in pickletools.genops(bytes(pickle)):
+            if op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                memo[arg] = last
+                continue
+            if op.name == "MEMOIZE":
+                memo[len(memo)] = last
+                continue
+            value = memo.get(arg) if op.name in ("BINGET", "LONG_BINGET", "GET") else (
+                ("class", arg) if op.name == "GLOBAL" else ("text", arg) if isinstance(arg, str) else None)
+            if isinstance(last, tuple) and last[0] == "class" and isinstance(value, tuple) \
+                    and value[0] == "text":
+                module, _, name = str(last[1]).partition(" ")
+                if module == "torch" and name in _STORAGE_WIDTHS:
+                    widths[value[1]] = _STORAGE_WIDTHS[name]
+            last = value
+    except (ValueError, KeyError, IndexError, EOFError, UnicodeDecodeError):
+        pass  # what was read before the damage still holds
+    return widths
 
 
 def _find_descriptor(buf: bytearray, seen: int) -> tuple[int, int] | None:
