@@ -261,13 +261,15 @@ class Store:
 
     def _delta(self, chunk: Chunk, base: str,
                others: Callable[[], list[str]] | None = None) -> bytes | None:
-        """The delta encoding of `chunk` against `base` or a chunk under it if it pays.
+        """The delta encoding of `chunk` against `base`, a chunk under it or one of
+        `others()` if it pays.
 
         Every chunk of the base's chain is decoded anyway (to verify the base), so each
-        is a candidate, and the one whose bytes differ least from the new piece is taken:
-        a sibling fine-tune (v2_full after v1_head, both from v0) differs less from the
-        shared ancestor than from its parent (benchmark, 64 MiB: 7.0 MB stored instead
-        of 11.2 MB). A base already at the depth limit is replaced by the plain chunk its
+        is a candidate, and the one whose bytes differ least from the new piece is taken;
+        when most bytes differ, the chains of `others()` are tried as well: a sibling
+        fine-tune (v2_full after v1_head, both from v0) differs less from the shared
+        ancestor than from its parent (benchmark, 64 MiB, through git: v2_full stores
+        7.3 MB instead of 11.5 MB). A base already at the depth limit is replaced by the plain chunk its
         chain starts from (a key frame): on 11 checkpoints of a real fine-tune
         (bench/checkpoints.py, lr 2e-5, every 20 steps) the store holds 45% of the plain
         size instead of 57% when every 4th version is re-based whole; when the drift from
