@@ -96,6 +96,23 @@ def test_s3_wrong_credentials_one_line(repo: Path, s3_env: dict,
     assert "not-the-secret" not in err and s3_env["AWS_ACCESS_KEY_ID"] not in err
 
 
+def test_s3_unreachable_is_transient_exit_4_then_push_works(repo: Path, s3_env: dict,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead endpoint is retried by one layer (ours), then reported as worth retrying (exit 4,
+    one line); nothing half-written blocks the push once the server answers."""
+    gm(repo, "remote", "add", "shared", "s3://team-models/unreachable")
+    (repo / "m.bin").write_bytes(random.Random(4).randbytes(300_000))
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "m")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{sshserver.free_port()}")
+    proc = gm(repo, "push", "--all", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 4 and len(err.strip().splitlines()) == 1, err
+    assert "model remote 'shared'" in err and "try again later" in err, err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_env["AWS_ENDPOINT_URL"])
+    assert "1 object" in gm(repo, "push", "--all").stdout.decode()
+
+
 # -- SSH -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory, isolated_git: Path) -> Iterator[dict]:
