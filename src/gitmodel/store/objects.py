@@ -161,7 +161,8 @@ class Store:
         self._pools_lock = threading.Lock()
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
-        """The process's worker threads for KIND ("read", "write"), started once: a filter
+        """The process's worker threads for KIND ("read", "write"; "hash": one thread, so
+        that the updates of a hash run in order), started once: a filter
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
@@ -569,6 +570,8 @@ class _Ingest:
                 self._keep(cid, chunk, pool, inflight)
                 return
             self.sha = self._replay(index)
+        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
+        # reading the next chunk from git's pipe does not wait for it
         inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
 
