@@ -13,10 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 HALF = 100_000
 WRITER = f"""
 import sys
 from pathlib import Path
+
+import pytest
 from gitmodel.store.atomic import atomic_output
 with atomic_output(Path(sys.argv[1]), Path(sys.argv[2])) as out:
     out.write(b"x" * {HALF})
@@ -53,3 +57,24 @@ def test_finished_write_is_renamed_whole(tmp_path):
     assert proc.returncode == 0
     assert final.read_bytes() == b"x" * HALF + b"y" * HALF
     assert list(tmp_dir.iterdir()) == []
+
+
+def test_replacing_a_file_swaps_it_whole_and_leaves_no_second_name(tmp_path):
+    """Over an existing file (a pointer replaced by its model) the names are exchanged and
+    the old file removed; onto a new name, or over a directory, it is a plain rename."""
+    from gitmodel.store.atomic import atomic_output, replace
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"pointer")
+    target.chmod(0o640)
+    link = tmp_path / "other-name"
+    link.hardlink_to(target)
+    with atomic_output(target, tmp_dir=tmp_path / "tmp", mode=0o640) as out:
+        out.write(b"model" * 1000)
+    assert target.read_bytes() == b"model" * 1000 and target.stat().st_nlink == 1
+    assert link.read_bytes() == b"pointer"  # the old inode itself was not written
+    assert list((tmp_path / "tmp").iterdir()) == []
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "src").write_bytes(b"x")
+    with pytest.raises(OSError):
+        replace(tmp_path / "src", tmp_path / "a-dir")
+    assert (tmp_path / "a-dir").is_dir() and (tmp_path / "src").read_bytes() == b"x"

@@ -7,11 +7,14 @@ re-clean.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Collection, ContextManager, Iterator, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
@@ -19,7 +22,7 @@ from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.store.atomic import atomic_output
-from gitmodel.store.objects import CorruptObject, MissingObject, Store
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
@@ -77,39 +80,95 @@ def materialize(repo: Repo, paths: Sequence[str] = (), strict_paths: bool = Fals
     the index is an error, as a pathspec is for git. With `only` (exact paths, e.g. what a
     files the filter left to us), nothing else is looked at.
     """
-    for path in paths if strict_paths else ():
-        if not repo.index_entries([path]):
-            raise UserError(f"pathspec {path!r} did not match any model file known to git")
-    store = open_store(repo)
-    previous = Previous(repo, store)
-    done, missing, oids = [], [], {}
-    entries = pointer_files(repo, paths, only)
-    tmp_dir = _tmp_dir(repo, repo.top) if entries else None
-    if entries:
-        store.remove_stale_tmp()  # left by a command killed midway
-    for entry in entries:
-        if store.has_object(entry.pointer) and _write(repo, store, previous, entry, tmp_dir):
-            done.append(entry.path)
-            oids[entry.path] = entry.pointer.oid
-        else:
-            missing.append(entry.path)
-    for path in done:
-        previous.link(path, repo.top / path)
-    settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
-    for path in done:
-        previous.record(path, repo.top / path, oids[path])
-    previous.prune(repo.top, set(done))
-    return done, missing
+    return Materializer(repo, paths, strict_paths, only).finish()
+
+
+class Materializer:
+    """One `materialize`: the pointer files found first, written (some by a fetch, through
+    `output`, as their objects arrive), then settled in the index together."""
+
+    def __init__(self, repo: Repo, paths: Sequence[str] = (), strict_paths: bool = False,
+                 only: Collection[str] | None = None) -> None:
+        for path in paths if strict_paths else ():
+            if not repo.index_entries([path]):
+                raise UserError(f"pathspec {path!r} did not match any model file known to git")
+        self.repo = repo
+        self.store = open_store(repo)
+        self.previous = Previous(repo, self.store)
+        self.entries = pointer_files(repo, paths, only)
+        self.tmp_dir = _tmp_dir(repo, repo.top) if self.entries else None
+        if self.entries:
+            self.store.remove_stale_tmp()  # left by a command killed midway
+        self._unclaimed: dict[str, list[Entry]] = {}
+        for entry in self.entries:
+            self._unclaimed.setdefault(entry.pointer.oid, []).append(entry)
+        self._lock = threading.Lock()
+        self.written: dict[str, str] = {}  # path -> oid, files a fetch wrote through `output`
+
+    def output(self, manifest: Manifest) -> ContextManager[Writable] | None:
+        """For a fetch (transfer.engine.Output): where the file of `manifest` goes as its
+        verified chunks arrive, one pass instead of a verify pass and a write pass. One
+        pointer file per object; not one whose previous version is linked (patching that
+        writes less; `finish` does it from the cache)."""
+        with self._lock:
+            waiting = self._unclaimed.get(manifest.oid, [])
+            entry = next((e for e in waiting if not self.previous.patchable(e.path)), None)
+            if entry is None:
+                return None
+            waiting.remove(entry)
+        target = self.repo.top / entry.path
+        try:
+            mode = target.stat().st_mode & 0o777
+        except OSError:
+            return None  # gone meanwhile: nothing to replace
+        return self._into(entry, target, mode)
+
+    @contextlib.contextmanager
+    def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[Writable]:
+        with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode,
+                           fsync=self.store.fsync) as out:
+            yield out
+        with self._lock:
+            self.written[entry.path] = entry.pointer.oid
+
+    def finish(self, write: bool = True) -> tuple[list[str], list[str]]:
+        """Write the files not written yet from the cache (unless not `write`), then record
+        every written file's stat data; return (done, not done)."""
+        repo, store, previous = self.repo, self.store, self.previous
+        done, missing, oids = [], [], dict(self.written)
+        with concurrent.futures.ThreadPoolExecutor(1) as cleaner:
+            # Links nothing will patch go first, beside the writes: dropping the last name of
+            # a 256 MiB file took 0.09 s here, and replacing it by the new link 0.13-0.16 s
+            # (that rename also flushed the new file: ext4's auto_da_alloc).
+            cleaner.submit(previous.prune, repo.top, {e.path for e in self.entries})
+            for entry in self.entries:
+                if entry.path in oids:
+                    done.append(entry.path)
+                    cleaner.submit(previous.discard, entry.path)
+                elif write and store.has_object(entry.pointer) \
+                        and _write(repo, store, previous, entry, self.tmp_dir, cleaner):
+                    done.append(entry.path)
+                    oids[entry.path] = entry.pointer.oid
+                else:
+                    missing.append(entry.path)
+        for path in done:
+            previous.link(path, repo.top / path)
+        settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+        for path in done:
+            previous.record(path, repo.top / path, oids[path])
+        previous.prune(repo.top, set(done))
+        return done, missing
 
 
 def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
-           tmp_dir: Path | None) -> bool:
+           tmp_dir: Path | None, cleaner: concurrent.futures.Executor) -> bool:
     target = repo.top / entry.path
     mode = target.stat().st_mode & 0o777
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
-        with atomic_output(target, tmp_dir=tmp_dir, mode=mode) as out:
+        cleaner.submit(previous.discard, entry.path)
+        with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "

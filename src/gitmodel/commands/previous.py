@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitmodel.git.repo import Repo
-from gitmodel.store.atomic import write_file
+from gitmodel.store.atomic import replace, write_file
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import Pointer, is_oid
 
@@ -97,6 +97,10 @@ class Previous:
         # unlinked the working file): a hard link of your own elsewhere keeps its bytes.
         return record if same and st.st_nlink == 1 else None
 
+    def patchable(self, path: str) -> bool:
+        """Whether the previous version of `path` is linked and trusted (`write` may patch it)."""
+        return self._trusted(path) is not None
+
     def write(self, path: str, target: Path, pointer: Pointer, mode: int) -> bool:
         """Put the new version at TARGET by patching the previous one; False when that is
         not possible or not worth it (the caller writes the whole file)."""
@@ -122,8 +126,16 @@ class Previous:
         os.chmod(link, mode)
         tmp = link.with_name(f"{link.name}.{os.urandom(8).hex()}.tmp")  # never in the work tree
         os.link(link, tmp)
-        os.replace(tmp, target)
+        replace(tmp, target)
         return True
+
+    def discard(self, path: str) -> None:
+        """Drop the link of `path`'s previous version: it is not being patched (its space
+        is freed now, and the next `link` creates a name instead of replacing one)."""
+        link = self._link(path)
+        self._forget(link)
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
 
     def _forget(self, link: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
 from gitmodel.commands import adopt
-from gitmodel.commands.checkout import materialize
+from gitmodel.commands.checkout import Materializer
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
 from gitmodel.git.cache import open_store
@@ -164,10 +164,11 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
 
 
 # -- fetch, pull -----------------------------------------------------------------------
-def _fetch(store: Store, backend: remotes.Backend, pointers: dict[Pointer, str]) -> transfer.Stats:
+def _fetch(store: Store, backend: remotes.Backend, pointers: dict[Pointer, str],
+           output: transfer.Output | None = None) -> transfer.Stats:
     if isinstance(backend, lfs.LfsBackend):
         return lfs.fetch(store, backend, pointers)
-    return transfer.fetch(store, backend, pointers)
+    return transfer.fetch(store, backend, pointers, output)
 
 
 def fetch(repo: Repo, args: Sequence[str], include: Sequence[str] = (),
@@ -190,13 +191,20 @@ def fetch(repo: Repo, args: Sequence[str], include: Sequence[str] = (),
 def pull(repo: Repo, name: str | None, include: Sequence[str] = (),
          exclude: Sequence[str] = ()) -> tuple[str, transfer.Stats, list[str], list[str]]:
     """Fetch what the index (HEAD, after a clone) needs, then write the files; with
-    `include`/`exclude` (git lfs pull -I/-X) only the matching paths."""
+    `include`/`exclude` (git lfs pull -I/-X) only the matching paths. A file whose object
+    is downloaded is written as it arrives (`Materializer.output`), in the pass that
+    verifies it; the rest from the cache after."""
     backend = _connect(repo, name, download=True)
     entries = _select(repo.index_entries(), include, exclude)
-    stats = _fetch(open_store(repo), backend, _labels(entries))
     if (include or exclude) and not entries:
-        return backend.name, stats, [], []
-    done, missing = materialize(repo, [e.path for e in entries] if include or exclude else ())
+        return backend.name, _fetch(open_store(repo), backend, _labels(entries)), [], []
+    writer = Materializer(repo, [e.path for e in entries] if include or exclude else ())
+    try:
+        stats = _fetch(writer.store, backend, _labels(entries), writer.output)
+    except BaseException:
+        writer.finish(write=False)  # what was written before the failure is settled
+        raise
+    done, missing = writer.finish()
     return backend.name, stats, done, missing
 
 

@@ -157,7 +157,7 @@ def differing(a: bytes | bytearray, b: bytes | bytearray) -> int:
     return int(np.count_nonzero(x != y)) * 16
 
 
-def _xor(a: bytes | bytearray, b: bytes | bytearray) -> bytearray:
+def _xor(a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview) -> bytearray:
     np = _numpy()
     kind = np.uint64 if len(a) % 8 == 0 else np.uint8
     out = bytearray(len(a))
@@ -181,7 +181,7 @@ def decode(blob: bytes, size: int, base: bytes | bytearray | None = None) -> byt
         if codec == CODEC_RAW:
             out = blob[1:]
         elif codec == CODEC_ZSTD:
-            out = _decompressor().decompress(blob[1:], max_output_size=size)
+            out = _decompressor().decompress(memoryview(blob)[1:], max_output_size=size)
         elif codec == CODEC_ZSTD_GROUPED:
             out = _decode_grouped(blob, size)
         else:
@@ -227,6 +227,29 @@ def _split(data: bytes | bytearray, width: int) -> list:
 
 
 def _decode_grouped(blob: bytes, size: int) -> bytearray:
+    width, streams = _grouped_streams(blob, size)
+    return merge(streams, size, width)
+
+
+def streams(blob: bytes | memoryview, size: int) -> tuple[int, list] | None:
+    """(element width, byte streams) of a CODEC_ZSTD_GROUPED chunk of raw length `size`,
+    not yet merged; None for the other codecs. Raise CorruptChunk."""
+    if not blob or blob[0] != CODEC_ZSTD_GROUPED:
+        return None
+    try:
+        return _grouped_streams(blob, size)
+    except (zstandard.ZstdError, struct.error, ValueError) as exc:
+        raise CorruptChunk(str(exc)) from exc
+
+
+def xor(a: bytes | bytearray | memoryview, b: bytes | bytearray | memoryview) -> bytearray:
+    """a XOR b, two byte strings of one length."""
+    if len(a) != len(b):
+        raise CorruptChunk("delta and base of different lengths")
+    return _xor(a, b)
+
+
+def _grouped_streams(blob: bytes | memoryview, size: int) -> tuple[int, list]:
     width = blob[1]
     if width not in (2, 4, 8) or size % width:
         raise CorruptChunk(f"bad element width {width}")
@@ -234,7 +257,7 @@ def _decode_grouped(blob: bytes, size: int) -> bytearray:
     view = memoryview(blob)
     streams = []
     for _ in range(width):
-        flag, length = struct.unpack_from("<BI", blob, pos)
+        flag, length = struct.unpack_from("<BI", view, pos)
         pos += 5
         payload: bytes | memoryview = view[pos:pos + length]
         pos += length
@@ -245,10 +268,10 @@ def _decode_grouped(blob: bytes, size: int) -> bytearray:
         if len(payload) != n:
             raise CorruptChunk("stream of the wrong length")
         streams.append(payload)
-    return _merge(streams, size, width)
+    return width, streams
 
 
-def _merge(streams: list, size: int, width: int) -> bytearray:
+def merge(streams: list, size: int, width: int) -> bytearray:
     """Interleave the byte streams back into elements.
 
     Built as little-endian words (byte i shifted by 8*i), which numpy does with

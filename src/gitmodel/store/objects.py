@@ -270,8 +270,8 @@ class Store:
         when most bytes differ, the chains of `others()` are tried as well: a sibling
         fine-tune (v2_full after v1_head, both from v0) differs less from the shared
         ancestor than from its parent (benchmark, 64 MiB, through git: v2_full stores
-        7.3 MB instead of 11.5 MB). A base already at the depth limit is replaced by the plain chunk its
-        chain starts from (a key frame): on 11 checkpoints of a real fine-tune
+        7.3 MB instead of 11.5 MB). A base already at the depth limit is replaced by the
+        plain chunk its chain starts from (a key frame): on 11 checkpoints of a real fine-tune
         (bench/checkpoints.py, lr 2e-5, every 20 steps) the store holds 45% of the plain
         size instead of 57% when every 4th version is re-based whole; when the drift from
         the key frame no longer pays, the piece is stored whole, a new key frame.
@@ -415,28 +415,66 @@ class Store:
             return False
 
     def _decode(self, cid: str, size: int, blob: bytes) -> bytes | bytearray:
-        """Decode and verify a chunk (and the bases of a delta chunk)."""
-        return self._decode_chain(cid, size, blob)[0][2]
+        """Decode and verify a chunk; a delta chunk's base is read first, and must sit
+        lower in the chain (its depth below this one's), so a damaged or hostile chain
+        ends after MAX_DEPTH reads instead of looping.
+
+        A delta of grouped streams over a grouped base (how tensor pieces are stored) is
+        undone on the streams, merged once, and only the result is verified: a damaged
+        base cannot give the right bytes. v2_full of the benchmark (256 MiB, 154 of 205
+        chunks such deltas) decoded in 0.50 s before, 0.4 s so, one thread (measured here).
+        """
+        try:
+            grouped = self._streams(size, blob)
+            data = codec.merge(grouped[1], size, grouped[0]) if grouped else self._plain(size, blob)
+        except codec.CorruptChunk as exc:
+            raise CorruptObject(f"chunk {cid} is damaged ({exc})") from None
+        if chunk_id(data) != cid:
+            raise CorruptObject(f"chunk {cid} does not match its id")
+        return data
 
     def _decode_chain(self, cid: str, size: int, blob: bytes) -> list[Link]:
         """(id, depth, verified raw bytes) of a chunk and of each chunk down its delta
-        chain, nearest first. A base must sit lower in the chain (its depth below this
-        one's), so a damaged or hostile chain ends after MAX_DEPTH reads instead of looping."""
+        chain, nearest first: the candidate bases of a new piece (an add needs each
+        link's bytes, a read only the top's: `_decode`)."""
         try:
             head = codec.delta_base(blob)
-            below: list[Link] = []
-            if head is not None:
-                base_blob = self.read_encoded(head[0], size)
-                under = codec.delta_base(base_blob)
-                if under is not None and under[1] >= head[1]:
-                    raise codec.CorruptChunk(f"base {head[0]} is no lower in the chain")
-                below = self._decode_chain(head[0], size, base_blob)
+            below = self._decode_chain(head[0], size, self._base_blob(head, size)) if head else []
             data = codec.decode(blob, size, below[0][2] if below else None)
         except codec.CorruptChunk as exc:
             raise CorruptObject(f"chunk {cid} is damaged ({exc})") from None
         if chunk_id(data) != cid:
             raise CorruptObject(f"chunk {cid} does not match its id")
         return [(cid, head[1] if head else 0, data), *below]
+
+    def _plain(self, size: int, blob: bytes) -> bytes | bytearray:
+        head = codec.delta_base(blob)
+        base = None
+        if head is not None:
+            base = self._decode(head[0], size, self._base_blob(head, size))
+        return codec.decode(blob, size, base)
+
+    def _base_blob(self, head: tuple[str, int], size: int) -> bytes:
+        """The stored base of a delta whose head is `head`; it must be lower in the chain."""
+        base_blob = self.read_encoded(head[0], size)
+        under = codec.delta_base(base_blob)
+        if under is not None and under[1] >= head[1]:
+            raise codec.CorruptChunk(f"base {head[0]} is no lower in the chain")
+        return base_blob
+
+    def _streams(self, size: int, blob: bytes) -> tuple[int, list] | None:
+        """(width, byte streams) of a grouped chunk or of a chain of grouped deltas over a
+        grouped chunk, unverified; None for any other form (decoded the plain way)."""
+        head = codec.delta_base(blob)
+        if head is None:
+            return codec.streams(blob, size)
+        delta = codec.streams(memoryview(blob)[codec.DELTA_HEAD:], size)
+        if delta is None:
+            return None
+        base = self._streams(size, self._base_blob(head, size))
+        if base is None or base[0] != delta[0]:
+            return None
+        return delta[0], [codec.xor(a, b) for a, b in zip(delta[1], base[1])]
 
     @contextlib.contextmanager
     def gc_lock(self, shared: bool) -> Iterator[None]:
