@@ -63,6 +63,7 @@ DELTA_KEEP = 0.9
 # differs from its parent in 73% of the bytes and from the shared ancestor in 9%, a
 # training checkpoint from the one before it in far fewer.
 DIFFER_TRY = 0.5
+OLDER_MIN = 1 << 20  # below this a piece never asks for older versions (a git call)
 STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
@@ -628,7 +629,7 @@ class _Ingest:
     def _bases(self, chunk: Chunk) -> tuple[str | None, Callable[[], list[str]] | None]:
         """The parent's chunk for this tensor piece, and how to find it in older versions."""
         base, key = self._base(chunk), chunk.key
-        if base is None or key is None or self.ancestors is None:
+        if base is None or key is None or self.ancestors is None or len(chunk.data) < OLDER_MIN:
             return base, None
         return base, lambda: self._older(key)
 
