@@ -33,7 +33,9 @@ MAX_SAFETENSORS_HEADER = 100 << 20
 # Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
 # remote cannot make a fetch decode 1 GiB chunks, several at once.
 MAX_CHUNK = PIECE + (64 << 10)
-MAX_PICKLE = 16 << 20  # torch's data.pkl is read for element widths up to this size
+# torch's data.pkl is read for element widths up to this size: listing its opcodes takes
+# 0.24 s per MiB (a pickle of 20,000 tensors is 1.8 MB), 90 KB for 1,000 tensors.
+MAX_PICKLE = 1 << 20
 
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
