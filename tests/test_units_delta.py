@@ -79,8 +79,60 @@ def test_chunks_from_before_deltas_still_decode() -> None:
     assert codec.delta_base(OLD_GROUPED) is None and codec.raw_size(OLD_GROUPED) == 1 << 18
 
 
-def _add(store: Store, data: bytes, parent=None):
-    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent)
+def _add(store: Store, data: bytes, parent=None, ancestors=None):
+    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent, ancestors)
+
+
+def siblings(n: int = 3 << 20) -> tuple[bytes, bytes, bytes]:
+    """v0; v1, its tensor retrained far from it; v2, a small fine-tune of v0 (the
+    benchmark's v0_base, v1_head and v2_full)."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal(n).astype("<f4") * 0.02
+    far = w + rng.standard_normal(n).astype("<f4") * 0.01
+    near = w * (1 + 0.002 * rng.standard_normal(n).astype("<f4"))
+    return tuple(safetensors({"w": _bf16(x)}) for x in (w, far, near))  # type: ignore[return-value]
+
+
+def _stored(store: Store, manifest, before) -> tuple[int, set[str | None]]:
+    """Bytes the version's new chunks take, and the bases they name."""
+    new = [c for c, _ in manifest.chunks if c not in dict(before.chunks)]
+    return sum(store.stored_size(c)[0] for c in new), {store.chunk_base(c) for c in new}
+
+
+def test_a_sibling_fine_tune_is_stored_against_the_shared_ancestor(tmp_path: Path) -> None:
+    """v2 comes from v0, not from v1 (its parent in the history): with the older versions
+    offered, its pieces are XORed against v0's, the smaller encoding."""
+    v0, v1, v2 = siblings()
+    sizes = {}
+    for offered in (False, True):
+        store = Store(tmp_path / str(offered))
+        m0 = _add(store, v0)
+        m1 = _add(store, v1, m0)
+        assert all(store.chunk_base(c) is None for c, _ in m1.chunks)  # too far: stored whole
+        m2 = _add(store, v2, m1, [m0].copy if offered else None)
+        sizes[offered], bases = _stored(store, m2, m1)
+        assert bases - {None} <= set(dict(m0.chunks) if offered else dict(m1.chunks))
+        out = io.BytesIO()
+        store.write_to(m2.pointer, out)
+        assert out.getvalue() == v2
+    assert sizes[True] < 0.7 * sizes[False]
+
+
+def test_the_least_different_chunk_of_the_parents_chain_is_the_base(tmp_path: Path) -> None:
+    """The parent's piece is a delta on v0's; the new piece is closer to v0's: it is
+    stored against v0's (depth 1), not on top of the parent's (depth 2)."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(3 << 20).astype("<f4")
+    v0 = safetensors({"w": _bf16(w)})
+    v1 = safetensors({"w": _bf16(w + (rng.random(w.size) < 0.3) * 0.05)})
+    v2 = safetensors({"w": _bf16(w + (rng.random(w.size) < 0.05) * 0.05)})
+    store = Store(tmp_path / "cache")
+    m0 = _add(store, v0)
+    m1 = _add(store, v1, m0)
+    m2 = _add(store, v2, m1)
+    assert _stored(store, m1, m0)[1] - {None} <= set(dict(m0.chunks))
+    _, bases = _stored(store, m2, m1)
+    assert bases - {None} and bases - {None} <= set(dict(m0.chunks))
 
 
 def test_changed_pieces_are_stored_against_the_parent(tmp_path: Path) -> None:
@@ -182,6 +234,60 @@ def test_delta_versions_push_pull_gc_and_fsck(repo: Path, tmp_path: Path) -> Non
     assert report.returncode == 1 and f"the delta base of chunk {delta}" in report.stdout.decode()
     gm(repo, "fsck", "--repair")  # the damaged base goes aside; the file is re-added whole
     assert (repo / ".git/model/bad" / base).exists() and gm(repo, "fsck").returncode == 0
+
+
+def test_torch_checkpoint_records_are_stored_against_the_parent(tmp_path: Path) -> None:
+    """A torch .pt (a zip) keys its tensor records by name, found in the parent through its
+    central directory: a fine-tuned bf16 checkpoint stores a fraction of what it did."""
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(0)
+    weights = {f"l{i}": torch.randn(1024, 1024, generator=gen) * 0.02 for i in range(2)}
+    for name, state in (("v0", weights), ("v1", {k: t * (1 + 0.002 * torch.randn(
+            t.shape, generator=gen)) for k, t in weights.items()})):
+        torch.save({k: t.to(torch.bfloat16) for k, t in state.items()}, tmp_path / f"{name}.pt")
+    v0, v1 = ((tmp_path / f"{n}.pt").read_bytes() for n in ("v0", "v1"))
+    stored = {}
+    for with_parent in (False, True):
+        store = Store(tmp_path / str(with_parent))
+        m0 = store.add_stream(io.BytesIO(v0), name="m.pt")
+        m1 = store.add_stream(io.BytesIO(v1), name="m.pt", parent=m0 if with_parent else None)
+        stored[with_parent], bases = _stored(store, m1, m0)
+        assert bases - {None} <= set(dict(m0.chunks)) and bool(bases - {None}) == with_parent
+        out = io.BytesIO()
+        store.write_to(m1.pointer, out)
+        assert out.getvalue() == v1
+    assert stored[True] < 0.4 * stored[False]
+
+
+def test_torch_records_are_grouped_by_their_element_size(tmp_path: Path) -> None:
+    """The element size of each storage comes from torch's pickle, read without running
+    it; a pickle that is not torch's, or damaged, gives no sizes and no error."""
+    torch = pytest.importorskip("torch")
+    from gitmodel.store.chunking import chunk_stream, storage_widths
+    state = {"a": torch.ones(1 << 17, dtype=torch.bfloat16), "b": torch.ones(1 << 17),
+             "c": torch.ones(1 << 17, dtype=torch.int64), "d": torch.zeros(1 << 17, dtype=torch.bfloat16)}
+    torch.save(state, tmp_path / "m.pt")
+    with open(tmp_path / "m.pt", "rb") as handle:
+        keyed = [(c.key, c.width) for c in chunk_stream(handle, "m.pt") if c.key]
+    assert keyed == [("zip:data/0#0", 2), ("zip:data/1#0", 4), ("zip:data/2#0", 8), ("zip:data/3#0", 2)]
+    assert storage_widths(b"\x80\x02cos\nsystem\nq\x00X\x01\x00\x00\x000q\x01") == {}
+    assert storage_widths(b"\x80\x02ctorch\nFloatStorage\nq\x00X\x05") == {}
+
+
+@pytest.mark.slow
+def test_git_add_finds_the_shared_ancestor_in_history(repo: Path) -> None:
+    """Through the clean filter: the version before the parent comes from HEAD's history."""
+    v0, v1, v2 = siblings(1 << 20)
+    for i, data in enumerate((v0, v1, v2)):
+        (repo / "m.safetensors").write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"v{i}")
+    store = Store(repo / ".git/model")
+    oids = [json.loads(gm(repo, "show", f"HEAD~{i}:m.safetensors", "--json").stdout)["oid"]
+            for i in (2, 1, 0)]
+    m0, m1, m2 = (store.read_manifest(oid) for oid in oids)
+    bases = _stored(store, m2, m1)[1] - {None}
+    assert bases and bases <= set(dict(m0.chunks))
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.store.statcache import StatCache
 
+ANCESTORS = 3  # commits of a path's history whose versions may serve as delta bases
 DEFER_ABOVE = 1 << 20  # smaller files cost git little memory: they stream as before
 
 
@@ -79,7 +80,8 @@ class Filter:
         expected = self._manifest(self.stat.expected_oid(path, stat))
         manifest = self.store.add_stream(reader, expected, path,
                                          expected or (lambda: self._manifest(self._previous_oid(path))),
-                                         stat.st_size if stat else None)
+                                         stat.st_size if stat else None,
+                                         lambda: self._ancestors(path))
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 
@@ -95,6 +97,16 @@ class Filter:
                 entries = []
             oid = next((e.pointer.oid for e in entries if e.path == path), None)
         return oid
+
+    def _ancestors(self, path: str) -> list[Manifest]:
+        """The versions `path` held in HEAD's last commits that changed it (one git call,
+        made only when a new tensor piece differs from the parent's in most bytes)."""
+        try:
+            entries = self.repo.path_history(path, ANCESTORS)
+        except GitError:
+            return []
+        oids = dict.fromkeys(e.pointer.oid for e in entries)
+        return [m for m in map(self._manifest, oids) if m is not None]
 
     def _manifest(self, oid: str | None) -> Manifest | None:
         if oid is None:

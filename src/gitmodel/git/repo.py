@@ -313,6 +313,15 @@ class Repo:
                       if int(size) < MAX_POINTER_SIZE]
         return self._pointers(candidates)
 
+    def path_history(self, path: str, count: int) -> list[Entry]:
+        """The pointer files `path` held in the newest `count` commits of HEAD's
+        first-parent history that changed it, newest first (none before a first commit)."""
+        out = self.git("log", "-z", f"-{count}", "--first-parent", "--format=", "--raw",
+                       "--no-abbrev", "--no-renames", "HEAD", "--", f":(literal){path}",
+                       check=False)
+        blobs = [r.split()[3] for r in out.split("\0") if r.startswith(":") and len(r.split()) > 3]
+        return self._pointers([(path, b) for b in blobs if b.strip("0")])
+
     def index_entries(self, paths: Sequence[str] = (),
                       only: Collection[str] | None = None) -> list[Entry]:
         """Pointer files staged in the index (under pathspecs `paths`; of the exact paths

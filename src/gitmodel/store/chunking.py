@@ -42,6 +42,9 @@ MAX_SAFETENSORS_HEADER = 100 << 20
 # Manifests declaring more are refused (`store.Manifest.decode`), so a hostile
 # remote cannot make a fetch decode 1 GiB chunks, several at once.
 MAX_CHUNK = PIECE + (64 << 10)
+# torch's data.pkl is read for element widths up to this size: listing its opcodes takes
+# 0.24 s per MiB (a pickle of 20,000 tensors is 1.8 MB), 90 KB for 1,000 tensors.
+MAX_PICKLE = 1 << 20
 
 _WIDTHS = {"BF16": 2, "F16": 2, "I16": 2, "U16": 2, "F32": 4, "I32": 4, "U32": 4,
            "F64": 8, "I64": 8, "U64": 8}
@@ -382,24 +385,31 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
 
 def _zip_chunks(reader: Reader) -> Iterator[Chunk]:
     group = _Grouper()
+    widths: dict[str, int] = {}  # storage name -> element size, from torch's data.pkl
     while True:
         fixed = reader.read(30)
         record = _zip_record(reader, fixed)
         if record is None:
             reader.unread(fixed)
             break
-        meta, data_length, is_storage = record
+        meta, data_length, key = record
         yield from group.add(meta)
+        width = widths.get(key.rpartition("/")[2], 1) if key else 1
         if data_length is None:
-            yield from _described_entry(reader, is_storage, group)
+            name = meta[30:30 + int.from_bytes(meta[26:28], "little")]
+            pickle = bytearray() if name.endswith(b"/data.pkl") else None
+            yield from _described_entry(reader, key, width, group, pickle)
+            if pickle:
+                widths = storage_widths(pickle)
         else:  # pieces from its start; a small entry that is not a storage is grouped
-            yield from _region(reader, data_length, 1, group)
+            yield from _region(reader, data_length, width, group, key)
     yield from group.flush()
     yield from cdc_chunks(reader)  # central directory and anything unparsed
 
 
-def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, bool] | None:
-    """(header bytes, data length, is a stored tensor record) of one local entry.
+def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None, str | None] | None:
+    """(header bytes, data length, key) of one local entry; the key (from the record's
+    name, the same in every save of a model) only for a stored tensor record.
 
     The length is None for a stored entry followed by a data descriptor (torch
     writes those); None as a whole when the bytes are not a local header we can
@@ -421,40 +431,94 @@ def _zip_record(reader: Reader, fixed: bytearray) -> tuple[bytearray, int | None
             return None
     name = bytes(tail[:name_len])
     is_storage = method == 0 and b"/data/" in name and not name.endswith(b"/")
-    return fixed + tail, length, is_storage
+    return fixed + tail, length, zip_key(name) if is_storage else None
 
 
-def _described_entry(reader: Reader, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
+def zip_key(name: bytes) -> str:
+    """The piece key prefix of a stored zip record (as `Chunk.key`: number appended):
+    its name without the top folder, which torch.save names after the file."""
+    return "zip:" + name.partition(b"/")[2].decode("utf-8", "backslashreplace")
+
+
+def _described_entry(reader: Reader, key: str | None, width: int, group: _Grouper,
+                     keep: bytearray | None = None) -> Iterator[Chunk]:
     """A stored entry whose size only its trailing data descriptor tells.
 
     The data is read in fixed pieces from its start, each search window
     reaching 24 bytes past the piece so a descriptor on a piece boundary is
     found; a descriptor is only believed when the sizes it records equal the
     bytes seen, so tensor bytes that happen to hold its signature do not end
-    the entry.
+    the entry. The data of a small entry is also added to `keep` (torch's pickle).
+
+    The first window is SMALL and grows fourfold up to a piece: reading 4 MiB ahead
+    and pushing back what followed a small entry cost 23 s for a checkpoint of
+    20,000 small tensors, now 1.6 s (measured here; the same chunks).
     """
-    if is_storage:
+    if key is not None:
         yield from group.flush()
-    buf, seen = bytearray(), 0
+    buf, seen, window = bytearray(), 0, SMALL
     while True:
-        buf += reader.read(PIECE + _DESCRIPTOR_MAX - len(buf))
+        buf += reader.read(window + _DESCRIPTOR_MAX - len(buf))
         found = _find_descriptor(buf, seen)
+        if found is None and len(buf) == window + _DESCRIPTOR_MAX and window < PIECE:
+            window = min(PIECE, 4 * window)
+            continue
         if found is not None or len(buf) < PIECE + _DESCRIPTOR_MAX:
             end, length = found if found is not None else (len(buf), 0)
-            yield from _entry_data(buf[:end], is_storage, group)
+            if keep is not None:
+                keep += buf[:max(0, min(end, MAX_PICKLE - len(keep)))]
+            yield from _entry_data(buf[:end], key, width, seen // PIECE, group)
             yield from group.add(buf[end:end + length])
             reader.unread(buf[end + length:])
             return
-        yield from _entry_data(buf[:PIECE], is_storage, group)
+        if keep is not None:
+            keep += buf[:max(0, min(PIECE, MAX_PICKLE - len(keep)))]
+        yield from _entry_data(buf[:PIECE], key, width, seen // PIECE, group)
         del buf[:PIECE]
         seen += PIECE
 
 
-def _entry_data(data: bytearray, is_storage: bool, group: _Grouper) -> Iterator[Chunk]:
-    if is_storage and data:
-        yield Chunk(data)
+def _entry_data(data: bytearray, key: str | None, width: int, number: int,
+                group: _Grouper) -> Iterator[Chunk]:
+    if key is not None and data:
+        yield Chunk(data, width if len(data) % width == 0 else 1, f"{key}#{number}")
     elif data:
         yield from group.add(data)
+
+
+_STORAGE_WIDTHS = {"BFloat16Storage": 2, "HalfStorage": 2, "ShortStorage": 2, "FloatStorage": 4,
+                   "IntStorage": 4, "DoubleStorage": 8, "LongStorage": 8}
+
+
+def storage_widths(pickle: bytes | bytearray) -> dict[str, int]:
+    """Storage name -> element size, read from torch's data.pkl without running it: its
+    opcodes are only listed (pickletools). torch names each storage right after its class
+    (`('storage', torch.BFloat16Storage, '0', 'cpu', n)`), the class memoized after its
+    first use. Knowing the width lets the codec group bytes: a bf16 record stores 67% of
+    its size instead of 78%, its delta 12% instead of 18% (fp32: 84% / 56%, not 100% / 68%)."""
+    import pickletools
+    widths: dict[str, int] = {}
+    memo: dict[object, object] = {}
+    last: object = None
+    try:
+        for op, arg, _ in pickletools.genops(bytes(pickle)):
+            if op.name in ("BINPUT", "LONG_BINPUT", "PUT"):
+                memo[arg] = last
+                continue
+            if op.name == "MEMOIZE":
+                memo[len(memo)] = last
+                continue
+            value = memo.get(arg) if op.name in ("BINGET", "LONG_BINGET", "GET") else (
+                ("class", arg) if op.name == "GLOBAL" else ("text", arg) if isinstance(arg, str) else None)
+            if isinstance(last, tuple) and last[0] == "class" and isinstance(value, tuple) \
+                    and value[0] == "text":
+                module, _, name = str(last[1]).partition(" ")
+                if module == "torch" and name in _STORAGE_WIDTHS:
+                    widths[value[1]] = _STORAGE_WIDTHS[name]
+            last = value
+    except (ValueError, KeyError, IndexError, EOFError, UnicodeDecodeError):
+        pass  # what was read before the damage still holds
+    return widths
 
 
 def _find_descriptor(buf: bytearray, seen: int) -> tuple[int, int] | None:

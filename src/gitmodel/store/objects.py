@@ -41,6 +41,7 @@ from gitmodel.store.chunking import (
     CDC_MIN,
     MAX_CHUNK,
     MAX_SAFETENSORS_HEADER,
+    ZIP_MAGIC,
     Chunk,
     Readable,
     chunk_stream,
@@ -48,6 +49,7 @@ from gitmodel.store.chunking import (
 )
 from gitmodel.store.packs import PACK_LIMIT, PACKED_BELOW, Key, Packs, PackWriter, abandoned, forget
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
+from gitmodel.store.zippieces import zip_pieces
 
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
 MANIFEST_VERSION = 1
@@ -59,6 +61,12 @@ MAX_MANIFEST = 16 << 20
 # piece (plain bf16 never gets under ~66%), and else only when under DELTA_KEEP of plain.
 DELTA_SURE = 0.5
 DELTA_KEEP = 0.9
+# Older versions' pieces are tried as bases only when more than this share of the bytes
+# differ from the best base in the parent's chain: a sibling fine-tune's retrained head
+# differs from its parent in 73% of the bytes and from the shared ancestor in 9%, a
+# training checkpoint from the one before it in far fewer.
+DIFFER_TRY = 0.5
+OLDER_MIN = 1 << 20  # below this a piece never asks for older versions (a git call)
 STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
@@ -125,8 +133,12 @@ class Manifest:
         return cls(oid, body["size"], chunks)
 
 
+# One chunk of a delta chain: (id, depth, raw bytes).
+Link = tuple[str, int, bytes | bytearray]
 # The version a new one replaces (delta bases), or how to find it when first needed.
 Parent = Manifest | Callable[[], Manifest | None] | None
+# Older versions (newest first), asked for only when the parent's piece is a poor base.
+Ancestors = Callable[[], list[Manifest]]
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
@@ -157,14 +169,15 @@ class Store:
         self._writer_lock = threading.Lock()
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
-        """The process's worker threads for KIND ("read", "write"), started once: a filter
+        """The process's worker threads for KIND ("read", "write"; "hash": one thread, so
+        that the updates of a hash run in order), started once: a filter
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
-                    WORKERS, thread_name_prefix=f"git-model-{kind}")
+                    1 if kind == "hash" else WORKERS, thread_name_prefix=f"git-model-{kind}")
             return self._pools[kind]
 
     # -- paths and existence -------------------------------------------------
@@ -390,48 +403,77 @@ class Store:
 
     # -- chunks --------------------------------------------------------------
     def put_chunk(self, cid: str, chunk: Chunk, base: str | None = None,
-                  packed: bool = False) -> None:
+                  others: Callable[[], list[str]] | None = None, packed: bool = False) -> None:
         """Store a chunk whose id the caller computed from `chunk.data`, as a delta
-        against chunk `base` (the same tensor piece of the parent version) when that
-        is clearly smaller than the plain encoding."""
-        blob = self._delta(chunk, base, packed) if base is not None and base != cid else None
+        against chunk `base` (the same tensor piece of the parent version) or one of
+        `others()` (that piece in older versions) when that is clearly smaller than the
+        plain encoding."""
+        blob = self._delta(chunk, base, others, packed) if base is not None and base != cid else None
         if blob is None:
             blob = codec.encode(chunk.data, chunk.width)
         self._put((layout.CHUNKS, cid), blob, packed)
 
-    def _delta(self, chunk: Chunk, base: str, packed: bool) -> bytes | None:
-        """The delta encoding of `chunk` against `base` if it pays. A base already at the
-        depth limit is replaced by the plain chunk its chain starts from (a key frame):
-        on 11 checkpoints of a real fine-tune (bench/checkpoints.py, lr 2e-5, every 20
-        steps) the store holds 45% of the plain size instead of 57% when every 4th
-        version is re-based whole; when the drift from the key frame no longer pays,
-        the piece is stored whole, a new key frame.
-        The base is freshened first, so gc (which keeps the bases of young chunks)
-        cannot take it meanwhile."""
+    def _delta(self, chunk: Chunk, base: str,
+               others: Callable[[], list[str]] | None = None,
+               packed: bool = False) -> bytes | None:
+        """The delta encoding of `chunk` against `base`, a chunk under it or one of
+        `others()` if it pays.
+
+        Every chunk of the base's chain is decoded anyway (to verify the base), so each
+        is a candidate, and the one whose bytes differ least from the new piece is taken;
+        when most bytes differ, the chains of `others()` are tried as well: a sibling
+        fine-tune (v2_full after v1_head, both from v0) differs less from the shared
+        ancestor than from its parent (benchmark, 64 MiB, through git: v2_full stores
+        7.3 MB instead of 11.5 MB). A base already at the depth limit is replaced by the
+        plain chunk its chain starts from (a key frame): on 11 checkpoints of a real fine-tune
+        (bench/checkpoints.py, lr 2e-5, every 20 steps) the store holds 45% of the plain
+        size instead of 57% when every 4th version is re-based whole; when the drift from
+        the key frame no longer pays, the piece is stored whole, a new key frame.
+        The chosen base and the chunks under it are freshened after they were read, so
+        gc (which re-checks ages before deleting) cannot take them meanwhile."""
         size = len(chunk.data)
         try:
-            if not self.freshen_object((layout.CHUNKS, base), packed):
+            parents = self._base_chain(base, size)
+            chain = self._best_base(chunk.data, parents)
+            if others is not None and chain[1] > DIFFER_TRY * size:
+                tried = {link[0] for link in parents}
+                for other in others():
+                    if other not in tried:
+                        with contextlib.suppress(MissingObject, CorruptObject):
+                            chain = min(chain, self._best_base(chunk.data, self._base_chain(
+                                other, size)), key=lambda c: c[1])
+            if not all(self.freshen_object((layout.CHUNKS, link[0]), packed) for link in chain[0]):
                 return None
-            blob = self.read_encoded(base, size)
-            head = codec.delta_base(blob)
-            if head is not None and head[1] >= codec.MAX_DEPTH:
-                for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
-                    if head is not None:
-                        base, head = head[0], self.chunk_head(head[0])
-                if not self.freshen_object((layout.CHUNKS, base), packed):
-                    return None
-                blob = self.read_encoded(base, size)
-                head = codec.delta_base(blob)
-            depth = head[1] if head else 0
-            if depth >= codec.MAX_DEPTH:
-                return None
-            delta = codec.encode_delta(chunk.data, chunk.width, self._decode(base, size, blob),
-                                       base, depth)
+            base, depth, raw = chain[0][0]
+            delta = codec.encode_delta(chunk.data, chunk.width, raw, base, depth)
         except (MissingObject, CorruptObject, codec.CorruptChunk, ValueError, OSError):
             return None
         if len(delta) < DELTA_SURE * size:
             return delta
         return delta if len(delta) < DELTA_KEEP * len(codec.encode(chunk.data, chunk.width)) else None
+
+    def _base_chain(self, base: str, size: int) -> list[Link]:
+        """The chain of `base` as candidate bases: all of it, or, when `base` is at the
+        depth limit, the key frame its chain starts from (depth 0) alone."""
+        blob = self.read_encoded(base, size)
+        head = codec.delta_base(blob)
+        if head is not None and head[1] >= codec.MAX_DEPTH:
+            for _ in range(codec.MAX_DEPTH):  # down to the key frame (depth 0)
+                if head is not None:
+                    base, head = head[0], self.chunk_head(head[0])
+            blob = self.read_encoded(base, size)
+        chain = self._decode_chain(base, size, blob)
+        if chain[0][1] >= codec.MAX_DEPTH:
+            raise CorruptObject(f"chunk {base} is no key frame")
+        return chain
+
+    @staticmethod
+    def _best_base(data: bytes | bytearray, chain: list[Link]) -> tuple[list[Link], int]:
+        """The tail of `chain` from the link whose bytes differ least from `data` (the
+        nearest among equals), and how many bytes differ."""
+        scores = [codec.differing(data, link[2]) for link in chain]
+        at = scores.index(min(scores))
+        return chain[at:], scores[at]
 
     def chunk_head(self, cid: str) -> tuple[str, int] | None:
         """(base, depth) of a stored delta chunk, None for a plain chunk (or an absent or
@@ -459,13 +501,16 @@ class Store:
 
     def pieces(self, manifest: Manifest) -> dict[str, str]:
         """Tensor-piece key -> chunk id for a stored safetensors version (the parent of a
-        new one), from its header and where its chunks start; {} for anything else."""
+        new one), from its header and where its chunks start, or for a torch checkpoint
+        (a zip: its records); {} for anything else."""
         offsets, position = {}, 0
         for cid, size in manifest.chunks:
             offsets[position] = (cid, size)
             position += size
         head, length = bytearray(), MAX_SAFETENSORS_HEADER + 1
         try:
+            if manifest.chunks and self.read_chunk(*manifest.chunks[0])[:4] == ZIP_MAGIC:
+                return zip_pieces(manifest.chunks, self.read_chunk)
             for cid, size in manifest.chunks:
                 head += self.read_chunk(cid, size)
                 if len(head) >= 8:
@@ -542,6 +587,20 @@ class Store:
         if chunk_id(data) != cid:
             raise CorruptObject(f"chunk {cid} does not match its id")
         return data
+
+    def _decode_chain(self, cid: str, size: int, blob: bytes) -> list[Link]:
+        """(id, depth, verified raw bytes) of a chunk and of each chunk down its delta
+        chain, nearest first: the candidate bases of a new piece (an add needs each
+        link's bytes, a read only the top's: `_decode`)."""
+        try:
+            head = codec.delta_base(blob)
+            below = self._decode_chain(head[0], size, self._base_blob(head, size)) if head else []
+            data = codec.decode(blob, size, below[0][2] if below else None)
+        except codec.CorruptChunk as exc:
+            raise CorruptObject(f"chunk {cid} is damaged ({exc})") from None
+        if chunk_id(data) != cid:
+            raise CorruptObject(f"chunk {cid} does not match its id")
+        return [(cid, head[1] if head else 0, data), *below]
 
     def _plain(self, size: int, blob: bytes) -> bytes | bytearray:
         head = codec.delta_base(blob)
@@ -638,7 +697,8 @@ class Store:
         return self.has_chunk(chunk_id(data))
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Parent = None, size: int | None = None) -> Manifest:
+                   name: str = "", parent: Parent = None, size: int | None = None,
+                   ancestors: Ancestors | None = None) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -648,24 +708,29 @@ class Store:
         normal one. `name` (the file's path) guides how the content is cut.
         A new tensor piece is delta-encoded against the same piece of `parent`
         (the version this one replaces; `expected` when there is one), or of what
-        `parent()` returns, called only once a tensor piece needs a base. `size`, the
-        stream's length if known (a hint), helps cut an edited copy of a stored file,
-        and a small one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
+        `parent()` returns, called only once a tensor piece needs a base; and when
+        the parent's piece differs in most bytes, against that piece in `ancestors()`
+        (older versions, called once at most) if one is closer. `size`, the stream's
+        length if known (a hint), helps cut an edited copy of a stored file, and a small
+        one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
         """
         packed = size is not None and size < PACKED_BELOW
-        return _Ingest(self, expected, parent or expected, packed).run(stream, name, size)
+        return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
 
 
 class _Ingest:
     """One streaming add: chunk -> id -> (sha256, encode+write in threads)."""
 
     def __init__(self, store: Store, expected: Manifest | None, parent: Parent,
-                 packed: bool) -> None:
+                 packed: bool, ancestors: Ancestors | None = None) -> None:
         self.store = store
         self.packed = packed
         self.expected = expected
         self.parent = parent
+        self.ancestors = ancestors
         self.bases: dict[str, str] | None = None
+        self.older: list[dict[str, str]] | None = None  # pieces of `ancestors()`, once read
+        self.older_lock = threading.Lock()  # asked for by the writer threads
         self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
@@ -676,7 +741,7 @@ class _Ingest:
         try:
             for chunk in chunk_stream(stream, name, self._known, size):
                 self._take(chunk, pool, inflight)
-                while len(inflight) > 2 * WORKERS:
+                while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
             for future in inflight:  # every write done (or failed) before the add returns
@@ -706,7 +771,9 @@ class _Ingest:
                 self._keep(cid, chunk, pool, inflight)
                 return
             self.sha = self._replay(index)
-        self.sha.update(chunk.data)
+        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
+        # reading the next chunk from git's pipe does not wait for it
+        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
 
     def _known(self, data: bytes | bytearray) -> bool:
@@ -721,10 +788,25 @@ class _Ingest:
         if self.store.freshen_object((layout.CHUNKS, cid), self.packed):
             return
         if len(chunk.data) < CDC_MIN:  # a small file or a file's tail: a thread's hand-off
-            self.store.put_chunk(cid, chunk, self._base(chunk), self.packed)  # costs more
+            self.store.put_chunk(cid, chunk, *self._bases(chunk), self.packed)  # costs more
         else:
-            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, self._base(chunk),
+            inflight.append(pool.submit(self.store.put_chunk, cid, chunk, *self._bases(chunk),
                                         self.packed))
+
+    def _bases(self, chunk: Chunk) -> tuple[str | None, Callable[[], list[str]] | None]:
+        """The parent's chunk for this tensor piece, and how to find it in older versions."""
+        base, key = self._base(chunk), chunk.key
+        if base is None or key is None or self.ancestors is None or len(chunk.data) < OLDER_MIN:
+            return base, None
+        return base, lambda: self._older(key)
+
+    def _older(self, key: str) -> list[str]:
+        """The chunks of tensor piece `key` in the older versions, newest first."""
+        with self.older_lock:
+            if self.older is None:
+                assert self.ancestors is not None
+                self.older = [self.store.pieces(m) for m in self.ancestors()]
+        return [pieces[key] for pieces in self.older if key in pieces]
 
     def _base(self, chunk: Chunk) -> str | None:
         """The parent's chunk for the same tensor piece, if any (parent read once, lazily)."""
