@@ -80,7 +80,7 @@ def test_chunks_from_before_deltas_still_decode() -> None:
 
 
 def _add(store: Store, data: bytes, parent=None, ancestors=None):
-    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent, ancestors)
+    return store.add_stream(io.BytesIO(data), None, "m.safetensors", parent, ancestors=ancestors)
 
 
 def siblings(n: int = 3 << 20) -> tuple[bytes, bytes, bytes]:

@@ -80,8 +80,8 @@ class Filter:
         expected = self._manifest(self.stat.expected_oid(path, stat))
         manifest = self.store.add_stream(reader, expected, path,
                                          expected or (lambda: self._manifest(self._previous_oid(path))),
-                                         stat.st_size if stat else None,
-                                         lambda: self._ancestors(path))
+                                         size=stat.st_size if stat else None,
+                                         ancestors=lambda: self._ancestors(path))
         self.stat.record(path, _stat(path), manifest.oid)
         return manifest.pointer.encode()
 

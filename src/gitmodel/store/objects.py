@@ -47,7 +47,16 @@ from gitmodel.store.chunking import (
     chunk_stream,
     tensor_pieces,
 )
-from gitmodel.store.packs import PACK_LIMIT, PACKED_BELOW, Key, Packs, PackWriter, abandoned, forget
+from gitmodel.store.packs import (
+    PACK_LIMIT,
+    PACKED_BELOW,
+    Key,
+    Packs,
+    PackWriter,
+    abandoned,
+    forget,
+    listing,
+)
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
 
@@ -141,16 +150,6 @@ Parent = Manifest | Callable[[], Manifest | None] | None
 Ancestors = Callable[[], list[Manifest]]
 
 
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    if folder.is_symlink():
-        return []
-    try:
-        with os.scandir(folder) as listing:
-            return list(listing)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 class Store:
     """Chunks and manifests on disk, with streaming add and verified reads."""
 
@@ -205,10 +204,10 @@ class Store:
         listed nor followed, so a sweep never reaches outside the cache."""
         top = self.tmp_dir if kind == "tmp" else self.root / "objects" / kind
         flat = kind in ("tmp", "packs")
-        dirs = [top] if flat else [Path(d.path) for d in _entries(top)
+        dirs = [top] if flat else [Path(d.path) for d in listing(top)
                                    if d.is_dir(follow_symlinks=False)]
         for folder in dirs:
-            for entry in _entries(folder):
+            for entry in listing(folder):
                 if entry.is_file(follow_symlinks=False):
                     yield entry.name, Path(entry.path)
 
@@ -697,7 +696,7 @@ class Store:
         return self.has_chunk(chunk_id(data))
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
-                   name: str = "", parent: Parent = None, size: int | None = None,
+                   name: str = "", parent: Parent = None, *, size: int | None = None,
                    ancestors: Ancestors | None = None) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 

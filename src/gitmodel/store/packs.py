@@ -191,7 +191,7 @@ def abandoned(packs_dir: Path) -> Iterator[tuple[Path, int, dict[Key, tuple[int,
     """(pack, its locked fd, the entries its journal lists whole and in bounds) of every
     pack a killed writer left (a journal beside it, and no live writer's lock on it).
     The caller copies the entries it can verify, then calls `forget`."""
-    for entry in _listing(packs_dir):
+    for entry in listing(packs_dir):
         stem, _, ext = entry.name.rpartition(".")
         pack = packs_dir / f"{stem}.pack"
         if ext != "jrn" or not stem.startswith("open-"):
@@ -258,7 +258,7 @@ class Packs:
             return
         with self._lock:
             names = set()
-            for entry in _listing(self.dir):
+            for entry in listing(self.dir):
                 name, dot, ext = entry.name.rpartition(".")
                 if ext == "idx" and PACK_NAME.fullmatch(name) and entry.is_file(follow_symlinks=False):
                     names.add(name)
@@ -317,11 +317,12 @@ class Packs:
             self._fds.clear()
 
 
-def _listing(folder: Path) -> list[os.DirEntry[str]]:
+def listing(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of FOLDER; none when it is missing or a symbolic link (never followed)."""
     if folder.is_symlink():
         return []
     try:
-        with os.scandir(folder) as listing:
-            return list(listing)
+        with os.scandir(folder) as entries:
+            return list(entries)
     except (FileNotFoundError, NotADirectoryError):
         return []
