@@ -23,7 +23,7 @@ import functools
 import json
 import struct
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Generator, Iterator, Protocol
 
 import pyfastcdc
 
@@ -273,7 +273,10 @@ def safetensors_layout(header: bytes | bytearray) -> list[tuple[int, int, int]] 
     return None if spans is None else [span[:3] for span in spans]
 
 
-def _tensor_spans(header: bytes | bytearray) -> list[tuple[int, int, int, str]] | None:
+Spans = list[tuple[int, int, int, str]]  # (begin, end, element width, tensor key)
+
+
+def _tensor_spans(header: bytes | bytearray) -> Spans | None:
     """[(begin, end, width, key)] in data order, key being name, dtype and shape."""
     try:
         meta = json.loads(header)
@@ -300,7 +303,7 @@ def _tensor_spans(header: bytes | bytearray) -> list[tuple[int, int, int, str]] 
     return spans
 
 
-def _header(reader: Reader) -> tuple[bytes, list[tuple[int, int, int, str]]] | None:
+def _header(reader: Reader) -> tuple[bytes, Spans] | None:
     """(prefix and header bytes, tensor spans) of a safetensors stream, all read; None
     (nothing read) when the header is malformed."""
     prefix = reader.read(8)
@@ -313,20 +316,25 @@ def _header(reader: Reader) -> tuple[bytes, list[tuple[int, int, int, str]]] | N
     return bytes(prefix + header), layout
 
 
-def _header_chunks(whole: bytes) -> Iterator[Chunk]:
-    for start in range(0, len(whole), PIECE):  # a header past 4 MiB: pieces, as everything
-        yield Chunk(whole[start:start + PIECE])
-
-
-def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
+def _headed(reader: Reader) -> Generator[Chunk, None, tuple[int, Spans] | None]:
+    """Yields the header's chunks and returns (header length, tensor spans); for a
+    malformed header, yields the whole stream's content-defined chunks and returns None."""
     parsed = _header(reader)
     if parsed is None:
         yield from cdc_chunks(reader)
-        return
+        return None
     whole, layout = parsed
-    yield from _header_chunks(whole)
+    for start in range(0, len(whole), PIECE):  # a header past 4 MiB: pieces, as everything
+        yield Chunk(whole[start:start + PIECE])
+    return len(whole), layout
+
+
+def _safetensors_chunks(reader: Reader) -> Iterator[Chunk]:
+    parsed = yield from _headed(reader)
+    if parsed is None:
+        return
     group = _Grouper()
-    for begin, end, width, key in layout:
+    for begin, end, width, key in parsed[1]:
         yield from _region(reader, end - begin, width, group, key)
     yield from group.flush()
     yield from cdc_chunks(reader)  # trailing bytes, if any
@@ -346,13 +354,11 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
     content-defined cuts, as every such file did before.
     Cost: one xxh3 and one stat per piece; nothing read ahead beyond the shift.
     """
-    parsed = _header(reader)
+    parsed = yield from _headed(reader)
     if parsed is None:
-        yield from cdc_chunks(reader)
         return
-    whole, layout = parsed
-    yield from _header_chunks(whole)
-    shift = 0 if size is None or not layout else size - len(whole) - layout[-1][1]
+    header_length, layout = parsed
+    shift = 0 if size is None or not layout else size - header_length - layout[-1][1]
     shift = shift if abs(shift) <= PIECE else 0
     group = _Grouper()
     for begin, end, width, key in layout:
