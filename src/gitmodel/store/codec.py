@@ -5,7 +5,11 @@ the sign/exponent byte, which is very repetitive, sits between mantissa bytes,
 which are noise. Grouping byte i of every element into stream i lets zstd see
 the repetitive stream alone (measured on the shared workload: the bf16 high
 bytes shrink to 37%, the low bytes not at all). Streams that do not compress on
-a sample are stored raw, so noise costs nothing to "compress".
+a sample are stored raw, so noise costs nothing to "compress". When the chunker
+cannot tell the element width (an opaque `.bin`), a 4 KiB sample decides between
+plain, by-2 and by-4 grouping: issue 17's 10,000 files of float16 noise went from
+94% to 88% of their size on disk (1,000 files: 61.4 MB to 57.5 MB), for about
+0.05 ms per 64 KiB file.
 
 Encoded form: one codec byte, then for CODEC_ZSTD_GROUPED the element width,
 then per stream a flag byte (0 raw, 1 zstd) and a u32 length before its bytes.
@@ -40,6 +44,11 @@ DELTA_HEAD = 18  # codec byte, depth byte, 16-byte base id
 LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the speed
 _SAMPLE = 64 << 10
 _KEEP_RATIO = 0.92  # store raw unless zstd saves at least 8%
+_SLICE_BELOW = 1 << 20  # smaller chunks are split and merged by slicing: numpy's import
+# (0.15 s) would cost a process more than it saves on them (64 KiB: 0.03 ms a slice)
+_GROUP_MIN = 4 << 10  # smaller chunks are neither grouped nor tried
+_GUESS_SAMPLE = 4 << 10  # a multiple of every width tried
+_GUESS_GAIN = 0.97  # a guessed width must save 3% of the sample over plain zstd
 _local = threading.local()
 _np_lock = threading.Lock()
 _np = None
@@ -82,8 +91,13 @@ def _compress_stream(data: bytes | bytearray, grouped: bool = False) -> tuple[in
 
 
 def encode(data: bytes | bytearray, width: int = 1) -> bytes:
-    """Encode a chunk for storage; `width` is the element size in bytes."""
-    if width > 1 and len(data) % width == 0 and len(data) >= 4 * _SAMPLE:
+    """Encode a chunk for storage; `width` is the element size in bytes, 1 when the
+    chunker does not know it (then guessed, see `_guess_width`)."""
+    if len(data) < _GROUP_MIN:
+        width = 1
+    elif width == 1:
+        width = _guess_width(data)
+    if width > 1 and len(data) % width == 0:
         parts: list[bytes | bytearray] = [bytes([CODEC_ZSTD_GROUPED, width])]
         for stream in _split(data, width):
             flag, payload = _compress_stream(stream, grouped=True)
@@ -92,6 +106,22 @@ def encode(data: bytes | bytearray, width: int = 1) -> bytes:
         return b"".join(parts)
     flag, payload = _compress_stream(data)
     return bytes([CODEC_ZSTD if flag else CODEC_RAW]) + payload
+
+
+def _guess_width(data: bytes | bytearray) -> int:
+    """2 or 4 when grouping a sample's bytes by that width compresses it clearly
+    better than plain zstd, else 1. An opaque file of float16 noise (issue 17's
+    10,000 small files) stores 92% of its size plain and 85% grouped by 2; most
+    other content (text, code, random bytes) stays plain. Cost: three compressions
+    of at most 16 KiB per chunk (about 0.1 s per GiB of opaque chunks)."""
+    sample = bytes(data[:min(len(data), _GUESS_SAMPLE) // 4 * 4])
+    best, size = 1, len(_compressor().compress(sample))
+    for width in (2, 4):
+        grouped = sum(min(len(_compressor(True).compress(stream)), len(stream))
+                      for stream in _split(sample, width))
+        if grouped < _GUESS_GAIN * size and len(data) % width == 0:
+            best, size = width, grouped
+    return best
 
 
 def max_encoded(size: int) -> int:
@@ -216,6 +246,8 @@ def _split(data: bytes | bytearray, width: int) -> list:
     """Byte i of every element, for each i: the little-endian word shifted right by 8*i
     and narrowed into a byte array, which numpy vectorises (bf16: 0.85 GB/s against
     0.46 GB/s for a strided byte copy, measured here on a loaded machine)."""
+    if len(data) < _SLICE_BELOW:
+        return [data[i::width] for i in range(width)]
     np = _numpy()
     words = np.frombuffer(data, f"<u{width}")
     streams = []
@@ -277,8 +309,12 @@ def merge(streams: list, size: int, width: int) -> bytearray:
     Built as little-endian words (byte i shifted by 8*i), which numpy does with
     SIMD at 6.5 GB/s, rather than as a strided byte copy (2.8 GB/s).
     """
-    np = _numpy()
     out = bytearray(size)
+    if size < _SLICE_BELOW:
+        for i, stream in enumerate(streams):
+            out[i::width] = stream
+        return out
+    np = _numpy()
     words = np.frombuffer(out, f"<u{width}")
     np.copyto(words, np.frombuffer(streams[0], np.uint8))
     for i in range(1, width):
