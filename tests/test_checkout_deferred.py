@@ -128,6 +128,22 @@ def test_a_post_checkout_hook_of_your_own_sees_the_model(two_versions) -> None:
     assert (repo / "seen.txt").read_text().split()[0] == first
 
 
+def test_the_hook_leaves_a_deferred_checkout_to_the_filter(two_versions, tmp_path: Path) -> None:
+    """The post-checkout shim starts no Python when the filter writes the files itself: only
+    the filter asks git where the repository is (GIT_TRACE to a file sees every git run)."""
+    repo, first, second = two_versions
+    trace = tmp_path / "trace"
+    env = {**os.environ, "GIT_TRACE": str(trace)}
+    git(repo, "checkout", "-q", "HEAD~1", env=env)
+    assert sha(repo / "m.bin") == first and git(repo, "status", "--porcelain").stdout == b""
+    assert trace.read_text().count("--show-toplevel") == 1
+    assert not list((repo / ".git").glob("model-deferred-*"))  # the note goes with its filter
+    trace.unlink()
+    git(repo, "-c", "model.checkout.deferAbove=-1", "checkout", "-q", "main", env=env)
+    assert sha(repo / "m.bin") == second and git(repo, "status", "--porcelain").stdout == b""
+    assert trace.read_text().count("--show-toplevel") == 2  # streamed: the hook settles
+
+
 @pytest.mark.parametrize("argv, name", [
     (["git", "checkout", "main"], "checkout"),
     (["/usr/bin/git", "-c", "a=b", "-C", "dir", "--no-pager", "switch", "x"], "switch"),

@@ -3,7 +3,8 @@
 Git runs `git-model hook NAME` on every commit, checkout and push. Importing
 click and the command table costs about 65 ms (more on a busy machine), about
 half of what the pre-commit hook adds to a commit that touches no stage, so
-hooks skip it. Errors look the same either way (cli/errors.py): one line, the same exit codes.
+hooks skip it, and so does the filter process git starts for every checkout and add (it
+waits for the handshake). Errors look the same either way (cli/errors.py): one line, the same exit codes.
 """
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "hook" and not args[1].startswith("-"):
         sys.exit(_hook(args[1], args[2:]))
+    if args == ["filter-process"]:
+        from gitmodel.cli.errors import guarded
+        from gitmodel.cli.filtering import filter_process
+        sys.exit(guarded(filter_process))
     from gitmodel.cli.main import run
     run()
 

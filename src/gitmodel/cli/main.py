@@ -21,9 +21,7 @@ from gitmodel.cli.trust import trust_command
 from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
-    from gitmodel.filter.process import Fetch
     from gitmodel.git.repo import Repo
-    from gitmodel.store.objects import Store
     from gitmodel.transfer.engine import Stats
 
 
@@ -492,48 +490,26 @@ def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> 
 @main.command("filter-process", hidden=True)
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
-    from gitmodel.filter.process import serve
-    serve(_filter_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand, _write_deferred)
-
-
-def _filter_repo() -> Repo:
-    """The repository git runs the filter in; its hooks put in place if it has none (a clone
-    after a global `git model install`: post-checkout then writes the deferred files)."""
-    from gitmodel.commands.install import ensure_hooks
-    repo = _heavy_repo()
-    try:
-        ensure_hooks(repo)
-    except (OSError, UserError) as exc:  # the checkout matters more than the hooks
-        click.echo(f"git-model: could not install the hooks: {exc}", err=True)
-    return repo
-
-
-def _write_deferred(repo: Repo, paths: list[str]) -> None:
-    """Write the files the filter answered with pointers, after git exited (see `serve`)."""
-    from gitmodel.commands.checkout import materialize
-    materialize(repo, only=set(paths))  # exact paths, not pathspecs
+    from gitmodel.cli.filtering import filter_process as serve
+    serve()
 
 
 @main.command(hidden=True)
 @click.argument("path", required=False, default="")
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
+    from gitmodel.cli.filtering import filter_repo
     from gitmodel.filter.process import clean_once
-    clean_once(_filter_repo(), path)
+    clean_once(filter_repo(), path)
 
 
 @main.command(hidden=True)
 @click.argument("path", required=False, default="")
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
+    from gitmodel.cli.filtering import filter_repo, on_demand
     from gitmodel.filter.process import smudge_once
-    smudge_once(_filter_repo(), path, _on_demand)
-
-
-def _on_demand(repo: Repo, store: Store) -> Fetch:
-    """The filter's fetcher for a missing object; loads fsspec only when one is missing."""
-    from gitmodel.commands.sync import OnDemand
-    return OnDemand(repo, store).fetch
+    smudge_once(filter_repo(), path, on_demand)
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True})
