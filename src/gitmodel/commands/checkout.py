@@ -156,18 +156,18 @@ class Materializer:
                     missing.append(entry.path)
         for path in done:  # links first: each moves the file's ctime, which the index records
             previous.link(path, repo.top / path)
-            if self.whole is not None:
-                self.whole.keep(repo.top / path, oids[path], os.stat(repo.top / path).st_size)
+            self.whole.keep(repo.top / path, oids[path], os.stat(repo.top / path).st_size)
         settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
         for path in done:
             previous.record(path, repo.top / path, oids[path])
-            if self.whole is not None:
-                self.whole.record(oids[path])
+            self.whole.record(oids[path])
         previous.prune(repo.top, set(done))
+        if self.entries:
+            self.whole.evict()  # also after `keepWhole` was lowered
         return done, missing
 
 
-def _write(repo: Repo, store: Store, previous: Previous, whole: Whole | None, entry: Entry,
+def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: Entry,
            tmp_dir: Path | None, cleaner: concurrent.futures.Executor) -> bool:
     target = repo.top / entry.path
     mode = target.stat().st_mode & 0o777
@@ -175,7 +175,7 @@ def _write(repo: Repo, store: Store, previous: Previous, whole: Whole | None, en
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
         cleaner.submit(previous.discard, entry.path)
-        if whole is not None and _relink(store, whole, entry, target, mode):
+        if _relink(store, whole, entry, target, mode):
             return True
         with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
             store.write_to(entry.pointer, out)

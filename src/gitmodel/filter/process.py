@@ -104,7 +104,8 @@ class Filter:
         linked = self.whole.keep(Path(path), manifest.oid, manifest.size)
         if linked is not None:
             self.whole.record(manifest.oid)
-            self.linked[path] = (before, linked)
+            if linked.st_ctime_ns != before.st_ctime_ns:  # a new link, not one kept already
+                self.linked[path] = (before, linked)
         return linked
 
     def _previous_oid(self, path: str) -> str | None:

@@ -41,15 +41,16 @@ class Whole:
         self.budget = budget
 
     @classmethod
-    def of(cls, repo: Repo) -> Whole | None:
-        """The store of `repo`, or None when `model.checkout.keepWhole` is 0 (or unreadable)."""
+    def of(cls, repo: Repo) -> Whole:
+        """The copies of `repo`'s work tree, bounded by `model.checkout.keepWhole` (an
+        unreadable value keeps none)."""
         raw = (repo.config("model.checkout.keepWhole") or str(BUDGET)).strip().lower()
         scale = _SUFFIXES.get(raw[-1:], 1)
         try:
-            budget = int(raw[:-1] if scale > 1 else raw) * scale
+            budget = max(0, int(raw[:-1] if scale > 1 else raw) * scale)
         except ValueError:
-            return None
-        return cls(repo.git_dir, budget) if budget > 0 else None
+            budget = 0
+        return cls(repo.git_dir, budget)
 
     def _link(self, oid: str) -> Path:
         return self.dir / oid
@@ -83,11 +84,13 @@ class Whole:
                 [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]).encode())
         except OSError:
             return
-        self._evict()
+        self.evict()
 
     def take(self, oid: str, manifest: Manifest) -> Path | None:
         """The kept copy of `oid` when its bytes are that version's (see the module's doc)."""
         link = self._link(oid)
+        if not self.budget:
+            return None
         try:
             size, mtime, ctime, ino, dev = json.loads(link.with_suffix(".json").read_bytes())
             st = os.stat(link)
@@ -120,7 +123,7 @@ class Whole:
         with contextlib.suppress(FileNotFoundError):
             self._link(oid).unlink()
 
-    def _evict(self) -> None:
+    def evict(self) -> None:
         """Drop the least recently recorded copies while they hold more than the budget; links
         left without a record by a killed command go too."""
         try:
