@@ -65,6 +65,10 @@ class Whole:
         try:
             self.dir.mkdir(exist_ok=True)
             st = os.stat(source)
+            if self._unchanged(oid) is not None:
+                # One copy a version is enough; replacing it would free the old inode's
+                # blocks on the checkout's path (0.09 s per 256 MiB, measured).
+                return st if _same_inode(link, st) else None
             if not _same_inode(link, st):
                 self.forget(oid)
                 os.link(source, tmp)
@@ -91,17 +95,27 @@ class Whole:
         link = self._link(oid)
         if not self.budget:
             return None
+        ctime = self._unchanged(oid)
+        try:
+            st = os.stat(link)
+        except OSError:
+            return None
+        if ctime is None or st.st_size != manifest.size \
+                or (st.st_ctime_ns != ctime and not _verified(link, manifest)):
+            self.drop(oid)
+            return None
+        return link
+
+    def _unchanged(self, oid: str) -> int | None:
+        """The recorded ctime of `oid`'s copy while its size, mtime and inode are as recorded."""
+        link = self._link(oid)
         try:
             size, mtime, ctime, ino, dev = json.loads(link.with_suffix(".json").read_bytes())
             st = os.stat(link)
         except (OSError, ValueError, TypeError):
             return None
-        if (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) != (size, mtime, ino, dev) \
-                or size != manifest.size \
-                or (st.st_ctime_ns != ctime and not _verified(link, manifest)):
-            self.drop(oid)
-            return None
-        return link
+        same = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (size, mtime, ino, dev)
+        return ctime if same and isinstance(ctime, int) else None
 
     def holds(self, oid: str, st: os.stat_result) -> bool:
         """Whether `oid`'s copy is the inode of `st`."""
