@@ -156,7 +156,7 @@ class Materializer:
                     missing.append(entry.path)
         for path in done:  # links first: each moves the file's ctime, which the index records
             previous.link(path, repo.top / path)
-            self.whole.keep(repo.top / path, oids[path], os.stat(repo.top / path).st_size)
+            self.whole.keep(repo.top / path, oids[path])
         settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
         for path in done:
             previous.record(path, repo.top / path, oids[path])

@@ -69,6 +69,7 @@ class Filter:
         self.deferred: list[str] = []
         self.whole: Whole | None = None  # set by `serve`, which settles what `linked` names
         self.linked: dict[str, tuple[os.stat_result, os.stat_result]] = {}
+        self.linked_oids: dict[str, str] = {}
 
     @property
     def stat(self) -> StatCache:
@@ -98,14 +99,15 @@ class Filter:
     def _keep_whole(self, path: str, before: os.stat_result,
                     manifest: Manifest) -> os.stat_result | None:
         """Keep the file just hashed as its version's whole copy (filter/whole.py); its stat
-        data after the link, whose ctime `serve` records in the index once git wrote it."""
+        data after the link. Trusted (recorded) only once git has written its index and
+        that shows the stat data we saw before hashing: then git read this very file."""
         if self.whole is None or manifest.size < DEFER_ABOVE:
             return None
-        linked = self.whole.keep(Path(path), manifest.oid, manifest.size)
-        if linked is not None:
-            self.whole.record(manifest.oid)
-            if linked.st_ctime_ns != before.st_ctime_ns:  # a new link, not one kept already
-                self.linked[path] = (before, linked)
+        linked = self.whole.keep(Path(path), manifest.oid)
+        if linked is not None and (linked.st_ctime_ns != before.st_ctime_ns  # a new link
+                                   or self.whole.unchanged(manifest.oid) is None):
+            self.linked[path] = (before, linked)
+            self.linked_oids[path] = manifest.oid
         return linked
 
     def _previous_oid(self, path: str) -> str | None:
@@ -265,8 +267,9 @@ def _serve_loop(filt: Filter, reader: PktReader, writer: PktWriter, finish: Fini
         try:
             headers = reader.text_list()
         except EOFError:
-            if filt.linked:
-                _restamp(filt.repo, filt.linked)
+            if filt.linked and filt.whole is not None:
+                for path in _restamp(filt.repo, filt.linked):
+                    filt.whole.record(filt.linked_oids[path])
             if filt.deferred and finish is not None:
                 finish(filt.repo, filt.deferred)
             return
@@ -310,14 +313,14 @@ class Handoff:
             self.there = False
 
 
-def _restamp(repo: Repo, linked: dict[str, tuple[os.stat_result, os.stat_result]]) -> None:
+def _restamp(repo: Repo, linked: dict[str, tuple[os.stat_result, os.stat_result]]) -> set[str]:
     """Git has written its index (it closed our pipe to exit): record the ctime that
     keeping whole copies moved, or the next `git status` would re-clean those files."""
     index_path, hash_len = repo.index_file
     try:
-        index.restamp(index_path, repo.top, hash_len, linked)
+        return index.restamp(index_path, repo.top, hash_len, linked)
     except (index.Unsupported, OSError):
-        pass  # git re-checks those entries: only slower
+        return set()  # git re-checks those entries: only slower
 
 
 def _defer_threshold(repo: Repo) -> int | None:

@@ -13,7 +13,10 @@ It is used only while its size, mtime and inode are what they were when recorded
 when its ctime moved too (git unlinking the work-tree name moves it, but so does any
 write, chmod or `touch`), only after its bytes are checked chunk by chunk against the
 version's manifest (xxh3, ~0.26 s per GiB read from the page cache, against ~1.2 s to
-decode): a file changed in place is never linked back as the version it was.
+decode): a file changed in place is never linked back as the version it was. A copy the
+clean filter made is trusted only once git's index shows that git read that very file
+(filter/process.py), and a copy is linked back only while nothing else names it (two
+work-tree paths sharing an inode would change together).
 """
 from __future__ import annotations
 
@@ -55,17 +58,17 @@ class Whole:
     def _link(self, oid: str) -> Path:
         return self.dir / oid
 
-    def keep(self, source: Path, oid: str, size: int) -> os.stat_result | None:
+    def keep(self, source: Path, oid: str) -> os.stat_result | None:
         """Hard-link SOURCE, whose bytes are `oid`'s, as that version's copy; its stat data
         after the link (the link moves its ctime), or None when it is not kept."""
-        if not is_oid(oid) or size > self.budget:
-            return None
         link = self._link(oid)
         tmp = self.dir / f".{oid}.{os.urandom(8).hex()}.tmp"
         try:
-            self.dir.mkdir(exist_ok=True)
             st = os.stat(source)
-            if self._unchanged(oid) is not None:
+            if not is_oid(oid) or st.st_size > self.budget:
+                return None
+            self.dir.mkdir(exist_ok=True)
+            if self.unchanged(oid) is not None:
                 # One copy a version is enough; replacing it would free the old inode's
                 # blocks on the checkout's path (0.09 s per 256 MiB, measured).
                 return st if _same_inode(link, st) else None
@@ -95,7 +98,7 @@ class Whole:
         link = self._link(oid)
         if not self.budget:
             return None
-        ctime = self._unchanged(oid)
+        ctime = self.unchanged(oid)
         try:
             st = os.stat(link)
         except OSError:
@@ -104,9 +107,11 @@ class Whole:
                 or (st.st_ctime_ns != ctime and not _verified(link, manifest)):
             self.drop(oid)
             return None
-        return link
+        # Only a copy nothing else names: linking one that is also a file of yours (the same
+        # model at another path) would make a write to either change both.
+        return link if st.st_nlink == 1 else None
 
-    def _unchanged(self, oid: str) -> int | None:
+    def unchanged(self, oid: str) -> int | None:
         """The recorded ctime of `oid`'s copy while its size, mtime and inode are as recorded."""
         link = self._link(oid)
         try:

@@ -143,21 +143,22 @@ def settle(index_path: Path, top: Path, hash_len: int,
 
 
 def restamp(index_path: Path, top: Path, hash_len: int,
-            linked: dict[str, tuple[os.stat_result, os.stat_result]]) -> int:
+            linked: dict[str, tuple[os.stat_result, os.stat_result]]) -> set[str]:
     """Record the new ctime of files hard-linked after git read them (filter/whole.py):
     `linked` maps a path to its stat data before the link and after it. An entry is
-    changed only while it records the first and the file still has the second, so
-    nothing but our link happened in between; others are left for git to re-check.
-    Under `index.lock`, as `settle`."""
+    changed only while it records the first (git's stat before it read the file) and
+    the file still has the second, so nothing but our link happened since git read it;
+    others are left for git to re-check. Returns the paths changed. Under `index.lock`,
+    as `settle`."""
     lock = index_path.with_name(index_path.name + ".lock")
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        return 0  # git re-checks those entries itself; only slower
+        return set()  # git re-checks those entries itself; only slower
     try:
         with os.fdopen(fd, "wb") as handle:
             data = bytearray(index_path.read_bytes())
-            count = 0
+            done = set()
             for entry in parse(bytes(data), hash_len):
                 before, after = linked.get(entry.path, (None, None))
                 now = _stat(top / entry.path)
@@ -165,13 +166,13 @@ def restamp(index_path: Path, top: Path, hash_len: int,
                         and _same_stat(now, after):
                     struct.pack_into(">2I", data, entry.offset, now.st_ctime_ns // 10**9,
                                      now.st_ctime_ns % 10**9)
-                    count += 1
-            if not count:
+                    done.add(entry.path)
+            if not done:
                 lock.unlink()
-                return 0
+                return done
             handle.write(_with_checksum(data, hash_len))
         os.replace(lock, index_path)
-        return count
+        return done
     except BaseException:
         lock.unlink(missing_ok=True)
         raise
