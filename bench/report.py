@@ -62,6 +62,7 @@ def metrics(work: Workload) -> list[Metric]:
         *(Metric(f"add_{v.tag}", f"add + commit {v.source.name}", "s") for v in work.versions),
         Metric("add_total", "add + commit, v0..v6 total", "s", "≤ 0.3× git-lfs", lfs_factor=0.3),
         Metric("store_bytes", "store after v0..v6", "B", "≤ 0.2× git-lfs", lfs_factor=0.2),
+        Metric("store_kept", "beside it: versions kept whole (disk no work-tree file shares)", "B"),
         Metric("store_full", "store growth from v2_full (full fine-tune) alone", "B",
                "≤ 25% of its size", limit=lambda model: 0.25 * model),
         Metric("checkout", f"checkout switch (median of {len(SWITCHES)})", "s",

@@ -17,7 +17,7 @@ from pathlib import Path
 from lfsbench import KEYS as lfs_keys
 from lfsbench import lfs_server_steps
 from manyfiles import many_files_steps
-from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes, unshared_bytes
 from migrate import KEYS as migrate_keys
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
@@ -58,6 +58,8 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
         result[f"add_{version.tag}"] = sample.seconds
     result["add_total"] = sum(s.seconds for s in adds)
     result["store_bytes"] = tree_bytes(lay.repo / tool.store)
+    result["store_kept"] = (unshared_bytes(lay.repo / tool.kept) if tool.kept
+                            else f"n/a ({tool.name} keeps none)")
 
     missing = tool.remote_missing(runner, lay.repo)
     if missing is None:

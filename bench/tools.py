@@ -54,6 +54,7 @@ class Tool:
 
     name = ""
     store = ""  # the object store after all versions, relative to the repository
+    kept = ""  # whole copies of versions kept beside the store (hard links), if any
 
     def path_prefix(self) -> list[str]:
         """Folders to put before PATH so this tool's binaries are found."""
@@ -119,6 +120,7 @@ def commit_setup(runner: Runner, repo: Path) -> None:
 class GitModel(Tool):
     name = "git-model"
     store = ".git/model"
+    kept = ".git/model-whole"
 
     def version_cmd(self) -> list[str]:
         return ["git", "model", "--version"]
