@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING
 import click
 
 from gitmodel import __version__
+from gitmodel.cli import filtering
 from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
 from gitmodel.cli.prune import prune as prune_command
 from gitmodel.cli.trust import trust_command
 from gitmodel.errors import UserError
 
 if TYPE_CHECKING:  # annotations only: start-up imports none of these
-    from gitmodel.filter.process import Fetch
     from gitmodel.git.repo import Repo
-    from gitmodel.store.objects import Store
     from gitmodel.transfer.engine import Stats
 
 
@@ -492,26 +491,7 @@ def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> 
 @main.command("filter-process", hidden=True)
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
-    from gitmodel.filter.process import serve
-    serve(_filter_repo(), sys.stdin.fileno(), sys.stdout.fileno(), _on_demand, _write_deferred)
-
-
-def _filter_repo() -> Repo:
-    """The repository git runs the filter in; its hooks put in place if it has none (a clone
-    after a global `git model install`: post-checkout then writes the deferred files)."""
-    from gitmodel.commands.install import ensure_hooks
-    repo = _heavy_repo()
-    try:
-        ensure_hooks(repo)
-    except (OSError, UserError) as exc:  # the checkout matters more than the hooks
-        click.echo(f"git-model: could not install the hooks: {exc}", err=True)
-    return repo
-
-
-def _write_deferred(repo: Repo, paths: list[str]) -> None:
-    """Write the files the filter answered with pointers, after git exited (see `serve`)."""
-    from gitmodel.commands.checkout import materialize
-    materialize(repo, only=set(paths))  # exact paths, not pathspecs
+    filtering.filter_process()  # entry.py runs it without click; this is `git model filter-process`
 
 
 @main.command(hidden=True)
@@ -519,7 +499,7 @@ def _write_deferred(repo: Repo, paths: list[str]) -> None:
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
     from gitmodel.filter.process import clean_once
-    clean_once(_filter_repo(), path)
+    clean_once(filtering.filter_repo(), path)
 
 
 @main.command(hidden=True)
@@ -527,13 +507,7 @@ def clean(path: str) -> None:
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
     from gitmodel.filter.process import smudge_once
-    smudge_once(_filter_repo(), path, _on_demand)
-
-
-def _on_demand(repo: Repo, store: Store) -> Fetch:
-    """The filter's fetcher for a missing object; loads fsspec only when one is missing."""
-    from gitmodel.commands.sync import OnDemand
-    return OnDemand(repo, store).fetch
+    smudge_once(filtering.filter_repo(), path, filtering.on_demand)
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True})
