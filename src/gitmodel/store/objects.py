@@ -231,6 +231,16 @@ class Store:
     def has_manifest(self, oid: str) -> bool:
         return self._packed((layout.MANIFESTS, oid)) or os.path.exists(self._manifest_file(oid))
 
+    def missing_manifests(self, oids: Iterable[str]) -> set[str]:
+        """Those of `oids` whose manifest is not here, with one look at the packs folder
+        (`has_manifest` looks at it for every oid: ~25 ms of a 10,000-file status)."""
+        wanted = set(oids)
+        packed = self.packs.present((layout.MANIFESTS, oid) for oid in wanted)
+        writer = self._writer
+        return {oid for oid in wanted if (layout.MANIFESTS, oid) not in packed
+                and not (writer is not None and writer.has((layout.MANIFESTS, oid)))
+                and not os.path.exists(self._manifest_file(oid))}
+
     # -- packs (see store/packs.py) ---------------------------------------------
     def _packed(self, key: Key) -> bool:
         writer = self._writer
