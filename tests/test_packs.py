@@ -246,3 +246,18 @@ def test_a_nested_batch_leaves_its_pack_to_the_outer_one(tmp_path: Path) -> None
         assert store.read_chunk(chunk_id(data), 1000) == data
         assert not store.packs.pack_names()
     assert Store(tmp_path / "cache").read_chunk(chunk_id(data), 1000) == data
+
+
+def test_status_names_the_files_whose_packed_objects_are_gone(repo: Path) -> None:
+    """`status` looks packed manifests up in one pass (Store.missing_manifests): present
+    ones are cached, those of a pack gone missing are named, a loose one still counts."""
+    import json
+    files = _files(repo, 6, 3)
+    (repo / "big.bin").write_bytes(random.Random(4).randbytes(packs.PACKED_BELOW + 1))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    assert json.loads(gm(repo, "status", "--json").stdout)["not_cached"] == []
+    for path in (repo / ".git/model/objects/packs").glob("pack-*"):
+        path.rename(repo / path.name)  # out of the cache
+    missing = json.loads(gm(repo, "status", "--json").stdout)["not_cached"]
+    assert sorted(m["path"] for m in missing) == sorted(files)

@@ -321,6 +321,17 @@ def test_start_up_does_not_load_network_code() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_commands_that_cut_nothing_do_not_load_the_chunker() -> None:
+    """status, the hooks, checkout and the filter process before its first clean load
+    pyfastcdc (and the typing_extensions and logging it imports) only to cut a file."""
+    code = ("import sys, gitmodel.cli.filtering, gitmodel.filter.process, gitmodel.commands.hooks, "
+            "gitmodel.commands.status, gitmodel.commands.checkout, gitmodel.commands.sync\n"
+            "assert 'pyfastcdc' not in sys.modules")
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_killed_push_resumes(shared: dict) -> None:
     """SIGKILL during a push: whole chunks, no manifest, no half file; a re-run sends the rest."""
     import signal

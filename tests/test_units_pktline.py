@@ -68,6 +68,17 @@ def test_writer_splits_content_into_full_packets(tmp_path):
                          data[2 * MAX_PAYLOAD:], None)
 
 
+@pytest.mark.parametrize("size", [0, 130, MAX_PAYLOAD, MAX_PAYLOAD + 1])
+def test_a_whole_answer_in_one_write_is_framed_as_packet_by_packet(tmp_path, size):
+    """The filter's answer to a clean (`answer`): the same bytes as its five writes."""
+    data = os.urandom(size)
+    one = _written(tmp_path, lambda w: w.answer("success", data))
+    assert one == _written(tmp_path, lambda w: (w.text("status=success"), w.flush(), w.write(data),
+                                                w.flush(), w.flush()))
+    assert one == framed(b"status=success\n", None, *([data[:MAX_PAYLOAD]] if data else []),
+                         *([data[MAX_PAYLOAD:]] if size > MAX_PAYLOAD else []), None, None)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.binary(max_size=3 * MAX_PAYLOAD // 2), max_size=4))
 def test_content_round_trips_through_the_framing(tmp_path_factory, blocks):

@@ -1,4 +1,5 @@
-"""The `git-model` executable: hooks straight to their code, everything else to the click CLI.
+"""The `git-model` executable: hooks and the filter process straight to their code, everything
+else to the click CLI.
 
 Git runs `git-model hook NAME` on every commit, checkout and push. Importing
 click and the command table costs about 65 ms (more on a busy machine), about
@@ -15,7 +16,7 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "hook" and not args[1].startswith("-"):
         sys.exit(_hook(args[1], args[2:]))
-    if args == ["filter-process"]:
+    if args == ["filter-process"]:  # started by git for every add, checkout and re-clean
         from gitmodel.cli.errors import guarded
         from gitmodel.cli.filtering import filter_process
         sys.exit(guarded(filter_process))

@@ -1,8 +1,11 @@
-"""The filter commands git runs (`filter-process`, `clean`, `smudge`), without click.
+"""The filter git runs (filter.model.process, .clean, .smudge), without click.
 
-Git starts `git-model filter-process` at the first model file of every checkout and add, and
-waits for it: importing click and the command table cost 0.10-0.24 s of that wait (measured
-on the benchmark machine, a busy 2-core VM), so `entry` comes here directly.
+Git starts a filter process for every `git add`, every checkout that writes a model
+file and every re-clean of a racily clean entry (a file written in the same second
+as the index: a commit right after `git add` re-cleans it). Loading click and the
+command table cost ~55 ms of the ~110 ms such a process needs before its first
+answer, so `entry.py` runs `filter-process` here directly; the click commands of
+`cli/main.py` call the same functions.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:  # annotations only
 
 
 def filter_process() -> None:
-    """Git's long-running filter process (filter.model.process)."""
+    """Git's long-running filter process, on this process's stdin and stdout."""
     from gitmodel.filter.process import serve
     serve(filter_repo(), sys.stdin.fileno(), sys.stdout.fileno(), on_demand, write_deferred)
 
@@ -32,7 +35,7 @@ def filter_repo() -> Repo:
     alloc.tune()
     repo = Repo.discover()
     if any_ours(repo):
-        return repo  # the common case, without importing install
+        return repo  # the common case, without importing install (~10 ms)
     from gitmodel.commands.install import ensure_hooks
     try:
         ensure_hooks(repo)

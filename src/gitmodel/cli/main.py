@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from gitmodel import __version__
+from gitmodel.cli import filtering
 from gitmodel.cli.errors import INTERRUPTED, OK, USAGE, guarded
 from gitmodel.cli.prune import prune as prune_command
 from gitmodel.cli.trust import trust_command
@@ -490,26 +491,23 @@ def get(url: str, rev: str, path: str, out: Path | None, remote: str | None) -> 
 @main.command("filter-process", hidden=True)
 def filter_process() -> None:
     """Git's long-running filter process (filter.model.process)."""
-    from gitmodel.cli.filtering import filter_process as serve
-    serve()
+    filtering.filter_process()  # entry.py runs it without click; this is `git model filter-process`
 
 
 @main.command(hidden=True)
 @click.argument("path", required=False, default="")
 def clean(path: str) -> None:
     """One-shot clean filter: content on stdin, pointer on stdout."""
-    from gitmodel.cli.filtering import filter_repo
     from gitmodel.filter.process import clean_once
-    clean_once(filter_repo(), path)
+    clean_once(filtering.filter_repo(), path)
 
 
 @main.command(hidden=True)
 @click.argument("path", required=False, default="")
 def smudge(path: str) -> None:
     """One-shot smudge filter: pointer on stdin, content on stdout."""
-    from gitmodel.cli.filtering import filter_repo, on_demand
     from gitmodel.filter.process import smudge_once
-    smudge_once(filter_repo(), path, on_demand)
+    smudge_once(filtering.filter_repo(), path, filtering.on_demand)
 
 
 @main.command(hidden=True, context_settings={"ignore_unknown_options": True})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitmodel.commands.checkout import still_pointers
 from gitmodel.errors import UserError
 from gitmodel.git import raw
 from gitmodel.git.cache import open_store
@@ -123,6 +122,7 @@ def status(repo: Repo) -> Status:
     processes before, 0.36 s with 10, then 4 (config and .gitmodel in one, ls-files and
     check-attr in one).
     """
+    from gitmodel.commands.checkout import still_pointers  # ~4 ms of imports status needs here only
     tracked, entries, raw_index = repo.model_entries()
     staged, modified, unmerged = _changes(repo)
     head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
@@ -136,7 +136,12 @@ def status(repo: Repo) -> Status:
         modified=sorted((tracked & modified) - unmerged),
         raw=_raw_lines(repo, raw_index, staged),
         pointer_only=still_pointers(repo, entries),
-        not_cached=[e for e in entries if e.pointer.size and not store.has_manifest(e.pointer.oid)])
+        not_cached=_not_cached(store, entries))
+
+
+def _not_cached(store: Store, entries: list[Entry]) -> list[Entry]:
+    missing = store.missing_manifests(e.pointer.oid for e in entries if e.pointer.size)
+    return [e for e in entries if e.pointer.size and e.pointer.oid in missing]
 
 
 def unpushed(repo: Repo, store: Store, entries: list[Entry]) -> tuple[str | None, list[Entry]]:

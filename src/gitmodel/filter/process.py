@@ -364,11 +364,7 @@ def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer:
 
 
 def _respond(writer: PktWriter, output: bytes) -> None:
-    writer.text("status=success")
-    writer.flush()
-    writer.write(output)
-    writer.flush()
-    writer.flush()
+    writer.answer("success", output)
 
 
 def _respond_passthrough(head: bytes, reader: PktReader, writer: PktWriter) -> None:

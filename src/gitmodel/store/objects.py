@@ -160,6 +160,7 @@ class Store:
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
         self._objects = os.fspath(root / "objects")
+        self._root = os.fspath(root)
         self._pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._pools_lock = threading.Lock()
         self.packs = Packs(root / "objects" / "packs")
@@ -230,6 +231,16 @@ class Store:
 
     def has_manifest(self, oid: str) -> bool:
         return self._packed((layout.MANIFESTS, oid)) or os.path.exists(self._manifest_file(oid))
+
+    def missing_manifests(self, oids: Iterable[str]) -> set[str]:
+        """Those of `oids` whose manifest is not here, with one look at the packs folder
+        (`has_manifest` looks at it for every oid: ~25 ms of a 10,000-file status)."""
+        wanted = set(oids)
+        packed = self.packs.present((layout.MANIFESTS, oid) for oid in wanted)
+        writer = self._writer
+        return {oid for oid in wanted if (layout.MANIFESTS, oid) not in packed
+                and not (writer is not None and writer.has((layout.MANIFESTS, oid)))
+                and not os.path.exists(self._manifest_file(oid))}
 
     # -- packs (see store/packs.py) ---------------------------------------------
     def _packed(self, key: Key) -> bool:
@@ -635,13 +646,23 @@ class Store:
         """gc deletes under the exclusive lock; an add dates the objects it reuses under
         the shared one. So a reused object was either seen fresh by gc's last look
         before deleting, or was already gone and the add writes it again."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "gc.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        fd = self._open_gc_lock()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
+
+    def _open_gc_lock(self) -> int:
+        """A new descriptor of gc.lock (a flock belongs to one open file: every use, in any
+        thread, needs its own); the folder is made only when missing (a mkdir and a path
+        join for every object were ~8% of the filter's time adding 3,000 small files)."""
+        lock = f"{self._root}/gc.lock"
+        try:
+            return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
 
     def freshen(self, path: Path) -> bool:
         """Date an object an add reuses now, so gc's grace period covers it until git

@@ -11,8 +11,11 @@ token is still the one remembered, is not asked for again: one read instead of t
 What still gets asked for: everything on a wiped remote (no token), on one restored from a
 backup or written by another clone since (another token: all remembered times are dropped),
 every object whose last check is older than RECENT (lifecycle rules expire by the day), and
-everything with `push --verify`. Not caught: objects deleted by hand from a remote, leaving
-its token, within RECENT of a check (`push --verify` finds them).
+everything with `push --verify`. A commit whose every object was seen there is remembered
+too, as of its oldest object's check (`commit_seen`): `git model push` of it again answers
+from that one row, without listing the commit's 10,000 pointers (0.08 s of a 0.25 s no-op
+push). Not caught: objects deleted by hand from a remote, leaving its token, within RECENT
+of a check (`push --verify` finds them).
 """
 from __future__ import annotations
 
@@ -45,6 +48,9 @@ class Recent:
         self._db = open_hint_db(model_dir / "remotes.sqlite", _SCHEMA)  # beside `Known`
         if self._db is not None:
             self._try("CREATE TABLE IF NOT EXISTS token (url TEXT PRIMARY KEY, token TEXT)")
+            self._try("CREATE TABLE IF NOT EXISTS pushed (url TEXT, rev TEXT, objects INTEGER, "
+                      "at REAL, PRIMARY KEY (url, rev)) WITHOUT ROWID")
+        self._times: dict[str, float] = {}  # oid -> when `seen` last found it there
 
     def _try(self, sql: str, args: tuple = ()) -> list[tuple]:
         """Run SQL; a database that fails is switched off (every object is asked for)."""
@@ -65,9 +71,32 @@ class Recent:
         if self.token is None or self._remembered() != self.token:
             return set()
         wanted = set(oids)
-        rows = self._try("SELECT oid FROM seen WHERE url = ? AND at > ?",
+        rows = self._try("SELECT oid, at FROM seen WHERE url = ? AND at > ?",
                          (self.url, time.time() - RECENT))
-        return {row[0] for row in rows if row[0] in wanted}
+        self._times = {oid: at for oid, at in rows if oid in wanted}
+        return set(self._times)
+
+    def commit_seen(self, commit: str) -> int | None:
+        """The number of objects of `commit` when every one of them was seen on this remote
+        less than RECENT ago, its token unchanged (`commit_checked`); else None."""
+        if self.token is None or self._remembered() != self.token:
+            return None
+        rows = self._try("SELECT objects FROM pushed WHERE url = ? AND rev = ? AND at > ?",
+                         (self.url, commit, time.time() - RECENT))
+        return int(rows[0][0]) if rows else None
+
+    def commit_checked(self, commits: Iterable[str], oids: Iterable[str]) -> None:
+        """After `checked`: `commits` reference exactly `oids`, each now on the remote, as of
+        the oldest time one of them was seen there (a commit expires with its oldest object)."""
+        wanted = set(oids)
+        at = min((self._times.get(oid, time.time()) for oid in wanted), default=time.time())
+        rows = [(self.url, commit, len(wanted), at) for commit in commits]
+        if self._db is None:
+            return
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO pushed VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            self.close()
 
     def checked(self, oids: Iterable[str], uploaded: bool) -> None:
         """After a push that made sure every one of `oids` is on the remote: remember that,
@@ -86,6 +115,7 @@ class Recent:
                 self._db.execute("BEGIN")
                 if not same:
                     self._db.execute("DELETE FROM seen WHERE url = ?", (self.url,))
+                    self._db.execute("DELETE FROM pushed WHERE url = ?", (self.url,))
                 self._db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)",
                                      [(self.url, oid, now) for oid in oids])
                 self._db.execute("INSERT OR REPLACE INTO token VALUES (?, ?)", (self.url, token))
