@@ -254,11 +254,16 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "`git add -A`, `git commit`. v0..v5 are `model.safetensors`, v6 replaces it by "
         "`model.bin`.",
         "- store: git-model `.git/model`, git-lfs `.git/lfs/objects`, DVC `.dvc/cache` "
-        "(DVC's default link type here is copy).",
+        "(DVC's default link type here is copy); beside it, git-model's versions kept whole "
+        "(`.git/model-whole`, bounded by `model.checkout.keepWhole`, 10 GiB by default), "
+        "counted where no work-tree file shares them.",
         f"- checkout: `git checkout` to {', '.join(SWITCHES)} in turn (DVC: then `dvc checkout`), "
         "the model verified byte for byte each time; status: the first `git status` right "
         "after (DVC: then `dvc status`), and the tree must be clean; then "
-        f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks).",
+        f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks). "
+        "git-model links a version it kept whole back into place; the delta rows (v0 and "
+        "v2_full in turn) and the large-file row run with `-c model.checkout.keepWhole=0`, "
+        "so they time decoding.",
         f"- {BIG_FACTOR}× file: v0, v2, v6 and v1 end to end as one opaque `big.bin`, committed on a "
         "branch; after a checkout without it, the timed checkout writes it back (verified, "
         "clean status after).",

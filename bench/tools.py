@@ -49,6 +49,14 @@ class Layout:
         return self.root / "clone"
 
 
+def git_checkout(tag: str, decode: bool) -> list[str]:
+    """`git checkout`; with `decode`, git-model keeps no version whole for it
+    (model.checkout.keepWhole=0: other tools ignore the key), so the rows about decoding
+    deltas and streaming a large file time that, not a relink of a kept copy."""
+    keep = ["-c", "model.checkout.keepWhole=0"] if decode else []
+    return ["git", *keep, "checkout", "-q", tag]
+
+
 class Tool:
     """One tool's commands for each step of the scenario."""
 
@@ -73,8 +81,8 @@ class Tool:
     def add_commit(self, runner: Runner, repo: Path, path: str, tag: str) -> Sample:
         return runner.steps([["git", "add", "-A"], [*COMMIT, tag]], repo)
 
-    def checkout(self, runner: Runner, repo: Path, tag: str) -> Sample:
-        return runner.run(["git", "checkout", "-q", tag], repo)
+    def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
+        return runner.run(git_checkout(tag, decode), repo)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.run(["git", "status"], repo)
@@ -193,8 +201,8 @@ class Dvc(Tool):
         return runner.steps([["dvc", "add", "-q", path], ["git", "add", "-A"], [*COMMIT, tag]],
                             repo)
 
-    def checkout(self, runner: Runner, repo: Path, tag: str) -> Sample:
-        return runner.steps([["git", "checkout", "-q", tag], ["dvc", "checkout", "-q"]], repo)
+    def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
+        return runner.steps([git_checkout(tag, decode), ["dvc", "checkout", "-q"]], repo)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.steps([["git", "status"], ["dvc", "status"]], repo)
