@@ -577,6 +577,8 @@ class Store:
         user that nobody else may write, so what `put_encoded` verifies is what stays
         (both sides only ever replace files whole, never write into one), and no longer
         than `limit`."""
+        if not hasattr(os, "getuid"):  # no owner to check (Windows): copy
+            return None
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp_dir / f".link-{os.urandom(8).hex()}.part"
         try:
