@@ -128,6 +128,22 @@ def test_a_post_checkout_hook_of_your_own_sees_the_model(two_versions) -> None:
     assert (repo / "seen.txt").read_text().split()[0] == first
 
 
+def test_the_hook_leaves_a_deferred_checkout_to_the_filter(two_versions, tmp_path: Path) -> None:
+    """The post-checkout shim starts no Python when the filter writes the files itself: only
+    the filter asks git where the repository is (GIT_TRACE to a file sees every git run)."""
+    repo, first, second = two_versions
+    trace = tmp_path / "trace"
+    env = {**os.environ, "GIT_TRACE": str(trace)}
+    git(repo, "checkout", "-q", "HEAD~1", env=env)
+    assert sha(repo / "m.bin") == first and git(repo, "status", "--porcelain").stdout == b""
+    assert trace.read_text().count("--show-toplevel") == 1
+    assert not list((repo / ".git").glob("model-deferred-*"))  # the note goes with its filter
+    trace.unlink()
+    git(repo, "-c", "model.checkout.deferAbove=-1", "checkout", "-q", "main", env=env)
+    assert sha(repo / "m.bin") == second and git(repo, "status", "--porcelain").stdout == b""
+    assert trace.read_text().count("--show-toplevel") == 2  # streamed: the hook settles
+
+
 @pytest.mark.parametrize("argv, name", [
     (["git", "checkout", "main"], "checkout"),
     (["/usr/bin/git", "-c", "a=b", "-C", "dir", "--no-pager", "switch", "x"], "switch"),
@@ -199,6 +215,63 @@ def test_a_hard_link_of_your_own_keeps_its_bytes(one_region_apart, tmp_path: Pat
     os.link(repo / "m.bin", tmp_path / "backup.bin")
     git(repo, "checkout", "-q", "main")
     assert sha(repo / "m.bin") == second and sha(tmp_path / "backup.bin") == first
+
+
+@pytest.fixture
+def saved_anew(repo: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """Two versions each saved as a new file renamed into place (as most training code
+    does), so the first version's inode outlives its name."""
+    first = write_model(repo / "m.bin", 1)
+    os.utime(repo / "m.bin", (1e9, 1e9))  # not "racily clean": git trusts its stat data
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    second = write_model(repo / "new.tmp", 2)
+    os.utime(repo / "new.tmp", (1e9, 1e9))
+    os.replace(repo / "new.tmp", repo / "m.bin")
+    git(repo, "commit", "-qam", "v2")
+    return repo, first, second
+
+
+def test_a_version_added_lately_is_linked_back_not_decoded(saved_anew, tmp_path: Path) -> None:
+    """`git add` keeps the file it hashed whole (a hard link); checking that version out
+    again links it into place. The index records the link's ctime: status re-cleans nothing."""
+    repo, first, second = saved_anew
+    kept = repo / ".git/model-whole" / pointer_oid(repo, "HEAD~1")
+    trace = tmp_path / "trace"
+    git(repo, "status", "--porcelain", env={**os.environ, "GIT_TRACE": str(trace)})
+    assert "filter-process" not in trace.read_text()
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert (repo / "m.bin").stat().st_ino == kept.stat().st_ino and sha(repo / "m.bin") == first
+    assert git(repo, "status", "--porcelain").stdout == b""
+
+
+def test_a_kept_version_changed_in_place_is_never_linked_back(saved_anew) -> None:
+    """Even a write that puts the mtime back (the kept copy is the file you had) is found:
+    a copy whose ctime moved is checked against the version's chunks before it is used."""
+    repo, first, second = saved_anew
+    kept = repo / ".git/model-whole" / pointer_oid(repo, "HEAD~1")
+    st = kept.stat()
+    with open(kept, "r+b") as handle:
+        handle.seek(64 * MIB)
+        handle.write(b"x" * 4096)
+    os.utime(kept, ns=(st.st_atime_ns, st.st_mtime_ns))
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert sha(repo / "m.bin") == first  # decoded: the kept copy has 4 KiB of x
+    assert git(repo, "status", "--porcelain").stdout == b""
+
+
+def test_keeping_versions_whole_can_be_turned_off(two_versions) -> None:
+    repo, first, second = two_versions
+    git(repo, "config", "model.checkout.keepWhole", "0")
+    write_model(repo / "m.bin", 5)
+    git(repo, "commit", "-qam", "v3")
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert sha(repo / "m.bin") == second
+    assert not (repo / ".git/model-whole" / pointer_oid(repo, "main")).exists()
+
+
+def pointer_oid(repo: Path, rev: str) -> str:
+    return git(repo, "show", f"{rev}:m.bin").stdout.split(b"sha256:")[1].split()[0].decode()
 
 
 def _filter_in(repo: Path) -> int | None:

@@ -141,6 +141,38 @@ def test_checkout_killed_while_writing_the_model(work: Path) -> None:
     _restores(work, {"main~1": _data("one"), "main": _data("two")})
 
 
+def _save_anew(repo: Path, seed: str) -> None:
+    """Write a version as a new file renamed into place, and commit it: git add keeps it whole."""
+    (repo / "new.tmp").write_bytes(_data(seed))
+    os.replace(repo / "new.tmp", repo / "m.bin")
+    git(repo, "add", "m.bin")
+    git(repo, "commit", "-qm", seed)
+
+
+def test_add_killed_while_keeping_the_version_whole(work: Path) -> None:
+    (work / "m.bin").unlink()
+    (work / "m.bin").write_bytes(_data("three"))
+    kill_at(work, ["git", "add", "m.bin"], "keep-whole")
+    git(work, "add", "m.bin")
+    git(work, "commit", "-qm", "three")
+    _save_anew(work, "four")
+    git(work, "checkout", "-q", "HEAD~1")
+    assert (work / "m.bin").read_bytes() == _data("three")
+    _restores(work, {"main~1": _data("three"), "main": _data("four")})
+
+
+def test_checkout_killed_while_linking_a_kept_version(work: Path) -> None:
+    """The version comes back as a hard link of the file `git add` hashed; a kill before the
+    link is renamed into place leaves the pointer, which `git model checkout` writes."""
+    _save_anew(work, "three")
+    _save_anew(work, "four")
+    kill_at(work, ["git", "checkout", "-q", "HEAD~1"], "relink")
+    assert len((work / "m.bin").read_bytes()) < 200  # the pointer, not a mix
+    gm(work, "checkout")
+    assert (work / "m.bin").read_bytes() == _data("three")
+    _restores(work, {"main~1": _data("three"), "main": _data("four")})
+
+
 def test_push_killed_while_uploading(work: Path, tmp_path: Path) -> None:
     kill_at(work, ["git", "model", "push", "--all"], "upload")
     gm(work, "push", "--all")

@@ -4,7 +4,8 @@ else to the click CLI.
 Git runs `git-model hook NAME` on every commit, checkout and push. Importing
 click and the command table costs about 65 ms (more on a busy machine), about
 half of what the pre-commit hook adds to a commit that touches no stage, so
-hooks skip it. Errors look the same either way (cli/errors.py): one line, the same exit codes.
+hooks skip it, and so does the filter process git starts for every checkout and add (it
+waits for the handshake). Errors look the same either way (cli/errors.py): one line, the same exit codes.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -18,10 +19,11 @@ from typing import Collection, ContextManager, Iterator, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
+from gitmodel.filter.whole import Whole
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
-from gitmodel.store.atomic import atomic_output
+from gitmodel.store.atomic import atomic_output, pause_point, replace
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
@@ -94,7 +96,8 @@ class Materializer:
                 raise UserError(f"pathspec {path!r} did not match any model file known to git")
         self.repo = repo
         self.store = open_store(repo)
-        self.previous = Previous(repo, self.store)
+        self.whole = Whole.of(repo)
+        self.previous = Previous(repo, self.store, self.whole)
         self.entries = pointer_files(repo, paths, only)
         self.tmp_dir = _tmp_dir(repo, repo.top) if self.entries else None
         if self.entries:
@@ -146,21 +149,25 @@ class Materializer:
                     done.append(entry.path)
                     cleaner.submit(previous.discard, entry.path)
                 elif write and store.has_object(entry.pointer) \
-                        and _write(repo, store, previous, entry, self.tmp_dir, cleaner):
+                        and _write(repo, store, previous, self.whole, entry, self.tmp_dir, cleaner):
                     done.append(entry.path)
                     oids[entry.path] = entry.pointer.oid
                 else:
                     missing.append(entry.path)
-        for path in done:
+        for path in done:  # links first: each moves the file's ctime, which the index records
             previous.link(path, repo.top / path)
+            self.whole.keep(repo.top / path, oids[path])
         settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
         for path in done:
             previous.record(path, repo.top / path, oids[path])
+            self.whole.record(oids[path])
         previous.prune(repo.top, set(done))
+        if self.entries:
+            self.whole.evict()  # also after `keepWhole` was lowered
         return done, missing
 
 
-def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
+def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: Entry,
            tmp_dir: Path | None, cleaner: concurrent.futures.Executor) -> bool:
     target = repo.top / entry.path
     mode = target.stat().st_mode & 0o777
@@ -168,11 +175,33 @@ def _write(repo: Repo, store: Store, previous: Previous, entry: Entry,
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
         cleaner.submit(previous.discard, entry.path)
+        if _relink(store, whole, entry, target, mode):
+            return True
         with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
             store.write_to(entry.pointer, out)
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)
+        return False
+    return True
+
+
+def _relink(store: Store, whole: Whole, entry: Entry, target: Path, mode: int) -> bool:
+    """Put the kept whole copy of the version in place (filter/whole.py): a hard link,
+    renamed over the pointer; False when there is none to trust."""
+    kept = whole.take(entry.pointer.oid, store.read_manifest(entry.pointer.oid))
+    if kept is None:
+        return False
+    tmp = kept.with_name(f".{kept.name}.{os.urandom(8).hex()}.tmp")  # never in the work tree
+    try:
+        os.link(kept, tmp)
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:
+            os.chmod(tmp, mode)
+        pause_point("relink")
+        replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         return False
     return True
 

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitmodel.filter.whole import Whole
 from gitmodel.git.repo import Repo
 from gitmodel.store.atomic import replace, write_file
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
@@ -49,9 +50,10 @@ class Record:
 class Previous:
     """The versions git-model last wrote in this work tree, by path."""
 
-    def __init__(self, repo: Repo, store: Store) -> None:
+    def __init__(self, repo: Repo, store: Store, whole: Whole | None = None) -> None:
         self.dir = repo.git_dir / LINKS
         self.store = store
+        self.whole = whole
 
     def _link(self, path: str) -> Path:
         return self.dir / hashlib.sha256(path.encode(errors="surrogateescape")).hexdigest()[:32]
@@ -93,9 +95,11 @@ class Previous:
         same = (record.path == path and is_oid(record.oid) and
                 (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
                 == (record.size, record.mtime_ns, record.ino, record.dev))
-        # Patched in place only when nothing but this link holds the inode any more (git
-        # unlinked the working file): a hard link of your own elsewhere keeps its bytes.
-        return record if same and st.st_nlink == 1 else None
+        # Patched in place only when nothing but this link (and the version's whole copy,
+        # given up for it) holds the inode any more (git unlinked the working file): a hard
+        # link of your own elsewhere keeps its bytes.
+        ours = 1 + (self.whole is not None and self.whole.holds(record.oid, st))
+        return record if same and st.st_nlink == ours else None
 
     def patchable(self, path: str) -> bool:
         """Whether the previous version of `path` is linked and trusted (`write` may patch it)."""
@@ -116,6 +120,8 @@ class Previous:
             return False
         link = self._link(path)
         self._forget(link)  # from here on the inode is changing: never trusted again
+        if self.whole is not None:
+            self.whole.release(record.oid, os.stat(link))
         with open(link, "r+b") as handle:
             for offset, cid, size in plan:
                 handle.seek(offset)

@@ -55,6 +55,15 @@ def subcommand(argv: list[str]) -> str | None:
     return None
 
 
+def git_pid(pid: int | None = None) -> int | None:
+    """The process id of the git that started this process (through `sh -c` or not)."""
+    ppid = _parent(pid or os.getpid())
+    argv = _cmdline(ppid) if ppid else None
+    if ppid and argv and os.path.basename(argv[0]) in _SHELLS:
+        ppid = _parent(ppid)
+    return ppid
+
+
 def git_command(pid: int | None = None) -> tuple[str, list[str]] | None:
     """(subcommand, argv) of the top-level git process that started this process.
 
@@ -63,11 +72,8 @@ def git_command(pid: int | None = None) -> tuple[str, list[str]] | None:
     `reset --hard` that `git stash` runs, the merge `git pull` runs) gives None: the
     outer command may read the files before it exits.
     """
-    ppid = _parent(pid or os.getpid())
+    ppid = git_pid(pid)
     argv = _cmdline(ppid) if ppid else None
-    if ppid and argv and os.path.basename(argv[0]) in _SHELLS:
-        ppid = _parent(ppid)
-        argv = _cmdline(ppid) if ppid else None
     if not ppid or not argv:
         return None
     name = subcommand(argv)

@@ -142,6 +142,47 @@ def settle(index_path: Path, top: Path, hash_len: int,
         raise
 
 
+def restamp(index_path: Path, top: Path, hash_len: int,
+            linked: dict[str, tuple[os.stat_result, os.stat_result]]) -> set[str]:
+    """Record the new ctime of files hard-linked after git read them (filter/whole.py):
+    `linked` maps a path to its stat data before the link and after it. An entry is
+    changed only while it records the first (git's stat before it read the file) and
+    the file still has the second, so nothing but our link happened since git read it;
+    others are left for git to re-check. Returns the paths changed. Under `index.lock`,
+    as `settle`."""
+    lock = index_path.with_name(index_path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return set()  # git re-checks those entries itself; only slower
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            data = bytearray(index_path.read_bytes())
+            done = set()
+            for entry in parse(bytes(data), hash_len):
+                before, after = linked.get(entry.path, (None, None))
+                now = _stat(top / entry.path)
+                if before and after and now and _same_file(entry, before) \
+                        and _same_stat(now, after):
+                    struct.pack_into(">2I", data, entry.offset, now.st_ctime_ns // 10**9,
+                                     now.st_ctime_ns % 10**9)
+                    done.add(entry.path)
+            if not done:
+                lock.unlink()
+                return done
+            handle.write(_with_checksum(data, hash_len))
+        os.replace(lock, index_path)
+        return done
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise
+
+
+def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino, a.st_dev) \
+        == (b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_ino, b.st_dev)
+
+
 def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list[str]], set[str]],
              written: frozenset[str]) -> tuple[int, bytearray | None]:
     """(entries settled, the new index), read under the lock; None when nothing changes."""
