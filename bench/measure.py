@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,17 @@ def tree_bytes(*roots: Path) -> int:
                 path = os.path.join(folder, name)
                 if not os.path.islink(path):
                     total += os.path.getsize(path)
+    return total
+
+
+def unshared_bytes(root: Path) -> int:
+    """Bytes of files under `root` no other name shares (st_nlink 1): disk they alone hold."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            st = os.lstat(os.path.join(folder, name))
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                total += st.st_size
     return total
 
 

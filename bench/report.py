@@ -62,6 +62,7 @@ def metrics(work: Workload) -> list[Metric]:
         *(Metric(f"add_{v.tag}", f"add + commit {v.source.name}", "s") for v in work.versions),
         Metric("add_total", "add + commit, v0..v6 total", "s", "≤ 0.3× git-lfs", lfs_factor=0.3),
         Metric("store_bytes", "store after v0..v6", "B", "≤ 0.2× git-lfs", lfs_factor=0.2),
+        Metric("store_kept", "beside it: versions kept whole (disk no work-tree file shares)", "B"),
         Metric("store_full", "store growth from v2_full (full fine-tune) alone", "B",
                "≤ 25% of its size", limit=lambda model: 0.25 * model),
         Metric("checkout", f"checkout switch (median of {len(SWITCHES)})", "s",
@@ -253,11 +254,16 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "`git add -A`, `git commit`. v0..v5 are `model.safetensors`, v6 replaces it by "
         "`model.bin`.",
         "- store: git-model `.git/model`, git-lfs `.git/lfs/objects`, DVC `.dvc/cache` "
-        "(DVC's default link type here is copy).",
+        "(DVC's default link type here is copy); beside it, git-model's versions kept whole "
+        "(`.git/model-whole`, bounded by `model.checkout.keepWhole`, 10 GiB by default), "
+        "counted where no work-tree file shares them.",
         f"- checkout: `git checkout` to {', '.join(SWITCHES)} in turn (DVC: then `dvc checkout`), "
         "the model verified byte for byte each time; status: the first `git status` right "
         "after (DVC: then `dvc status`), and the tree must be clean; then "
-        f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks).",
+        f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks). "
+        "git-model links a version it kept whole back into place; the delta rows (v0 and "
+        "v2_full in turn) and the large-file row run with `-c model.checkout.keepWhole=0`, "
+        "so they time decoding.",
         f"- {BIG_FACTOR}× file: v0, v2, v6 and v1 end to end as one opaque `big.bin`, committed on a "
         "branch; after a checkout without it, the timed checkout writes it back (verified, "
         "clean status after).",

@@ -17,7 +17,7 @@ from pathlib import Path
 from lfsbench import KEYS as lfs_keys
 from lfsbench import lfs_server_steps
 from manyfiles import many_files_steps
-from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes
+from measure import BenchError, Runner, Sample, linked_bytes, same_bytes, tree_bytes, unshared_bytes
 from migrate import KEYS as migrate_keys
 from migrate import migrate_steps
 from tools import Layout, Tool, isolated_env
@@ -58,6 +58,8 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
         result[f"add_{version.tag}"] = sample.seconds
     result["add_total"] = sum(s.seconds for s in adds)
     result["store_bytes"] = tree_bytes(lay.repo / tool.store)
+    result["store_kept"] = (unshared_bytes(lay.repo / tool.kept) if tool.kept
+                            else f"n/a ({tool.name} keeps none)")
 
     missing = tool.remote_missing(runner, lay.repo)
     if missing is None:
@@ -104,10 +106,11 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
 def delta_checkouts(tool: Tool, runner: Runner, repo: Path, by_tag: dict[str, Version],
                     result: Result) -> None:
     """Checkout of v0 (stored whole) from v2_full and back: every tensor differs, so both
-    write the whole file; v2_full's pieces are stored as deltas against v0's."""
+    write the whole file; v2_full's pieces are stored as deltas against v0's. Decoded, not
+    linked back from a kept copy, which is what these rows are about."""
     samples = {}
     for tag in ("v2", "v0", "v2"):
-        samples[tag] = tool.checkout(runner, repo, tag)
+        samples[tag] = tool.checkout(runner, repo, tag, decode=True)
         verify_tree(repo, by_tag[tag], tool)
     result["checkout_v0"] = samples["v0"].seconds
     result["checkout_full"] = samples["v2"].seconds
@@ -122,7 +125,7 @@ def big_file(tool: Tool, runner: Runner, repo: Path, source: Path, result: Resul
     tool.add_commit(runner, repo, BIG_PATH, "big")
     tool.checkout(runner, repo, base)
     (repo / BIG_PATH).unlink(missing_ok=True)  # DVC leaves it as an untracked file
-    sample = tool.checkout(runner, repo, "big")
+    sample = tool.checkout(runner, repo, "big", decode=True)
     if not same_bytes(repo / BIG_PATH, source):
         raise BenchError(f"{tool.name}: checking out {BIG_PATH} did not restore it byte for byte")
     verify_clean(runner, repo, tool)

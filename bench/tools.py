@@ -49,11 +49,20 @@ class Layout:
         return self.root / "clone"
 
 
+def git_checkout(tag: str, decode: bool) -> list[str]:
+    """`git checkout`; with `decode`, git-model keeps no version whole for it
+    (model.checkout.keepWhole=0: other tools ignore the key), so the rows about decoding
+    deltas and streaming a large file time that, not a relink of a kept copy."""
+    keep = ["-c", "model.checkout.keepWhole=0"] if decode else []
+    return ["git", *keep, "checkout", "-q", tag]
+
+
 class Tool:
     """One tool's commands for each step of the scenario."""
 
     name = ""
     store = ""  # the object store after all versions, relative to the repository
+    kept = ""  # whole copies of versions kept beside the store (hard links), if any
 
     def path_prefix(self) -> list[str]:
         """Folders to put before PATH so this tool's binaries are found."""
@@ -72,8 +81,8 @@ class Tool:
     def add_commit(self, runner: Runner, repo: Path, path: str, tag: str) -> Sample:
         return runner.steps([["git", "add", "-A"], [*COMMIT, tag]], repo)
 
-    def checkout(self, runner: Runner, repo: Path, tag: str) -> Sample:
-        return runner.run(["git", "checkout", "-q", tag], repo)
+    def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
+        return runner.run(git_checkout(tag, decode), repo)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.run(["git", "status"], repo)
@@ -119,6 +128,7 @@ def commit_setup(runner: Runner, repo: Path) -> None:
 class GitModel(Tool):
     name = "git-model"
     store = ".git/model"
+    kept = ".git/model-whole"
 
     def version_cmd(self) -> list[str]:
         return ["git", "model", "--version"]
@@ -191,8 +201,8 @@ class Dvc(Tool):
         return runner.steps([["dvc", "add", "-q", path], ["git", "add", "-A"], [*COMMIT, tag]],
                             repo)
 
-    def checkout(self, runner: Runner, repo: Path, tag: str) -> Sample:
-        return runner.steps([["git", "checkout", "-q", tag], ["dvc", "checkout", "-q"]], repo)
+    def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
+        return runner.steps([git_checkout(tag, decode), ["dvc", "checkout", "-q"]], repo)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.steps([["git", "status"], ["dvc", "status"]], repo)

@@ -76,6 +76,21 @@ def test_codec_groups_an_opaque_chunk_of_float_noise_by_its_element_size(size):
     assert codec.encode(os.urandom(size), 1)[0] == codec.CODEC_RAW
 
 
+@pytest.mark.parametrize("width", [2, 4, 8])
+def test_codec_slices_and_numpy_group_alike(width, monkeypatch):
+    """Large chunks are grouped by slicing until numpy pays for its import, then by numpy:
+    both must write and read the same bytes."""
+    rng = random.Random(width)
+    data = b"".join(struct.pack("<e", rng.gauss(0, 0.02)) for _ in range(1 << 20))
+    encoded = {}
+    for sliced in (0, codec._SLICED_BUDGET):
+        monkeypatch.setattr(codec, "_sliced", sliced)
+        monkeypatch.setattr(codec, "_np", None)  # as in a process that has not imported it
+        encoded[sliced] = blob = codec.encode(data, width)
+        assert codec.decode(blob, len(data)) == data
+    assert encoded[0] == encoded[codec._SLICED_BUDGET]
+
+
 @pytest.mark.parametrize("blob", [b"", b"\x09abc", b"\x01garbage", b"\x02\x02\x01\xff\xff\xff\x7f"])
 def test_codec_rejects_damaged_chunks(blob):
     with pytest.raises(codec.CorruptChunk):

@@ -103,6 +103,15 @@ def test_install_refreshes_an_older_path_and_a_command_restores_missing_hooks(pl
     assert f"git_model={EXE};" in (plain_repo / ".git/hooks/pre-push").read_text()
 
 
+def test_hooks_are_not_put_where_core_hooks_path_points_at_nothing(plain_repo, tmp_path):
+    absent = tmp_path / "hooks-off"
+    git(plain_repo, "config", "filter.model.process", f"{EXE} filter-process")
+    git(plain_repo, "config", "core.hooksPath", str(absent))
+    assert git(plain_repo, "model", "status").returncode == 0
+    assert not absent.exists()
+    assert not (plain_repo / ".git/hooks/pre-push").exists()
+
+
 def test_env_reports_levels_hooks_cache_remote_and_lfs(repo):
     git(repo, "config", "--global", "model.fetchOnCheckout", "false")
     git(repo, "model", "remote", "add", "shared", "s3://bucket/models")

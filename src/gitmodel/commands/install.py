@@ -143,6 +143,8 @@ def ensure_hooks(repo: Repo) -> None:
         return
     if repo.config("filter.model.process") is None:
         return
+    if repo.config("core.hooksPath") and not hooks_dir.is_dir():
+        return  # hooks pointed at nothing (a way to turn them off): not ours to create
     free = [name for name in HOOKS if not (hooks_dir / name).exists()]
     install_hooks(repo, executable(), only=free)
     for name in HOOKS:

@@ -22,9 +22,8 @@ keep most sign/exponent bits, so the XOR's high bytes are mostly zero: the
 benchmark's full fine-tune (v2_full, 64 MiB) stores 17% of its size, against 68%
 plain.
 
-Grouping and regrouping go through numpy: CPython's strided slice assignment
-moves 0.66 GB/s, numpy 1.5 GB/s (measured here), and regrouping is on the
-checkout path of every byte.
+Grouping and regrouping of large chunks go through numpy once a process has moved a
+few hundred MB (see `_numpy_pays`), and regrouping is on the checkout path of every byte.
 """
 from __future__ import annotations
 
@@ -44,8 +43,9 @@ DELTA_HEAD = 18  # codec byte, depth byte, 16-byte base id
 LEVEL = 1  # level 1 beat level 3 on bf16 exponents (37% vs 42%) at twice the speed
 _SAMPLE = 64 << 10
 _KEEP_RATIO = 0.92  # store raw unless zstd saves at least 8%
-_SLICE_BELOW = 1 << 20  # smaller chunks are split and merged by slicing: numpy's import
-# (0.15 s) would cost a process more than it saves on them (64 KiB: 0.03 ms a slice)
+_NUMPY_FROM = 1 << 20  # smaller chunks are always split and merged by slicing
+_SLICED_BUDGET = 256 << 20  # bytes of larger chunks sliced before numpy is worth importing
+_sliced = 0
 _GROUP_MIN = 4 << 10  # smaller chunks are neither grouped nor tried
 _GUESS_SAMPLE = 4 << 10  # a multiple of every width tried
 _GUESS_GAIN = 0.97  # a guessed width must save 3% of the sample over plain zstd
@@ -242,11 +242,26 @@ def _numpy():
     return _np
 
 
+def _numpy_pays(size: int) -> bool:
+    """Whether to group or merge `size` bytes with numpy rather than by slicing. Slices
+    move 1.9-3 GB/s here, numpy 4-7 GB/s for bf16 (and its loops run beside the other
+    decoder thread), but importing it costs a process 0.07-0.2 s: that pays after a few
+    hundred MB, not for a checkout that patches a few tensors (v0 -> v1: 64 MB) or for
+    small files."""
+    global _sliced
+    if size < _NUMPY_FROM:
+        return False
+    if _np is None and _sliced < _SLICED_BUDGET:
+        _sliced += size
+        return False
+    return True
+
+
 def _split(data: bytes | bytearray, width: int) -> list:
     """Byte i of every element, for each i: the little-endian word shifted right by 8*i
     and narrowed into a byte array, which numpy vectorises (bf16: 0.85 GB/s against
     0.46 GB/s for a strided byte copy, measured here on a loaded machine)."""
-    if len(data) < _SLICE_BELOW:
+    if not _numpy_pays(len(data)):
         return [data[i::width] for i in range(width)]
     np = _numpy()
     words = np.frombuffer(data, f"<u{width}")
@@ -310,7 +325,7 @@ def merge(streams: list, size: int, width: int) -> bytearray:
     SIMD at 6.5 GB/s, rather than as a strided byte copy (2.8 GB/s).
     """
     out = bytearray(size)
-    if size < _SLICE_BELOW:
+    if not _numpy_pays(size):
         for i, stream in enumerate(streams):
             out[i::width] = stream
         return out
