@@ -41,7 +41,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Mapping, TypeVar
+from typing import Callable, ContextManager, Iterable, Iterator, Mapping, TypeVar
 
 from gitmodel.errors import UserError
 from gitmodel.store import codec, layout
@@ -72,6 +72,9 @@ NET_WORKERS = 8       # transfers wait on the network, not the CPU
 OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
 MAX_INDEX = 16 << 20  # a remote pack index read at most this long (370k objects)
+SPAN = 4 << 20        # wanted neighbours in a remote pack read in one request, up to this long
+SPAN_GAP = 64 << 10   # unwanted bytes a span reads through rather than split in two
+STASH = 32 << 20      # neighbours read ahead and kept until asked for, at most this many bytes
 _PACKS_LOCK = threading.Lock()
 T = TypeVar("T")
 
@@ -247,14 +250,102 @@ def _load_remote_packs(backend: Backend) -> dict[Key, tuple[str, int, int]]:
     return backend.pack_index
 
 
-def _read_packed(backend: Backend, key: Key, limit: int) -> bytes | None:
-    """A packed object's bytes from the remote (one ranged read), None when not packed."""
+class Spans:
+    """Packed objects that a transfer wants, read from the remote's packs a span at a
+    time: one ranged read brings a run of neighbours (up to SPAN bytes, gaps under
+    SPAN_GAP read through) and the ones not asked for yet wait in a stash of at most
+    STASH bytes until their turn. 1,000 small files were 2,500 reads of a few KiB
+    each (and as many S3 GETs); they are now a handful. Nothing is trusted here: the
+    callers check each blob as before (sizes against limits, chunk ids, sha256)."""
+
+    def __init__(self, backend: Backend, wanted: Iterable[Key]) -> None:
+        where = remote_packs(backend)
+        by_pack: dict[str, list[tuple[int, int, Key]]] = defaultdict(list)
+        for key in wanted:
+            if key in where:
+                name, offset, length = where[key]
+                by_pack[name].append((offset, length, key))
+        self.backend = backend
+        self.span: dict[Key, tuple[str, list[tuple[int, int, Key]]]] = {}
+        for name, entries in by_pack.items():
+            for run in _runs(sorted(entries)):
+                for entry in run:
+                    self.span[entry[2]] = (name, run)
+        self.stash: dict[Key, bytes] = {}
+        self.stashed = 0
+        self.reading: dict[Key, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def read(self, key: Key) -> bytes | None:
+        """The blob of `key` from the stash or a span read now; None when not wanted here."""
+        with self.lock:
+            event = self.reading.get(key)
+        if event is not None:
+            event.wait()  # another thread reads the span holding it
+        with self.lock:
+            blob = self.stash.pop(key, None)
+            if blob is not None:
+                self.stashed -= len(blob)
+                return blob
+            claimed = self.span.pop(key, None)
+            if claimed is None:
+                return None
+            name, run = claimed
+            run = [e for e in run if self.span.pop(e[2], None) is not None or e[2] == key]
+            event = threading.Event()
+            self.reading.update((e[2], event) for e in run)
+        try:
+            return self._read_run(name, run, key)
+        finally:
+            with self.lock:
+                for entry in run:
+                    self.reading.pop(entry[2], None)
+            event.set()
+
+    def _read_run(self, name: str, run: list[tuple[int, int, Key]], key: Key) -> bytes:
+        start, end = run[0][0], run[-1][0] + run[-1][1]
+        data = self.backend.read_range(f"packs/{name}.pack", start, end - start)
+        if data is None:
+            raise RemoteError(f"model remote {self.backend.name!r} lost pack {name} during "
+                              "this transfer: try again")
+        view = memoryview(data)
+        found = b""
+        with self.lock:
+            for offset, length, other in run:
+                blob = bytes(view[offset - start:offset - start + length])
+                if other == key:
+                    found = blob
+                elif self.stashed + length <= STASH:  # else read again when asked
+                    self.stash[other] = blob
+                    self.stashed += length
+        return found
+
+
+def _runs(entries: list[tuple[int, int, Key]]) -> Iterator[list[tuple[int, int, Key]]]:
+    """Sorted (offset, length, key) grouped into runs a single read may cover."""
+    run: list[tuple[int, int, Key]] = []
+    for entry in entries:
+        if run and (entry[0] - (run[-1][0] + run[-1][1]) > SPAN_GAP
+                    or entry[0] + entry[1] - run[0][0] > SPAN or entry[0] < run[-1][0] + run[-1][1]):
+            yield run
+            run = []
+        run.append(entry)
+    if run:
+        yield run
+
+
+def _read_packed(backend: Backend, key: Key, limit: int, spans: Spans | None = None) -> bytes | None:
+    """A packed object's bytes from the remote (one ranged read, or part of a span's),
+    None when not packed."""
     where = remote_packs(backend).get(key)
     if where is None:
         return None
     if where[2] > limit:
         raise RemoteError(f"model remote {backend.name!r} lists an oversized {key[1]} in pack "
                           f"{where[0]}: it was not read")
+    blob = spans.read(key) if spans is not None else None
+    if blob is not None:
+        return blob
     return backend.read_range(f"packs/{where[0]}.pack", where[1], where[2])
 
 
@@ -461,21 +552,25 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
     cache, and only when its sha256 matched: a wrong object leaves neither.
     """
     stats = Stats()
-    todo = [p for p in pointers if p.size and not store.has_object(p)]
+    sized = [p for p in pointers if p.size]
+    # one look at the packs for all (a miss alone re-lists them: 0.45 s of 1,000 files)
+    absent = store.missing_manifests(p.oid for p in sized)
+    todo = [p for p in sized if p.oid in absent or not store.has_object(p)]
     stats.up_to_date = len(pointers) - len(todo)
     if not todo:
         return stats
-    manifests = _remote_manifests(store, backend, todo, pointers)
+    manifests = _remote_manifests(store, backend, todo, pointers, absent)
     sizes = {cid: size for m in manifests for cid, size in m.chunks}
     needed = {cid for cid in sizes if not store.has_chunk(cid)}
     stats.deduped = sum(sizes.values()) - sum(sizes[c] for c in needed)
     progress = Progress(f"fetch {backend.name}", sum(sizes[c] for c in needed), stats.deduped)
     # Small files' objects go to one local pack, as an add's do.
     small, packed = _small(manifests)
+    spans = Spans(backend, [(layout.CHUNKS, c) for c in needed & packed]) if packed else None
 
     def chunk(cid: str, size: int) -> bytes | bytearray:
         if cid in needed and not store.has_chunk(cid):
-            return _download_chunk(store, backend, cid, size, progress, cid in packed)
+            return _download_chunk(store, backend, cid, size, progress, cid in packed, spans)
         return store.read_chunk(cid, size)
 
     by_oid = {m.oid: m for m in manifests}
@@ -485,7 +580,11 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
                 target = output(by_oid[oid]) if output is not None else None
                 try:
                     with target or contextlib.nullcontext() as out:
-                        if _sha256(by_oid[oid], chunk, pool, out) != oid:
+                        # a small file's chunks come from the spans inline: handing them
+                        # to the pool cost more thread switches than their reads (154k
+                        # futex calls for 1,000 files)
+                        ahead = pool if by_oid[oid].size >= PACKED_BELOW else None
+                        if _sha256(by_oid[oid], chunk, ahead, out) != oid:
                             raise _Mismatch(oid)
                 except _Mismatch:
                     return False
@@ -504,10 +603,17 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
 
 
 def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
-            pool: concurrent.futures.Executor, out: Writable | None = None) -> str:
+            pool: concurrent.futures.Executor | None, out: Writable | None = None) -> str:
     """The sha256 of the file a manifest describes, its chunks fetched ahead in `pool`
-    (and written to `out` in order, when given)."""
+    or one by one without (and written to `out` in order, when given)."""
     sha = hashlib.sha256()
+    if pool is None:
+        for cid, size in manifest.chunks:
+            data = chunk(cid, size)
+            sha.update(data)
+            if out is not None:
+                out.write(data)
+        return sha.hexdigest()
     todo = iter(manifest.chunks)
     window = collections.deque(pool.submit(chunk, cid, size)
                                for cid, size in itertools.islice(todo, NET_WORKERS))
@@ -526,24 +632,26 @@ def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
 
 
 def _remote_manifests(store: Store, backend: Backend, todo: list[Pointer],
-                      paths: Mapping[Pointer, str]) -> list[Manifest]:
-    """Manifests for `todo`: the local one when whole and sound, else the remote's, validated."""
+                      paths: Mapping[Pointer, str], absent: set[str]) -> list[Manifest]:
+    """Manifests for `todo`: the local one when whole and sound, else (and for the oids
+    `absent` from the cache) the remote's, validated."""
     by_oid = {p.oid: p for p in todo}
+    spans = Spans(backend, [(layout.MANIFESTS, p.oid) for p in todo if p.size < PACKED_BELOW])
 
     def get(oid: str) -> Manifest:
         pointer = by_oid[oid]
-        try:
-            return store.read_manifest(oid)
-        except (MissingObject, CorruptObject):
-            pass
-        return _remote_manifest(backend, pointer, paths[pointer])
+        if oid not in absent:
+            with contextlib.suppress(MissingObject, CorruptObject):
+                return store.read_manifest(oid)
+        return _remote_manifest(backend, pointer, paths[pointer], spans)
     found = parallel(get, by_oid)
     return [found[p.oid] for p in todo]
 
 
-def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
+def _remote_manifest(backend: Backend, pointer: Pointer, path: str,
+                     spans: Spans | None = None) -> Manifest:
     """The remote's manifest for `pointer`, validated (its size against the pointer's)."""
-    data = _read_packed(backend, (layout.MANIFESTS, pointer.oid), MAX_MANIFEST)
+    data = _read_packed(backend, (layout.MANIFESTS, pointer.oid), MAX_MANIFEST, spans)
     if data is None:
         data = backend.read(_key("manifests", pointer.oid), MAX_MANIFEST)
     if data is None:
@@ -561,10 +669,27 @@ def _remote_manifest(backend: Backend, pointer: Pointer, path: str) -> Manifest:
 
 
 def _download_chunk(store: Store, backend: Backend, cid: str, size: int, progress: Progress,
-                    packed: bool, below: int = codec.MAX_DEPTH + 1) -> bytes | bytearray:
+                    packed: bool, spans: Spans | None = None,
+                    below: int = codec.MAX_DEPTH + 1) -> bytes | bytearray:
     """Download a chunk, and first the delta base it needs if the cache lacks it; a
-    base must sit lower in its chain (`below`), so a hostile remote cannot loop us."""
-    blob = _read_packed(backend, (layout.CHUNKS, cid), codec.max_encoded(size))
+    base must sit lower in its chain (`below`), so a hostile remote cannot loop us.
+    A loose chunk of a directory remote is hard-linked into the cache when it can be
+    (`Store.link_encoded`), verified the same way."""
+    linked = None
+    if not packed and (source := backend.local_file(_key("chunks", cid))) is not None:
+        linked = store.link_encoded(source, codec.max_encoded(size))
+    try:
+        return _keep_chunk(store, backend, cid, size, progress, packed, spans, below, linked)
+    finally:
+        if linked is not None:
+            linked[0].unlink(missing_ok=True)
+
+
+def _keep_chunk(store: Store, backend: Backend, cid: str, size: int, progress: Progress,
+                packed: bool, spans: Spans | None, below: int,
+                linked: tuple[Path, bytes] | None) -> bytes | bytearray:
+    blob = linked[1] if linked is not None else \
+        _read_packed(backend, (layout.CHUNKS, cid), codec.max_encoded(size), spans)
     if blob is None:
         blob = backend.read(_key("chunks", cid), codec.max_encoded(size))
     if blob is None:
@@ -575,8 +700,9 @@ def _download_chunk(store: Store, backend: Backend, cid: str, size: int, progres
         if head is not None and head[1] >= below:
             raise CorruptObject(f"chunk {cid} has a delta chain that does not descend")
         if head is not None and not store.has_chunk(head[0]):
-            _download_chunk(store, backend, head[0], size, progress, packed, head[1])
-        data = store.put_encoded(cid, size, blob, packed)
+            _download_chunk(store, backend, head[0], size, progress, packed, spans, head[1])
+        data = store.put_encoded(cid, size, blob, packed,
+                                 linked[0] if linked is not None else None)
     except codec.CorruptChunk as exc:
         raise RemoteError(f"model remote {backend.name!r} sent a damaged chunk {cid}: {exc}; "
                           "it was not kept") from None

@@ -321,6 +321,10 @@ class Backend:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    def local_file(self, key: str) -> str | None:
+        """Where `key` is on this machine's filesystem (a directory remote), else None."""
+        return self._path(key) if "file" in getattr(self.fs, "protocol", ()) else None
+
     @retried
     def exists(self, key: str) -> bool:
         with self.errors("cannot check"):
