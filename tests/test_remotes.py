@@ -321,6 +321,30 @@ def test_start_up_does_not_load_network_code() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_push_of_a_pushed_commit_reads_one_token(shared: dict) -> None:
+    """`git model push` again with nothing new answers from this clone's record of the
+    commit (transfer/recent.py): its pointers are not listed, and for a directory remote
+    fsspec is not even loaded; a new commit is pushed as ever."""
+    import subprocess
+    import sys
+    repo = shared["repo"]
+    _random_file(repo / "m.bin", 1, seed=21)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    assert "pushed 1 object" in gm(repo, "push").stdout.decode()
+    code = ("import sys\nfrom gitmodel.commands import sync\nfrom gitmodel.git.repo import Repo\n"
+            "Repo.tree_entries = None  # must not be needed\n"
+            "_, stats = sync.push(Repo.discover(), [], False)\n"
+            "assert stats.up_to_date == 1 and not stats.objects, stats\n"
+            "assert 'fsspec' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=repo, check=True)
+    _random_file(repo / "n.bin", 1, seed=22)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v2")
+    out = gm(repo, "push").stdout.decode()
+    assert "pushed 1 object" in out and "1 already up to date" in out, out
+
+
 def test_commands_that_cut_nothing_do_not_load_the_chunker() -> None:
     """status, the hooks, checkout and the filter process before its first clean load
     pyfastcdc (and the typing_extensions and logging it imports) only to cut a file."""

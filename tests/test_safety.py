@@ -371,6 +371,8 @@ def test_disk_full_gives_one_line_and_leaves_no_half_file(repo, tmp_path):
     data = _commit(repo, "m.bin", 11, mib=6)
     store_dir = _remote(repo, tmp_path)
     gm(repo, "push")
+    for path in store_dir.rglob("*"):  # group-writable: copied, not hard-linked (a link
+        path.chmod(0o775 if path.is_dir() else 0o664)  # writes nothing that could fail)
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     gm(clone, "install", "--local")

@@ -94,7 +94,12 @@ class Recent:
         if self._db is None:
             return
         try:
-            self._db.executemany("INSERT OR REPLACE INTO pushed VALUES (?, ?, ?, ?)", rows)
+            with self._db:
+                self._db.execute("BEGIN")
+                # the expired rows go: one row per commit pushed, not kept forever
+                self._db.execute("DELETE FROM pushed WHERE url = ? AND at <= ?",
+                                 (self.url, time.time() - RECENT))
+                self._db.executemany("INSERT OR REPLACE INTO pushed VALUES (?, ?, ?, ?)", rows)
         except sqlite3.Error:
             self.close()
 
