@@ -19,7 +19,7 @@ from typing import Collection, ContextManager, Iterator, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
-from gitmodel.filter.whole import Whole
+from gitmodel.filter.whole import KEEP_FROM, Whole
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
@@ -154,11 +154,12 @@ class Materializer:
                     oids[entry.path] = entry.pointer.oid
                 else:
                     missing.append(entry.path)
-        for path in done:  # links first: each moves the file's ctime, which the index records
+        large = [e.path for e in self.entries if e.path in oids and e.pointer.size >= KEEP_FROM]
+        for path in large:  # links first: each moves the file's ctime, which the index records
             previous.link(path, repo.top / path)
             self.whole.keep(repo.top / path, oids[path])
         settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
-        for path in done:
+        for path in large:
             previous.record(path, repo.top / path, oids[path])
             self.whole.record(oids[path])
         previous.prune(repo.top, set(done))

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, cast
 
-from gitmodel.filter.whole import Whole, write_note
+from gitmodel.filter.whole import KEEP_FROM, Whole, write_note
 from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
@@ -101,7 +101,7 @@ class Filter:
         """Keep the file just hashed as its version's whole copy (filter/whole.py); its stat
         data after the link. Trusted (recorded) only once git has written its index and
         that shows the stat data we saw before hashing: then git read this very file."""
-        if self.whole is None or manifest.size < DEFER_ABOVE:
+        if self.whole is None or manifest.size < KEEP_FROM:
             return None
         linked = self.whole.keep(Path(path), manifest.oid)
         if linked is not None and (linked.st_ctime_ns != before.st_ctime_ns  # a new link

@@ -33,6 +33,10 @@ from gitmodel.store.pointer import is_oid
 
 WHOLE = "model-whole"
 BUDGET = 10 << 30
+# Smaller files are neither kept whole nor linked for patching (commands/previous.py):
+# writing one again costs less than its link and record (a pull of 1,000 files of 64 KiB
+# spent 0.39 s of 2 s writing those records).
+KEEP_FROM = 1 << 20
 _SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
