@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitmodel.filter.whole import Whole
+from gitmodel.filter.whole import Whole, same_inode
 from gitmodel.git.repo import Repo
 from gitmodel.store.atomic import replace, write_file
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
@@ -65,7 +65,7 @@ class Previous:
         tmp = link.with_name(f"{link.name}.{os.urandom(8).hex()}.tmp")
         try:
             self.dir.mkdir(exist_ok=True)
-            if not _same_inode(link, os.stat(target)):  # rename() of one inode's two links is a no-op
+            if not same_inode(link, os.stat(target)):  # rename() of one inode's two links is a no-op
                 os.link(target, tmp)
                 os.replace(tmp, link)
         except OSError:  # another filesystem, no hard links: the next write is a full one
@@ -77,7 +77,7 @@ class Previous:
         link = self._link(path)
         try:
             st = os.stat(target)
-            if _same_inode(link, st):
+            if same_inode(link, st):
                 record = {"path": path, "oid": oid, "size": st.st_size,
                           "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "dev": st.st_dev}
                 write_file(link.with_suffix(".json"), json.dumps(record).encode())
@@ -165,14 +165,6 @@ class Previous:
             with contextlib.suppress(OSError):
                 meta.unlink()
                 meta.with_suffix("").unlink()
-
-
-def _same_inode(path: Path, st: os.stat_result) -> bool:
-    try:
-        here = os.stat(path)
-    except OSError:
-        return False
-    return (here.st_ino, here.st_dev) == (st.st_ino, st.st_dev)
 
 
 def _plan(old: Manifest, new: Manifest) -> list[tuple[int, str, int]] | None:

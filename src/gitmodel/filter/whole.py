@@ -75,8 +75,8 @@ class Whole:
             if self.unchanged(oid) is not None:
                 # One copy a version is enough; replacing it would free the old inode's
                 # blocks on the checkout's path (0.09 s per 256 MiB, measured).
-                return st if _same_inode(link, st) else None
-            if not _same_inode(link, st):
+                return st if same_inode(link, st) else None
+            if not same_inode(link, st):
                 self.forget(oid)
                 os.link(source, tmp)
                 pause_point("keep-whole")
@@ -128,12 +128,12 @@ class Whole:
 
     def holds(self, oid: str, st: os.stat_result) -> bool:
         """Whether `oid`'s copy is the inode of `st`."""
-        return _same_inode(self._link(oid), st)
+        return same_inode(self._link(oid), st)
 
     def release(self, oid: str, st: os.stat_result) -> None:
         """Drop `oid`'s copy if it is the inode of `st` (about to be patched into another
         version)."""
-        if _same_inode(self._link(oid), st):
+        if same_inode(self._link(oid), st):
             self.drop(oid)
 
     def forget(self, oid: str) -> None:
@@ -202,7 +202,8 @@ def _verified(path: Path, manifest: Manifest) -> bool:
         return False
 
 
-def _same_inode(path: Path, st: os.stat_result) -> bool:
+def same_inode(path: Path, st: os.stat_result) -> bool:
+    """PATH names the inode of `st`."""
     try:
         here = os.stat(path)
     except OSError:

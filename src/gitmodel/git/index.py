@@ -24,7 +24,9 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
+
+R = TypeVar("R")
 
 _STAT = struct.Struct(">10I")  # ctime s, ns, mtime s, ns, dev, ino, mode, uid, gid, size
 _EXTENDED = 0x4000
@@ -123,20 +125,30 @@ def settle(index_path: Path, top: Path, hash_len: int,
     and our write would otherwise lose its change (issue 10). A git command that
     starts meanwhile finds the lock and says so, as with any other git process.
     """
+    def busy() -> int:
+        raise Unsupported("the index is locked by another git process")
+    return _rewrite(index_path, hash_len, busy,
+                    lambda: _settled(index_path, top, hash_len, confirm, written))
+
+
+def _rewrite(index_path: Path, hash_len: int, busy: Callable[[], R],
+             build: Callable[[], tuple[R, bytearray | None]]) -> R:
+    """`build()`'s result, run under `index.lock`; the new index it returns (None: no
+    change) replaces the old one. `busy()` answers when another process holds the lock."""
     lock = index_path.with_name(index_path.name + ".lock")
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        raise Unsupported("the index is locked by another git process") from None
+        return busy()
     try:
         with os.fdopen(fd, "wb") as handle:
-            count, data = _settled(index_path, top, hash_len, confirm, written)
+            result, data = build()
             if data is None:
                 lock.unlink()
-                return count
+                return result
             handle.write(_with_checksum(data, hash_len))
         os.replace(lock, index_path)
-        return count
+        return result
     except BaseException:
         lock.unlink(missing_ok=True)
         raise
@@ -150,32 +162,18 @@ def restamp(index_path: Path, top: Path, hash_len: int,
     the file still has the second, so nothing but our link happened since git read it;
     others are left for git to re-check. Returns the paths changed. Under `index.lock`,
     as `settle`."""
-    lock = index_path.with_name(index_path.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return set()  # git re-checks those entries itself; only slower
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            data = bytearray(index_path.read_bytes())
-            done = set()
-            for entry in parse(bytes(data), hash_len):
-                before, after = linked.get(entry.path, (None, None))
-                now = _stat(top / entry.path)
-                if before and after and now and _same_file(entry, before) \
-                        and _same_stat(now, after):
-                    struct.pack_into(">2I", data, entry.offset, now.st_ctime_ns // 10**9,
-                                     now.st_ctime_ns % 10**9)
-                    done.add(entry.path)
-            if not done:
-                lock.unlink()
-                return done
-            handle.write(_with_checksum(data, hash_len))
-        os.replace(lock, index_path)
-        return done
-    except BaseException:
-        lock.unlink(missing_ok=True)
-        raise
+    def build() -> tuple[set[str], bytearray | None]:
+        data = bytearray(index_path.read_bytes())
+        done = set()
+        for entry in parse(bytes(data), hash_len):
+            before, after = linked.get(entry.path, (None, None))
+            now = _stat(top / entry.path)
+            if before and after and now and _same_file(entry, before) and _same_stat(now, after):
+                struct.pack_into(">2I", data, entry.offset, now.st_ctime_ns // 10**9,
+                                 now.st_ctime_ns % 10**9)
+                done.add(entry.path)
+        return done, (data if done else None)
+    return _rewrite(index_path, hash_len, set, build)  # locked: git re-checks them itself
 
 
 def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
