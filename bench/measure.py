@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 COMMAND_TIMEOUT = 1800.0  # seconds; a 1 GiB step takes well under a minute
@@ -89,27 +89,22 @@ class Runner:
         return "\n".join(text[-lines:])
 
 
-def tree_bytes(*roots: Path) -> int:
-    """Apparent size of every regular file under `roots` (0 for a missing root)."""
-    total = 0
+def _lstats(*roots: Path) -> Iterator[os.stat_result]:
+    """lstat of every file name under `roots` (none for a missing root)."""
     for root in roots:
         for folder, _dirs, files in os.walk(root):
             for name in files:
-                path = os.path.join(folder, name)
-                if not os.path.islink(path):
-                    total += os.path.getsize(path)
-    return total
+                yield os.lstat(os.path.join(folder, name))
+
+
+def tree_bytes(*roots: Path) -> int:
+    """Apparent size of every file under `roots` that is no symbolic link."""
+    return sum(st.st_size for st in _lstats(*roots) if not stat.S_ISLNK(st.st_mode))
 
 
 def unshared_bytes(root: Path) -> int:
     """Bytes of files under `root` no other name shares (st_nlink 1): disk they alone hold."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            st = os.lstat(os.path.join(folder, name))
-            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-                total += st.st_size
-    return total
+    return sum(st.st_size for st in _lstats(root) if stat.S_ISREG(st.st_mode) and st.st_nlink == 1)
 
 
 def linked_bytes(*roots: Path) -> int:
@@ -118,14 +113,7 @@ def linked_bytes(*roots: Path) -> int:
     git-lfs's file:// agent hardlinks objects into a remote on the same file
     system: that push moves no data, and the table must say so.
     """
-    total = 0
-    for root in roots:
-        for folder, _dirs, files in os.walk(root):
-            for name in files:
-                info = os.lstat(os.path.join(folder, name))
-                if info.st_nlink > 1:
-                    total += info.st_size
-    return total
+    return sum(st.st_size for st in _lstats(*roots) if st.st_nlink > 1)
 
 
 def same_bytes(a: Path, b: Path, block: int = 1 << 22) -> bool:

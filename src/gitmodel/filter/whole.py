@@ -174,7 +174,9 @@ class Whole:
 
 
 def write_note(path: Path, data: bytes) -> None:
-    """Write a few bytes atomically (a temporary name beside, renamed over)."""
+    """Write a few bytes atomically (a temporary name beside, renamed over). Not
+    store.atomic.write_file: its "write" fault point would stop a checkout at this note
+    instead of at the model file test_faults.py means to catch half-written."""
     tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
     try:
         tmp.write_bytes(data)

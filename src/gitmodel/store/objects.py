@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import xxhash
 
@@ -61,6 +61,7 @@ from gitmodel.store.packs import (
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
 
+T = TypeVar("T")
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
 MANIFEST_VERSION = 1
 WORKERS = 2  # the machines we target have 2+ cores; zstd and xxh3 release the GIL
@@ -729,19 +730,7 @@ class Store:
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
         """The verified raw chunks of a file in order, decoded ahead in threads."""
-        pool = self.pool("read")
-        todo = iter(manifest.chunks)
-        pending = collections.deque(pool.submit(self.read_chunk, cid, size)
-                                    for cid, size in itertools.islice(todo, READ_AHEAD))
-        try:
-            while pending:
-                data = pending.popleft().result()
-                if (following := next(todo, None)) is not None:
-                    pending.append(pool.submit(self.read_chunk, *following))
-                yield data
-        finally:
-            for future in pending:  # a reader that stopped early leaves nothing queued
-                future.cancel()
+        return read_ahead(self.pool("read"), self.read_chunk, manifest.chunks, READ_AHEAD)
 
     def write_to(self, pointer: Pointer, out: Writable) -> None:
         """Write a file's content to `out`; raise MissingObject/CorruptObject."""
@@ -788,6 +777,28 @@ class Store:
         """
         packed = size is not None and size < PACKED_BELOW
         return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+
+
+def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
+               chunks: Iterable[tuple[str, int]], depth: int) -> Generator[T, None, None]:
+    """`work(cid, size)` of each chunk in order, up to `depth` of them done ahead in `pool`
+    (one by one without a pool); what is queued when the reader stops early is cancelled."""
+    if pool is None:
+        for cid, size in chunks:
+            yield work(cid, size)
+        return
+    todo = iter(chunks)
+    pending = collections.deque(pool.submit(work, cid, size)
+                                for cid, size in itertools.islice(todo, depth))
+    try:
+        while pending:
+            data = pending.popleft().result()
+            if (following := next(todo, None)) is not None:
+                pending.append(pool.submit(work, *following))
+            yield data
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 class _Ingest:

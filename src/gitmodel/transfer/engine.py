@@ -28,12 +28,10 @@ measured here on a loaded machine).
 """
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
-import itertools
 import os
 import sqlite3
 import sys
@@ -52,6 +50,7 @@ from gitmodel.store.objects import (
     MissingObject,
     Store,
     Writable,
+    read_ahead,
 )
 from gitmodel.store.packs import (
     MAGIC,
@@ -607,27 +606,11 @@ def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
     """The sha256 of the file a manifest describes, its chunks fetched ahead in `pool`
     or one by one without (and written to `out` in order, when given)."""
     sha = hashlib.sha256()
-    if pool is None:
-        for cid, size in manifest.chunks:
-            data = chunk(cid, size)
+    with contextlib.closing(read_ahead(pool, chunk, manifest.chunks, NET_WORKERS)) as chunks:
+        for data in chunks:
             sha.update(data)
             if out is not None:
                 out.write(data)
-        return sha.hexdigest()
-    todo = iter(manifest.chunks)
-    window = collections.deque(pool.submit(chunk, cid, size)
-                               for cid, size in itertools.islice(todo, NET_WORKERS))
-    try:
-        while window:
-            data = window.popleft().result()
-            window.extend(pool.submit(chunk, cid, size) for cid, size in itertools.islice(todo, 1))
-            sha.update(data)
-            if out is not None:
-                out.write(data)
-    except BaseException:
-        for future in window:
-            future.cancel()
-        raise
     return sha.hexdigest()
 
 
