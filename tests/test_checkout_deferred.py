@@ -327,3 +327,21 @@ def test_the_index_records_the_stat_data_the_file_ends_with(two_versions) -> Non
         st = (repo / "m.bin").stat()
         assert fields["ctime"] == f"{st.st_ctime_ns // 10**9}:{st.st_ctime_ns % 10**9}"
         assert fields["mtime"] == f"{st.st_mtime_ns // 10**9}:{st.st_mtime_ns % 10**9}"
+
+
+def test_only_files_from_one_mib_are_linked_or_kept_whole(repo: Path) -> None:
+    """A file under 1 MiB is written again rather than linked for patching or kept whole
+    (its link and record cost more than the write); a larger one gets both."""
+    (repo / "small.bin").write_bytes(os.urandom(64 << 10))
+    write_model(repo / "large.bin", 2, size=2 * MIB)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "both")
+    for name in ("small.bin", "large.bin"):  # back to their pointers, as a clone without
+        (repo / name).write_bytes(git(repo, "show", f"HEAD:{name}").stdout)  # its objects
+    assert (repo / "small.bin").read_bytes().startswith(b"version https://git-lfs")
+    assert gm(repo, "checkout").returncode == 0
+    kept = {p.name for p in (repo / ".git/model-whole").iterdir() if p.suffix == ".json"}
+    large = git(repo, "show", "HEAD:large.bin").stdout.split(b"sha256:")[1].split()[0].decode()
+    assert kept == {large + ".json"}
+    assert len([p for p in (repo / ".git/model-links").iterdir() if p.suffix == ".json"]) == 1
+    assert git(repo, "status", "--porcelain").stdout == b""
