@@ -85,11 +85,13 @@ class Filter:
             return pointer.encode()
         reader.unread(head)
         stat = _stat(path)
-        expected = self._manifest(self.stat.expected_oid(path, stat))
+        oid, exact = self.stat.lookup(path, stat) or (None, False)
+        expected = self._manifest(oid)
         manifest = self.store.add_stream(reader, expected, path,
                                          expected or (lambda: self._manifest(self._previous_oid(path))),
                                          size=stat.st_size if stat else None,
-                                         ancestors=lambda: self._ancestors(path))
+                                         ancestors=lambda: self._ancestors(path),
+                                         exact=exact and stat is not None)
         after = _stat(path)
         if stat and after and _same_stat(stat, after):  # what git read is this file's content
             after = self._keep_whole(path, after, manifest) or after

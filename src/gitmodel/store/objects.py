@@ -45,6 +45,7 @@ from gitmodel.store.chunking import (
     ZIP_MAGIC,
     Chunk,
     Readable,
+    Reader,
     chunk_stream,
     tensor_pieces,
 )
@@ -759,7 +760,7 @@ class Store:
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
                    name: str = "", parent: Parent = None, *, size: int | None = None,
-                   ancestors: Ancestors | None = None) -> Manifest:
+                   ancestors: Ancestors | None = None, exact: bool = False) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -774,9 +775,60 @@ class Store:
         (older versions, called once at most) if one is closer. `size`, the stream's
         length if known (a hint), helps cut an edited copy of a stored file, and a small
         one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
+
+        `exact`: the file's whole stat data is what it was when it held `expected` (git's
+        re-clean of a racily clean entry, at every `git commit` right after `git add`).
+        The stream is then read as `expected`'s chunks, each checked against its id,
+        without cutting it again (and without loading the cutter: 15 ms of a process
+        start); at the first difference it is added as usual.
         """
         packed = size is not None and size < PACKED_BELOW
+        if expected is not None and exact:
+            reader = stream if isinstance(stream, Reader) else Reader(stream)
+            left = self._follow(reader, expected, packed)
+            if left is None:
+                return expected
+            stream, parent = _Replayed(self, expected.chunks[:left], reader), parent or expected
+            expected = None
         return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+
+    def _follow(self, reader: Reader, expected: Manifest, packed: bool) -> int | None:
+        """Read `reader` as `expected`'s chunks; None when it is exactly that content and
+        every object of it is here (dated for gc's grace period, like any add), else
+        the number of chunks that matched, with the bytes read past them pushed back."""
+        for index, (cid, size) in enumerate(expected.chunks):
+            data = reader.read(size)
+            if len(data) != size or chunk_id(data) != cid \
+                    or not self.freshen_object((layout.CHUNKS, cid), packed):
+                reader.unread(data)
+                return index
+        extra = reader.read(1)
+        if extra:
+            reader.unread(extra)
+            return len(expected.chunks)
+        if not self.freshen_object((layout.MANIFESTS, expected.oid), packed):
+            self.put_manifest(expected, packed)
+        return None
+
+
+class _Replayed:
+    """A stream whose first chunks were read already: those, from the store, then the rest."""
+
+    def __init__(self, store: Store, chunks: tuple[tuple[str, int], ...], rest: Reader) -> None:
+        self._blocks = (store.read_chunk(cid, size) for cid, size in chunks)
+        self._head = memoryview(b"")
+        self._rest = rest
+
+    def readinto(self, buffer: memoryview | bytearray, /) -> int:
+        while not self._head:
+            block = next(self._blocks, None)
+            if block is None:
+                return self._rest.readinto(buffer)
+            self._head = memoryview(block)
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        return n
 
 
 def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
