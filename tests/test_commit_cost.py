@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, gm
+from conftest import git
 from gitmodel.commands.hooks import install_hooks
 from gitmodel.git.repo import Repo
 from gitmodel.store.objects import Manifest, Store

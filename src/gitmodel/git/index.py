@@ -18,7 +18,6 @@ for byte the same but for those fields and the checksum. Split indexes are left 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import time
@@ -226,6 +225,7 @@ def _settle_file(path: Path, st: os.stat_result, entry: RawEntry, data: bytearra
 def _with_checksum(data: bytearray, hash_len: int) -> bytearray:
     """DATA with its trailing checksum recomputed (an all-zero trailer means index.skipHash)."""
     if any(data[-hash_len:]):
+        import hashlib  # only when an index is rewritten: not on every filter's start
         algorithm = hashlib.sha1 if hash_len == 20 else hashlib.sha256
         data[-hash_len:] = algorithm(bytes(data[:-hash_len])).digest()
     return data

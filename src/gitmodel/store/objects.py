@@ -18,10 +18,8 @@ against its name when read, so a damaged cache never yields a wrong model.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import fcntl
-import hashlib
 import itertools
 import json
 import os
@@ -31,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import xxhash
 
@@ -61,6 +59,10 @@ from gitmodel.store.packs import (
 )
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
+
+if TYPE_CHECKING:  # annotations only; imported where used (a re-clean needs neither)
+    import concurrent.futures
+    import hashlib
 
 T = TypeVar("T")
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -177,6 +179,7 @@ class Store:
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
+        import concurrent.futures  # not at import (with logging, ~3 ms): a re-clean needs no thread
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
@@ -831,6 +834,11 @@ class _Replayed:
         return n
 
 
+def _sha256() -> hashlib._Hash:
+    import hashlib  # OpenSSL's load is ~2 ms of a filter's start; a re-clean needs no sha256
+    return hashlib.sha256()
+
+
 def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
                chunks: Iterable[tuple[str, int]], depth: int) -> Generator[T, None, None]:
     """`work(cid, size)` of each chunk in order, up to `depth` of them done ahead in `pool`
@@ -866,11 +874,12 @@ class _Ingest:
         self.bases: dict[str, str] | None = None
         self.older: list[dict[str, str]] | None = None  # pieces of `ancestors()`, once read
         self.older_lock = threading.Lock()  # asked for by the writer threads
-        self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
+        self.sha: hashlib._Hash | None = None if expected else _sha256()
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
 
     def run(self, stream: Readable, name: str, size: int | None) -> Manifest:
+        import concurrent.futures  # imported by `pool` already
         pool = self.store.pool("write")
         inflight: collections.deque = collections.deque()
         try:
@@ -906,9 +915,11 @@ class _Ingest:
                 self._keep(cid, chunk, pool, inflight)
                 return
             self.sha = self._replay(index)
-        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
-        # reading the next chunk from git's pipe does not wait for it
-        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
+        if self.packed:  # a small file: its sha256 costs less than a thread's hand-off
+            self.sha.update(chunk.data)
+        else:  # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order,
+            # so that reading the next chunk from git's pipe does not wait for it
+            inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
 
     def _known(self, data: bytes | bytearray) -> bool:
@@ -954,7 +965,7 @@ class _Ingest:
 
     def _replay(self, count: int) -> hashlib._Hash:
         """Hash the first `count` chunks (known equal to the expected ones) from the cache."""
-        sha = hashlib.sha256()
+        sha = _sha256()
         for cid, size in self.chunks[:count]:
             sha.update(self.store.read_chunk(cid, size))
         return sha
