@@ -145,3 +145,21 @@ def test_the_stat_cache_writes_a_row_again_once_it_changed_in_between(tmp_path):
     cache.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT oid FROM stat WHERE path = 'm.bin'").fetchall() == [("a" * 64,)]
+
+
+def test_an_exact_reclean_of_small_files_dates_their_pack(tmp_path):
+    """Small files live in a pack: re-cleaning them dates it (gc's grace period then covers
+    what git is about to record), whether the add was long ago or not."""
+    store = Store(tmp_path / "store")
+    files = [hashlib.shake_256(b"small %d" % i).digest(64 << 10) for i in range(3)]
+    with store.batch():
+        manifests = [store.add_stream(io.BytesIO(data), name="s.bin", size=len(data)) for data in files]
+    (pack,) = store.packs.pack_names()
+    os.utime(store.packs.path(pack), (1e9, 1e9))
+    again = Store(tmp_path / "store")
+    with again.batch():
+        for data, manifest in zip(files, manifests):
+            assert again.add_stream(io.BytesIO(data), manifest, "s.bin", size=len(data),
+                                    exact=True) == manifest
+    assert os.stat(store.packs.path(pack)).st_mtime > 1e9 + 86400
+    assert store.packs.pack_names() == [pack]  # nothing was written again
