@@ -163,3 +163,21 @@ def test_an_exact_reclean_of_small_files_dates_their_pack(tmp_path):
                                     exact=True) == manifest
     assert os.stat(store.packs.path(pack)).st_mtime > 1e9 + 86400
     assert store.packs.pack_names() == [pack]  # nothing was written again
+
+
+def test_a_file_rewritten_in_place_keeps_one_whole_copy(repo):
+    """A checkpoint saved over the last one is one inode: its older kept copies are stale
+    and go, instead of piling up two files a commit for every add to scan."""
+    model = repo / "model.bin"
+    versions = [hashlib.shake_256(b"ckpt %d" % i).digest(2 << 20) for i in range(4)]
+    for i, data in enumerate(versions):
+        with open(model, "r+b" if model.exists() else "wb") as handle:  # the same inode
+            handle.write(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"v{i}")
+    kept = sorted(p.name for p in (repo / ".git" / "model-whole").iterdir())
+    assert len(kept) == 2 and kept[1] == kept[0] + ".json", kept
+    git(repo, "checkout", "-q", "HEAD~2")
+    assert model.read_bytes() == versions[1]
+    git(repo, "checkout", "-q", "-")
+    assert model.read_bytes() == versions[3]
