@@ -63,6 +63,8 @@ def test_reader_matches_git_ls_files_debug(tmp_path, version, object_format):
     entries = index.parse(data, hash_len(object_format))
     assert [e.path for e in entries] == NAMES
     assert {e.path: stat_fields(e) for e in entries} == ls_files_debug(repo)
+    staged = git(repo, "ls-files", "-s", "-z").stdout.decode().split("\0")[:-1]
+    assert [e.oid.hex() for e in entries] == [line.split()[1] for line in staged]
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
@@ -75,9 +77,9 @@ def test_settle_rewrites_racy_entries_as_git_reads_them(tmp_path, version, objec
     confirmed = {"a", "d/f"}
     asked: list[list[str]] = []
 
-    def confirm(paths: list[str]) -> set[str]:
-        asked.append(paths)
-        return confirmed & set(paths)
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
+        asked.append([e.path for e in racy])
+        return confirmed & {e.path for e in racy}
 
     assert index.settle(index_path, repo, hash_len(object_format), confirm) == len(confirmed)
     assert asked == [sorted(NAMES[:-1])]  # the intent-to-add entry has no stat data to match
@@ -117,10 +119,10 @@ def test_settle_holds_the_lock_from_its_read_to_its_write(tmp_path):
     (repo / "late").write_text("late")
     refused = []
 
-    def confirm(paths: list[str]) -> set[str]:
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
         assert (repo / ".git/index.lock").exists()
         refused.append(git(repo, "add", "late", check=False).returncode)
-        return set(paths)
+        return {e.path for e in racy}
 
     index.settle(index_path, repo, 20, confirm)
     assert refused == [128]

@@ -41,6 +41,7 @@ class RawEntry:
     offset: int
     path: str
     stat: tuple[int, ...]
+    oid: bytes  # the blob's id (for a model file: its pointer's)
 
     @property
     def mtime_sec(self) -> int:
@@ -69,7 +70,8 @@ def parse(data: bytes, hash_len: int) -> list[RawEntry]:
             end = data.index(b"\0", name_at)
             name = data[name_at:end]
             next_pos = pos + ((name_at - pos + len(name) + 8) & ~7)
-        entries.append(RawEntry(pos, name.decode("utf-8", "surrogateescape"), stat))
+        entries.append(RawEntry(pos, name.decode("utf-8", "surrogateescape"), stat,
+                                data[pos + _STAT.size:pos + _STAT.size + hash_len]))
         previous, pos = name, next_pos
     _check_extensions(data, pos, hash_len)
     return entries
@@ -111,11 +113,11 @@ def _same_file(entry: RawEntry, st: os.stat_result) -> bool:
 
 
 def settle(index_path: Path, top: Path, hash_len: int,
-           confirm: Callable[[list[str]], set[str]], written: frozenset[str] = frozenset()) -> int:
+           confirm: Callable[[list[RawEntry]], set[str]], written: frozenset[str] = frozenset()) -> int:
     """Rewrite racy entries, and those of files we just `written`; return how many were settled.
 
-    `confirm(paths)` gets the racy paths whose stat still matches the index and
-    returns those it verified, by content, to be the model the index records.
+    `confirm(entries)` gets the racy entries whose stat still matches the file and
+    returns the paths of those it verified, by content, to be the model the index records.
     Files in `written` were just written by us from verified objects in place
     of their pointer files: the index entry already names their content, only
     its stat data is the pointer file's.
@@ -181,7 +183,7 @@ def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
         == (b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_ino, b.st_dev)
 
 
-def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list[str]], set[str]],
+def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list[RawEntry]], set[str]],
              written: frozenset[str]) -> tuple[int, bytearray | None]:
     """(entries settled, the new index), read under the lock; None when nothing changes."""
     st_index = os.stat(index_path)
@@ -192,7 +194,8 @@ def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list
         return 0, None
     stats = {e.path: st for e in racy if (st := _stat(top / e.path))
              and (e.path in written or _same_file(e, st))}
-    unsure = sorted(p for p in stats if p not in written)
+    unsure = sorted({e.path: e for e in racy if e.path in stats and e.path not in written}.values(),
+                    key=lambda e: e.path)
     settled = (confirm(unsure) if unsure else set()) | (written & stats.keys())
     before = int(time.time()) - 1
     for entry in racy:
