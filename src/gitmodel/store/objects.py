@@ -740,16 +740,19 @@ class Store:
             out.write(data)
 
     def matches(self, path: Path, manifest: Manifest) -> bool:
-        """True when the file at `path` has exactly the chunks of `manifest`."""
+        """True when the file at `path` has exactly the chunks of `manifest`: read in the
+        manifest's lengths, each piece's xxh3 its chunk's id. No chunker runs (the cuts are
+        known): a checkout's filter checks its files without loading pyfastcdc (~25 ms)."""
         try:
-            if path.stat().st_size != manifest.size:
-                return False
-            with open(path, "rb") as handle:
-                expected = iter(manifest.chunks)
-                for chunk in chunk_stream(handle, path.name, self.knows, manifest.size):
-                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+            with open(path, "rb", buffering=0) as handle:
+                if os.fstat(handle.fileno()).st_size != manifest.size:
+                    return False
+                buffer = bytearray(max((n for _, n in manifest.chunks), default=0))
+                view = memoryview(buffer)
+                for cid, length in manifest.chunks:
+                    if handle.readinto(view[:length]) != length or chunk_id(view[:length]) != cid:
                         return False
-                return next(expected, None) is None
+                return handle.read(1) == b""
         except OSError:
             return False
 
