@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, cast
 
@@ -410,6 +409,7 @@ def _respond(writer: PktWriter, output: bytes) -> None:
 def _respond_passthrough(head: bytes, reader: PktReader, writer: PktWriter) -> None:
     """Echo content that is not a pointer. Git sends all of it before reading any
     answer, so the rest is spooled (to disk past 16 MiB), never held whole."""
+    import tempfile  # only for content that is not a pointer: kept off the filter's start
     with tempfile.SpooledTemporaryFile(16 << 20) as spool:
         spool.write(head)
         block = bytearray(1 << 20)

@@ -18,7 +18,6 @@ against its name when read, so a damaged cache never yields a wrong model.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -31,7 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import xxhash
 
@@ -60,6 +59,9 @@ from gitmodel.store.packs import (
 )
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
+
+if TYPE_CHECKING:  # imported where threads start: a checkout of small files starts none
+    import concurrent.futures
 
 T = TypeVar("T")
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -176,6 +178,7 @@ class Store:
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
+        import concurrent.futures  # logging with it: ~3 ms of a filter start that needs none
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
@@ -730,7 +733,8 @@ class Store:
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
         """The verified raw chunks of a file in order, decoded ahead in threads."""
-        return read_ahead(self.pool("read"), self.read_chunk, manifest.chunks, READ_AHEAD)
+        pool = self.pool("read") if len(manifest.chunks) > 1 else None  # no thread hop for one
+        return read_ahead(pool, self.read_chunk, manifest.chunks, READ_AHEAD)
 
     def write_to(self, pointer: Pointer, out: Writable) -> None:
         """Write a file's content to `out`; raise MissingObject/CorruptObject."""
@@ -830,6 +834,7 @@ class _Ingest:
                 while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
+            import concurrent.futures  # loaded by `pool` already
             for future in inflight:  # every write done (or failed) before the add returns
                 concurrent.futures.wait([future])
         for future in inflight:
