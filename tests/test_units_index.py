@@ -67,6 +67,24 @@ def test_reader_matches_git_ls_files_debug(tmp_path, version, object_format):
     assert [e.oid.hex() for e in entries] == [line.split()[1] for line in staged]
 
 
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_reader_finds_a_name_too_long_for_its_length_field(tmp_path, version):
+    """A name of 4,095 bytes or more is marked so in the flags (git's CE_NAMEMASK) and ends
+    at its NUL; `keep` sees every name and mtime, and drops what it refuses."""
+    repo = make_repo(tmp_path, version, "sha1")
+    long_name = "/".join(["x" * 254] * 17)  # 4,334 bytes: no file needed in the index
+    blob = git(repo, "hash-object", "-w", "--stdin", input=b"long").stdout.decode().strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{long_name}")
+    data = (repo / ".git/index").read_bytes()
+    entries = index.parse(data, 20)
+    assert [e.path for e in entries] == sorted(NAMES[:-1] + [long_name]) + [NAMES[-1]]
+    assert next(e for e in entries if e.path == long_name).oid.hex() == blob
+    seen: list[tuple[bytes, int]] = []
+    kept = index.parse(data, 20, lambda name, mtime: seen.append((name, mtime)) or name == b"d/f")
+    assert [e.path for e in kept] == ["d/f"] and len(seen) == len(entries)
+    assert [m for _, m in seen] == [e.mtime_sec for e in entries]
+
+
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
 @pytest.mark.parametrize("version", [3, 4])
 def test_settle_rewrites_racy_entries_as_git_reads_them(tmp_path, version, object_format):
