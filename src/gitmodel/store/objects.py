@@ -732,8 +732,11 @@ class Store:
 
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
-        """The verified raw chunks of a file in order, decoded ahead in threads."""
-        pool = self.pool("read") if len(manifest.chunks) > 1 else None  # no thread hop for one
+        """The verified raw chunks of a file in order, decoded ahead in threads; a small
+        file's (a packed one's: a few chunks of 64 KiB) in this thread: handing them over
+        cost more than decoding them (a checkout of 100 files of 64 KiB waited 50 ms on
+        the pool, on a busy machine)."""
+        pool = self.pool("read") if manifest.size >= PACKED_BELOW else None
         return read_ahead(pool, self.read_chunk, manifest.chunks, READ_AHEAD)
 
     def write_to(self, pointer: Pointer, out: Writable) -> None:
