@@ -231,8 +231,8 @@ def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
     index_path, hash_len = _index_file(repo)
     store = open_store(repo)
 
-    def confirm(paths: list[str]) -> set[str]:
-        entries = [e for e in repo.index_entries_at(paths) if e.pointer.size]
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
+        entries = [e for e in repo.index_entries_at([r.path for r in racy]) if e.pointer.size]
         tracked = repo.filtered_paths(e.path for e in entries)
         verified = set()
         for entry in entries:

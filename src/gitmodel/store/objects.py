@@ -747,8 +747,12 @@ class Store:
 
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
-        """The verified raw chunks of a file in order, decoded ahead in threads."""
-        return read_ahead(self.pool("read"), self.read_chunk, manifest.chunks, READ_AHEAD)
+        """The verified raw chunks of a file in order, decoded ahead in threads; a small
+        file's (a packed one's: a few chunks of 64 KiB) in this thread: handing them over
+        cost more than decoding them (a checkout of 100 files of 64 KiB waited 50 ms on
+        the pool, on a busy machine)."""
+        pool = self.pool("read") if manifest.size >= PACKED_BELOW else None
+        return read_ahead(pool, self.read_chunk, manifest.chunks, READ_AHEAD)
 
     def write_to(self, pointer: Pointer, out: Writable) -> None:
         """Write a file's content to `out`; raise MissingObject/CorruptObject."""
@@ -758,16 +762,19 @@ class Store:
             out.write(data)
 
     def matches(self, path: Path, manifest: Manifest) -> bool:
-        """True when the file at `path` has exactly the chunks of `manifest`."""
+        """True when the file at `path` has exactly the chunks of `manifest`: read in the
+        manifest's lengths, each piece's xxh3 its chunk's id. No chunker runs (the cuts are
+        known): a checkout's filter checks its files without loading pyfastcdc (~25 ms)."""
         try:
-            if path.stat().st_size != manifest.size:
-                return False
-            with open(path, "rb") as handle:
-                expected = iter(manifest.chunks)
-                for chunk in chunk_stream(handle, path.name, self.knows, manifest.size):
-                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+            with open(path, "rb", buffering=0) as handle:
+                if os.fstat(handle.fileno()).st_size != manifest.size:
+                    return False
+                buffer = bytearray(max((n for _, n in manifest.chunks), default=0))
+                view = memoryview(buffer)
+                for cid, length in manifest.chunks:
+                    if handle.readinto(view[:length]) != length or chunk_id(view[:length]) != cid:
                         return False
-                return next(expected, None) is None
+                return handle.read(1) == b""
         except OSError:
             return False
 
@@ -902,6 +909,7 @@ class _Ingest:
                 while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
+            import concurrent.futures  # loaded by `pool` already
             for future in inflight:  # every write done (or failed) before the add returns
                 concurrent.futures.wait([future])
         for future in inflight:
