@@ -8,7 +8,6 @@ from gitmodel.git import raw
 from gitmodel.git.cache import open_store
 from gitmodel.git.raw import RawBlob
 from gitmodel.git.repo import Entry, Repo
-from gitmodel.store.objects import Store
 from gitmodel.units import human
 
 
@@ -127,8 +126,9 @@ def status(repo: Repo) -> Status:
     staged, modified, unmerged = _changes(repo)
     head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
             if staged and repo.commit("HEAD") else [])
-    store = open_store(repo)
-    remote, not_pushed = unpushed(repo, store, entries + head)
+    missing = open_store(repo).missing_manifests(
+        e.pointer.oid for e in entries + head if e.pointer.size)
+    remote, not_pushed = unpushed(repo, entries + head, missing)
     return Status(
         remote=remote, unpushed=not_pushed,
         unmerged=sorted(tracked & unmerged),
@@ -136,18 +136,16 @@ def status(repo: Repo) -> Status:
         modified=sorted((tracked & modified) - unmerged),
         raw=_raw_lines(repo, raw_index, staged),
         pointer_only=still_pointers(repo, entries),
-        not_cached=_not_cached(store, entries))
+        not_cached=[e for e in entries if e.pointer.size and e.pointer.oid in missing])
 
 
-def _not_cached(store: Store, entries: list[Entry]) -> list[Entry]:
-    missing = store.missing_manifests(e.pointer.oid for e in entries if e.pointer.size)
-    return [e for e in entries if e.pointer.size and e.pointer.oid in missing]
-
-
-def unpushed(repo: Repo, store: Store, entries: list[Entry]) -> tuple[str | None, list[Entry]]:
-    """(default remote, those of `entries` whose objects it is not known to have), from what
-    this clone knows the remote has: no network. The sync module (and the git-lfs client
-    code it imports, ~8 ms of a status) is loaded only when no model remote is named."""
+def unpushed(repo: Repo, entries: list[Entry], missing: set[str]) -> tuple[str | None, list[Entry]]:
+    """(default remote, those of `entries` whose objects it is not known to have and are
+    cached: not among the oids `missing` their manifest), from what this clone knows the
+    remote has: no network. Cached means the manifest is there, as for `not_cached`: reading
+    every manifest and looking for its chunks took 0.35 s of a status of 10,000 files not
+    yet pushed. The sync module (and the git-lfs client code it imports, ~8 ms of a status)
+    is loaded only when no model remote is named."""
     from gitmodel.transfer import engine, remotes
     name = remotes.default_name(repo)
     if name is not None:
@@ -163,8 +161,8 @@ def unpushed(repo: Repo, store: Store, entries: list[Entry]) -> tuple[str | None
         there = known.having(e.pointer.oid for e in entries)
         for entry in entries:  # the cheap test first: at 10,000 pushed files, all pass it
             pointer = entry.pointer
-            if (pointer.size and pointer.oid not in there and (entry.path, pointer) not in seen
-                    and store.has_object(pointer)):
+            if (pointer.size and pointer.oid not in there and pointer.oid not in missing
+                    and (entry.path, pointer) not in seen):
                 seen.add((entry.path, pointer))
                 result.append(entry)
     finally:

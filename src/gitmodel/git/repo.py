@@ -313,6 +313,12 @@ class Repo:
                       if int(size) < MAX_POINTER_SIZE]
         return self._pointers(candidates)
 
+    def tree_blobs(self, commit: str) -> set[str]:
+        """The ids of the blobs in `commit`'s tree (a commit id, not a name: no option)."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", commit)
+        return {fields[2] for record in out.split("\0")
+                if len(fields := record.split("\t", 1)[0].split(" ")) == 3 and fields[1] == "blob"}
+
     def path_history(self, path: str, count: int) -> list[Entry]:
         """The pointer files `path` held in the newest `count` commits of HEAD's
         first-parent history that changed it, newest first (none before a first commit)."""
@@ -388,11 +394,11 @@ class Repo:
         try:
             ids = {blob for _, blob in candidates}
             blobs = cache.get(ids)
-            unknown = ids - blobs.keys()
-            fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
-            cache.put({blob: data for blob, data in fresh.items() if parse(data) is not None})
         finally:
             cache.close()
+        unknown = ids - blobs.keys()
+        fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
+        self.remember_pointers(fresh)
         blobs.update(fresh)
         entries = []
         for path, blob in candidates:
@@ -401,6 +407,18 @@ class Repo:
             if pointer is not None:
                 entries.append(Entry(path, blob, pointer))
         return entries
+
+    def remember_pointers(self, blobs: dict[str, bytes]) -> None:
+        """Keep those of `blobs` (id -> content, read by the caller) that are pointers for
+        the next reader (`_pointers`): the pre-commit hook reads every staged blob, so that
+        the first status after `git add` of 10,000 files reads none of them again (~0.2 s)."""
+        pointers = {blob: data for blob, data in blobs.items() if data and parse(data) is not None}
+        if pointers:
+            cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
+            try:
+                cache.put(pointers)
+            finally:
+                cache.close()
 
     def reachable_pointers(self) -> set[Pointer]:
         """Every pointer any ref, reflog entry, stash or index (of any worktree) holds.
