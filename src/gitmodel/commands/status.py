@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from gitmodel.errors import UserError
 from gitmodel.git import raw
@@ -124,9 +125,11 @@ def status(repo: Repo) -> Status:
     (a stat of every model file was 18 ms of 10,000; the index gives their sizes in 4).
     """
     from gitmodel.commands.checkout import still_pointers, written_by_git  # status's only
-    staged, modified, unmerged = _changes(repo)  # first: git refreshes the index's stat data
+    changes = _changes(repo)  # git status works on another core while the index is read
     tracked, entries, raw_index = repo.model_entries()
-    small = written_by_git(repo)  # a file can be its pointer text only where git saw it so
+    staged, modified, unmerged = changes()
+    small = written_by_git(repo)  # after git status refreshed the index's sizes: a file can
+    # be its pointer text only where git saw it so
     head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
             if staged and repo.commit("HEAD") else [])
     missing = open_store(repo).missing_manifests(
@@ -177,9 +180,15 @@ def unpushed(repo: Repo, entries: list[Entry], missing: set[str]) -> tuple[str |
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 
 
-def _changes(repo: Repo) -> tuple[set[str], set[str], set[str]]:
-    """(staged, modified in the work tree, unmerged) paths, from one `git status`."""
-    out = repo.git("status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=no")
+def _changes(repo: Repo) -> Callable[[], tuple[set[str], set[str], set[str]]]:
+    """One `git status`, started: calling the result gives (staged, modified in the work
+    tree, unmerged) paths."""
+    out = repo.git_meanwhile("status", "--porcelain=v1", "-z", "--no-renames",
+                             "--untracked-files=no")
+    return lambda: _parse_changes(out())
+
+
+def _parse_changes(out: str) -> tuple[set[str], set[str], set[str]]:
     staged, modified, unmerged = set(), set(), set()
     for record in filter(None, out.split("\0")):
         code, path = record[:2], record[3:]

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Collection, Iterable, Sequence
+from typing import IO, Callable, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.git.blobcache import PointerBlobs
@@ -220,6 +220,21 @@ class Repo:
 
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
         return run(args, cwd=self.top, input=input, check=check)
+
+    def git_meanwhile(self, *args: str) -> Callable[[], str]:
+        """Start `git ARGS` now; calling the result waits for its stdout (GitError if it
+        failed). The caller works meanwhile: status reads the index's pointers while `git
+        status` (~15 ms of 10,000 files) compares the work tree, on another core."""
+        proc = subprocess.Popen(["git", *args], cwd=self.top, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def result() -> str:
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                lines = err.decode(errors="replace").strip().splitlines()
+                raise GitError(lines[-1] if lines else f"git {args[0]} failed")
+            return out.decode(errors="surrogateescape")
+        return result
 
     # -- config --------------------------------------------------------------
     @cached_property
