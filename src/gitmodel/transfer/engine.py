@@ -64,6 +64,7 @@ from gitmodel.store.packs import (
     encode_index,
 )
 from gitmodel.store.pointer import Pointer
+from gitmodel.transfer.recent import up_to_date_line
 from gitmodel.transfer.remotes import Backend, RemoteError, redact
 from gitmodel.units import human, plural
 
@@ -99,8 +100,7 @@ class Stats:
 
     def summary(self, verb: str, remote: str) -> str:
         if not self.objects:
-            return (f"{verb}: nothing to transfer ({plural(self.up_to_date, 'object')} "
-                    f"up to date on {remote!r})")
+            return up_to_date_line(verb, remote, self.up_to_date)
         saved = f", dedup saved {human(self.deduped)}" if self.deduped else ""
         return (f"{verb} {plural(self.objects, 'object')}, {human(self.logical)} of model files: "
                 f"moved {human(self.moved)}"

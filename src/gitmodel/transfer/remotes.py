@@ -527,6 +527,11 @@ class _LocalFiles:
         return getattr(self._fs, name)
 
 
+def is_lfs_url(url: str) -> bool:
+    """An http(s) URL: a Git LFS server (transfer/lfs.py), not storage reached through fsspec."""
+    return urlsplit(url).scheme in ("http", "https") and "://" in url
+
+
 def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
     """Connect to a remote's storage; relative paths are relative to `repo_top`."""
     url = remote.url
