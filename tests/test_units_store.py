@@ -48,3 +48,30 @@ def test_gc_never_deletes_through_a_link_in_the_cache(repo: Path, tmp_path: Path
     gm(repo, "gc", "--grace", "0")
     assert victim.read_bytes() == b"keep me"
     assert gm(repo, "fsck").returncode == 0
+
+
+def test_read_ahead_closed_early_waits_for_the_work_still_running() -> None:
+    """A fetch's workers write into the caller's file: once the reader closes the generator
+    (an error, a sha256 mismatch), the file may be closed, so no work may still be running."""
+    import concurrent.futures
+    import threading
+
+    from gitmodel.store.objects import read_ahead
+
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def work(n: int) -> int:
+        if n == 1:
+            started.set()
+            release.wait()
+        finished.append(n)
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        chunks = read_ahead(pool, work, [(n,) for n in range(50)], 2)
+        assert next(chunks) == 0
+        started.wait()
+        threading.Timer(0.2, release.set).start()  # while close() waits, if it does
+        chunks.close()
+        assert 1 in finished  # the running one is done; the queued ones never start
+        assert len(finished) < 50

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Collection, ContextManager, Iterator, Sequence
+from typing import BinaryIO, Collection, ContextManager, Iterator, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
@@ -24,7 +24,7 @@ from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.store.atomic import atomic_output, pause_point, replace
-from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
@@ -108,7 +108,7 @@ class Materializer:
         self._lock = threading.Lock()
         self.written: dict[str, str] = {}  # path -> oid, files a fetch wrote through `output`
 
-    def output(self, manifest: Manifest) -> ContextManager[Writable] | None:
+    def output(self, manifest: Manifest) -> ContextManager[BinaryIO] | None:
         """For a fetch (transfer.engine.Output): where the file of `manifest` goes as its
         verified chunks arrive, one pass instead of a verify pass and a write pass. One
         pointer file per object; not one whose previous version is linked (patching that
@@ -127,7 +127,7 @@ class Materializer:
         return self._into(entry, target, mode)
 
     @contextlib.contextmanager
-    def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[Writable]:
+    def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[BinaryIO]:
         with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode,
                            fsync=self.store.fsync) as out:
             yield out
