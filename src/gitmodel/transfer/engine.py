@@ -19,9 +19,10 @@ few requests, not 20,000; existence checks and downloads consult the remote's pa
 indexes (listed and read once per transfer, validated like any remote input) before
 the loose layout, and a packed object is downloaded with one ranged read.
 
-A fetch can also write the files it brings (`Output`, what `git model pull` passes): the
-chunks it decodes and hashes in order go on, in the same pass, into a temporary file that
-is renamed into place only once the sha256 matched. A separate verify pass followed by
+A fetch can also write the files it brings (`Output`, what `git model pull` passes): in
+the same pass, each chunk is written at its offset into a temporary file by the thread that
+decoded it while one thread hashes them in order, and the file is renamed into place only
+once the sha256 matched. A separate verify pass followed by
 a decode-and-write pass cost 3.1 s of 7.3 s for a 1 GiB pull; in one pass, a 256 MiB
 clone + pull took 1.66 s instead of 2.14 s (1.27 s of CPU instead of 1.54; medians of 5,
 measured here on a loaded machine).
@@ -82,7 +83,7 @@ SPAN_GAP = 64 << 10   # unwanted bytes a span reads through rather than split in
 STASH = 32 << 20      # neighbours read ahead and kept until asked for, at most this many bytes
 _PACKS_LOCK = threading.Lock()
 T = TypeVar("T")
-
+_PWRITE = hasattr(os, "pwrite")  # not on Windows: there the hashing thread writes, in order
 
 
 class FileOut(Writable, Protocol):
@@ -640,9 +641,6 @@ def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
             if out is not None and not _PWRITE:
                 out.write(data)
     return sha.hexdigest()
-
-
-_PWRITE = hasattr(os, "pwrite")  # not on Windows: there the hashing thread writes, in order
 
 
 def _placed(manifest: Manifest) -> Iterator[tuple[str, int, int]]:
