@@ -860,17 +860,18 @@ def _sha256() -> hashlib._Hash:
     return hashlib.sha256()
 
 
-def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
-               chunks: Iterable[tuple[str, int]], depth: int) -> Generator[T, None, None]:
-    """`work(cid, size)` of each chunk in order, up to `depth` of them done ahead in `pool`
-    (one by one without a pool); what is queued when the reader stops early is cancelled."""
+def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[..., T],
+               chunks: Iterable[tuple], depth: int) -> Generator[T, None, None]:
+    """`work(*item)` of each item (a chunk's `(cid, size)`, say) in order, up to `depth` of
+    them done ahead in `pool` (one by one without a pool). When the reader stops early,
+    what is queued is cancelled and what is running is waited for: nothing `work` does
+    (a write into the caller's file) happens after the generator is closed."""
     if pool is None:
-        for cid, size in chunks:
-            yield work(cid, size)
+        for item in chunks:
+            yield work(*item)
         return
     todo = iter(chunks)
-    pending = collections.deque(pool.submit(work, cid, size)
-                                for cid, size in itertools.islice(todo, depth))
+    pending = collections.deque(pool.submit(work, *item) for item in itertools.islice(todo, depth))
     try:
         while pending:
             data = pending.popleft().result()
@@ -880,6 +881,7 @@ def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, in
     finally:
         for future in pending:
             future.cancel()
+        concurrent.futures.wait(pending)
 
 
 class _Ingest:
