@@ -7,6 +7,7 @@ machine, fast or slow.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -78,3 +79,20 @@ def test_replacing_a_file_swaps_it_whole_and_leaves_no_second_name(tmp_path):
     with pytest.raises(OSError):
         replace(tmp_path / "src", tmp_path / "a-dir")
     assert (tmp_path / "a-dir").is_dir() and (tmp_path / "src").read_bytes() == b"x"
+
+
+def test_atomic_output_gives_the_exact_mode_and_makes_the_folders_it_needs(tmp_path: Path) -> None:
+    """The temporary file is created with its final mode (restored past a umask that would
+    take bits away) in a tmp folder made on first use, and the target's folder likewise."""
+    import stat
+
+    from gitmodel.store.atomic import atomic_output
+    target = tmp_path / "work" / "sub" / "run.sh"
+    old = os.umask(0o077)
+    try:
+        with atomic_output(target, tmp_dir=tmp_path / "tmp", mode=0o755) as out:
+            out.write(b"#!/bin/sh\n")
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert list((tmp_path / "tmp").iterdir()) == []

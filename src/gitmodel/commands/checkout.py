@@ -29,10 +29,16 @@ from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
 def pointer_files(repo: Repo, paths: Sequence[str] = (),
-                  only: Collection[str] | None = None) -> list[Entry]:
+                  only: Collection[str] | None = None,
+                  listed: Sequence[Entry] | None = None) -> list[Entry]:
     """Index entries (filter=model) whose working-tree file is still the pointer text
-    (of the exact paths `only`, when given)."""
-    entries = repo.index_entries(paths, only) if only is None or only else []
+    (of the exact paths `only`, when given; of `listed`, index entries the caller has
+    read already, when given: a pull listed them, and listing again cost 0.12 s at 3,000
+    files)."""
+    if listed is not None:
+        entries = list(listed)
+    else:
+        entries = repo.index_entries(paths, only) if only is None or only else []
     tracked = repo.filtered_paths(e.path for e in entries)
     return still_pointers(repo, [e for e in entries if e.path in tracked])
 
@@ -90,7 +96,8 @@ class Materializer:
     `output`, as their objects arrive), then settled in the index together."""
 
     def __init__(self, repo: Repo, paths: Sequence[str] = (), strict_paths: bool = False,
-                 only: Collection[str] | None = None) -> None:
+                 only: Collection[str] | None = None,
+                 listed: Sequence[Entry] | None = None) -> None:
         for path in paths if strict_paths else ():
             if not repo.index_entries([path]):
                 raise UserError(f"pathspec {path!r} did not match any model file known to git")
@@ -98,7 +105,7 @@ class Materializer:
         self.store = open_store(repo)
         self.whole = Whole.of(repo)
         self.previous = Previous(repo, self.store, self.whole)
-        self.entries = pointer_files(repo, paths, only)
+        self.entries = pointer_files(repo, paths, only, listed)
         self.tmp_dir = _tmp_dir(repo, repo.top) if self.entries else None
         if self.entries:
             self.store.remove_stale_tmp()  # left by a command killed midway

@@ -78,6 +78,7 @@ DELTA_KEEP = 0.9
 # training checkpoint from the one before it in far fewer.
 DIFFER_TRY = 0.5
 OLDER_MIN = 1 << 20  # below this a piece never asks for older versions (a git call)
+PACKS_LOOK = 0.5  # seconds an add trusts its view of the packs folder (freshen_object)
 STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
@@ -168,6 +169,7 @@ class Store:
         self.packs = Packs(root / "objects" / "packs")
         self._writer: PackWriter | None = None
         self._batches = 0
+        self._deferring = 0  # adds under way: their packed objects are written as one
         self._writer_lock = threading.Lock()
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
@@ -279,7 +281,7 @@ class Store:
             if packed and self._batches:
                 if self._writer is None:
                     self._writer = PackWriter(self.packs.dir, self.tmp_dir)
-                self._writer.add(key, blob)
+                self._writer.add(key, blob, defer=self._deferring > 0)
                 if self._writer.size >= PACK_LIMIT:
                     full, self._writer = self._writer, None
         if full is not None:
@@ -318,14 +320,17 @@ class Store:
     def freshen_object(self, key: Key, pending: bool = True) -> bool:
         """`freshen` for an object wherever it is: a packed one dates its pack, and one in
         this batch's unpublished pack is fresh already, if `pending` (a packed add) may rely
-        on it: a loose object must never refer to one that a kill could still take away."""
-        path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
+        on it: a loose object must never refer to one that a kill could still take away.
+        The packs folder is looked at again only every PACKS_LOOK seconds: a pack another
+        process published since is missed at worst, and the object stored once more
+        (a stat per object was ~8 us of every small file's add)."""
+        path = self._chunk_file(key[1]) if key[0] == layout.CHUNKS else self._manifest_file(key[1])
         if self.freshen(path):
             return True
         writer = self._writer
         if writer is not None and writer.has(key):
             return pending
-        where = self.packs.locate(key)
+        where = self.packs.locate(key, PACKS_LOOK)
         return where is not None and self.freshen(self.packs.path(where[0]))
 
     def rewrite_pack(self, pack: str, keep: Iterable[Key]) -> str | None:
@@ -713,7 +718,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
 
-    def freshen(self, path: Path) -> bool:
+    def freshen(self, path: Path | str) -> bool:
         """Date an object an add reuses now, so gc's grace period covers it until git
         records the pointer; False when it is not there (the caller writes it). A new
         object, absent, needs no lock: nothing gc does can change that answer (the lock's
@@ -776,7 +781,21 @@ class Store:
         one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
         """
         packed = size is not None and size < PACKED_BELOW
-        return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+        with self._writer_lock:
+            self._deferring += 1
+        try:
+            return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+        finally:
+            with self._writer_lock:
+                self._deferring -= 1
+            self._flush_pack()
+
+    def _flush_pack(self) -> None:
+        """Write out what this batch's pack buffered (`PackWriter.flush`): an add returns
+        only once its objects are in the pack file and its journal."""
+        writer = self._writer
+        if writer is not None:
+            writer.flush()
 
 
 def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
@@ -853,11 +872,37 @@ class _Ingest:
             if index < len(self.expected.chunks) and self.expected.chunks[index][0] == cid:
                 self._keep(cid, chunk, pool, inflight)
                 return
+            if index == 0 and self._cut_as_expected(chunk, pool, inflight):
+                return
             self.sha = self._replay(index)
-        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
-        # reading the next chunk from git's pipe does not wait for it
-        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
+        if self.packed:  # a small file: handing 64 KiB to a thread costs more than hashing it
+            self.sha.update(chunk.data)
+        else:
+            # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so
+            # that reading the next chunk from git's pipe does not wait for it
+            inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
+
+    def _cut_as_expected(self, chunk: Chunk, pool: concurrent.futures.Executor,
+                         inflight: collections.deque) -> bool:
+        """Whether the first chunk holds exactly the expected content, cut otherwise (a
+        small file stored before it became one chunk, chunking.WHOLE_BELOW); then the
+        expected chunks stand for it, so a re-clean of such a file still hashes, encodes
+        and writes nothing."""
+        assert self.expected is not None
+        cuts = self.expected.chunks
+        if len(cuts) < 2 or len(chunk.data) != self.expected.size:
+            return False
+        view, at, pieces = memoryview(chunk.data), 0, []
+        for cid, size in cuts:
+            if chunk_id(view[at:at + size]) != cid:
+                return False
+            pieces.append((cid, Chunk(bytes(view[at:at + size]))))
+            at += size
+        self.chunks[:] = cuts
+        for cid, part in pieces:
+            self._keep(cid, part, pool, inflight)
+        return True
 
     def _known(self, data: bytes | bytearray) -> bool:
         cid = chunk_id(data)
