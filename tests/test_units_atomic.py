@@ -7,7 +7,6 @@ machine, fast or slow.
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -85,14 +84,11 @@ def test_atomic_output_gives_the_exact_mode_and_makes_the_folders_it_needs(tmp_p
     """The temporary file is created with its final mode (restored past a umask that would
     take bits away) in a tmp folder made on first use, and the target's folder likewise."""
     import stat
-
-    from gitmodel.store.atomic import atomic_output
+    code = ("import os, sys\nos.umask(0o077)\nfrom pathlib import Path\n"
+            "from gitmodel.store.atomic import atomic_output\ntop = Path(sys.argv[1])\n"
+            "with atomic_output(top / 'work' / 'sub' / 'run.sh', tmp_dir=top / 'tmp', mode=0o755) as out:\n"
+            "    out.write(b'#!/bin/sh\\n')\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
     target = tmp_path / "work" / "sub" / "run.sh"
-    old = os.umask(0o077)
-    try:
-        with atomic_output(target, tmp_dir=tmp_path / "tmp", mode=0o755) as out:
-            out.write(b"#!/bin/sh\n")
-    finally:
-        os.umask(old)
     assert target.read_bytes() == b"#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o755
     assert list((tmp_path / "tmp").iterdir()) == []

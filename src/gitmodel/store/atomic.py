@@ -60,7 +60,8 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) \
 
 def _temporary(folder: Path, mode: int) -> tuple[int, str]:
     """A new file in FOLDER (made if missing) with MODE, and its name. Created with its
-    final mode (fchmod only where the umask would take bits away), and folders made only
+    final mode (fchmod only where the umask, read at start-up as for DEFAULT_MODE, would
+    take bits away), and folders made only
     when missing: mkstemp + chmod + two mkdirs were ~40 us of the ~300 us a pull spends
     on each small file, in the thread that holds the GIL."""
     for attempt in range(100):
