@@ -68,7 +68,7 @@ from gitmodel.transfer.remotes import Backend, RemoteError, redact
 from gitmodel.units import human, plural
 
 NET_WORKERS = 8       # transfers wait on the network, not the CPU
-OBJECT_WORKERS = 4    # files fetched at once (many small files must not go one by one)
+OBJECT_WORKERS = 4       # files fetched at once (many small files must not go one by one)
 LIST_THRESHOLD = 8    # ids sharing a prefix above which one listing beats that many checks
 MAX_INDEX = 16 << 20  # a remote pack index read at most this long (370k objects)
 SPAN = 4 << 20        # wanted neighbours in a remote pack read in one request, up to this long
@@ -567,14 +567,20 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
     small, packed = _small(manifests)
     spans = Spans(backend, [(layout.CHUNKS, c) for c in needed & packed]) if packed else None
 
+    got: set[str] = set()  # needed chunks downloaded already (has_chunk: two stats each)
+
     def chunk(cid: str, size: int) -> bytes | bytearray:
-        if cid in needed and not store.has_chunk(cid):
-            return _download_chunk(store, backend, cid, size, progress, cid in packed, spans)
+        if cid in needed and cid not in got:
+            data = _download_chunk(store, backend, cid, size, progress, cid in packed, spans)
+            got.add(cid)
+            return data
         return store.read_chunk(cid, size)
 
     by_oid = {m.oid: m for m in manifests}
     try:
-        with store.batch(), concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
+        # a fetch records no pointer: objects buffered when it is killed are only fetched again
+        with store.batch(), store.deferred_writes(), \
+                concurrent.futures.ThreadPoolExecutor(NET_WORKERS) as pool:
             def verify_and_keep(oid: str) -> bool:
                 target = output(by_oid[oid]) if output is not None else None
                 try:
@@ -589,7 +595,7 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
                     return False
                 store.put_manifest(by_oid[oid], oid in small)
                 return True
-            sound = parallel(verify_and_keep, by_oid, OBJECT_WORKERS)
+            sound = parallel(verify_and_keep, by_oid, _object_workers(backend))
     finally:
         progress.close()
     bad = [m for m in manifests if not sound[m.oid]]
@@ -599,6 +605,13 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
+
+
+def _object_workers(backend: Backend) -> int:
+    """Files fetched at once: from a directory remote nothing waits on a network, and
+    threads beyond the cores only contend for the GIL (a pull of 3,000 files of 64 KiB on
+    2 cores: 2.0-2.3 s of CPU with 2 threads, 2.7-3.0 s with 4, medians alike or better)."""
+    return min(OBJECT_WORKERS, os.cpu_count() or 1) if backend.local else OBJECT_WORKERS
 
 
 def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],

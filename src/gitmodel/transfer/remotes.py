@@ -321,9 +321,14 @@ class Backend:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    @property
+    def local(self) -> bool:
+        """Whether this is a directory remote (on this machine's filesystem)."""
+        return "file" in getattr(self.fs, "protocol", ())
+
     def local_file(self, key: str) -> str | None:
         """Where `key` is on this machine's filesystem (a directory remote), else None."""
-        return self._path(key) if "file" in getattr(self.fs, "protocol", ()) else None
+        return self._path(key) if self.local else None
 
     @retried
     def exists(self, key: str) -> bool:
