@@ -368,6 +368,24 @@ class Packs:
             self._decoded = {n: e for n, e in self._decoded.items() if n in lookups}
             self._stamp = stamp
 
+    def _set(self, lookups: dict[str, _Lookup]) -> None:
+        self._lookups = lookups
+        self._newest_first = sorted(lookups.items(), reverse=True)
+
+    def _decode_all(self) -> dict[str, dict[Key, tuple[int, int]]]:
+        """Every pack's entries, decoded and checked entry by entry; a pack that fails is
+        dropped from the lookups too, as if its index were damaged as a whole."""
+        self.refresh(force=True)
+        with self._lock:
+            for name in [n for n in self._lookups if n not in self._decoded]:
+                lookup = self._lookups[name]
+                try:
+                    self._decoded[name] = _decode_body(lookup.body, lookup.pack_size)
+                except BadIndex:
+                    self._unsound.add(name)
+                    self._set({n: v for n, v in self._lookups.items() if n != name})
+            return dict(self._decoded)
+
     def locate(self, key: Key, max_age: float = 0.0) -> Where | None:
         """Where `key` is packed; the folder is looked at first unless it was less than
         `max_age` seconds ago."""

@@ -528,25 +528,6 @@ class _LocalFiles:
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
         """As fsspec's; names only without the import (what a fetch lists: packs/)."""
-        if detail:
-            return self.__getattr__("ls")(path, detail=detail, **kwargs)
-        with os.scandir(path) as entries:
-            return [f"{path.rstrip('/')}/{entry.name}" for entry in entries]
-
-    def cat_file(self, path: str, start: int = 0, end: int | None = None) -> bytes:
-        """Bytes `start` to `end` of the file (as fsspec's, for offsets from the start)."""
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            return handle.read(-1 if end is None else max(0, end - start))
-
-    protocol = ("file", "local")  # fsspec's, so `Backend.local_file` needs no import
-
-    def isdir(self, path: str) -> bool:
-        return os.path.isdir(path)
-
-    def ls(self, path: str, detail: bool = False, **kwargs: Any) -> list:
-        """As fsspec's `ls`; the plain listing a fetch asks for (packs/) without importing
-        fsspec, which was ~0.1 s of a pull from a directory remote."""
         if detail or kwargs:
             return self.__getattr__("ls")(path, detail=detail, **kwargs)
         if not os.path.isdir(path):
@@ -554,6 +535,12 @@ class _LocalFiles:
                 return [path]
             raise FileNotFoundError(path)
         return [f"{path.rstrip('/')}/{name}" for name in os.listdir(path)]
+
+    def cat_file(self, path: str, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes `start` to `end` of the file (as fsspec's, for offsets from the start)."""
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            return handle.read(-1 if end is None else max(0, end - start))
 
     def __getattr__(self, name: str) -> Any:
         if self._fs is None:
