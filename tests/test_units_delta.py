@@ -12,7 +12,7 @@ import pytest
 
 from conftest import git, gm
 from gitmodel.store import codec
-from gitmodel.store.objects import CorruptObject, Store, chunk_id
+from gitmodel.store.objects import CorruptObject, FileChunks, Store, chunk_id
 
 
 def _bf16(values: np.ndarray) -> bytes:
@@ -423,3 +423,55 @@ def test_a_remote_delta_chain_that_loops_is_refused(tmp_path: Path) -> None:
     with pytest.raises(remotes.RemoteError, match="damaged"):
         engine.fetch(target, backend, {Pointer(m1.oid, m1.size): "m.safetensors"})
     assert not target.has_chunk(delta) and not target.has_manifest(m1.oid)
+
+
+def test_a_delta_takes_its_base_from_a_file_holding_it(tmp_path: Path) -> None:
+    """The version a checkout replaces holds the bases of the next one's deltas: read there,
+    each verified, instead of decoded; a base changed in the file is decoded instead."""
+    store = Store(tmp_path / "cache")
+    v0, v1 = versions(2)
+    m0 = _add(store, v0)
+    m1 = _add(store, v1, m0)
+    delta, size = next((c, n) for c, n in m1.chunks if store.chunk_base(c))
+    base = store.chunk_base(delta)
+    assert base is not None
+    held = tmp_path / "v0"
+    held.write_bytes(v0)
+    bases = FileChunks(held, m0)
+    try:
+        assert bases(base, size) == store.read_chunk(base, size)
+        assert bases(delta, size) is None and bases(base, size - 2) is None
+        assert store.read_chunk(delta, size, bases) == store.read_chunk(delta, size)
+        offset = sum(n for _, n in m0.chunks[:[c for c, _ in m0.chunks].index(base)])
+        with open(held, "r+b") as handle:  # changed in place since it was written
+            handle.seek(offset + size // 2)
+            handle.write(bytes(8))
+        assert bases(base, size) is None
+        out = io.BytesIO()
+        store.write_to(m1.pointer, out, bases)
+        assert out.getvalue() == v1
+    finally:
+        bases.close()
+
+
+def test_checking_out_a_delta_version_over_a_changed_base(repo: Path) -> None:
+    """Through git: v0's file, changed in place after its checkout, is not trusted for
+    v1's bases where it changed; v1 comes out right."""
+    v0, v1 = versions(2)
+    model = repo / "m.safetensors"
+    for data, tag in ((v0, "v0"), (v1, "v1")):
+        model.write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", tag)
+        git(repo, "tag", tag)
+    keep = ("-c", "model.checkout.keepWhole=0")
+    git(repo, *keep, "checkout", "-q", "v0")
+    assert model.read_bytes() == v0
+    with open(model, "r+b") as handle:  # the same inode as the link the checkout kept
+        handle.seek(len(v0) // 2)
+        handle.write(bytes(8))
+    git(repo, *keep, "checkout", "-qf", "v1")
+    assert model.read_bytes() == v1
+    git(repo, *keep, "checkout", "-q", "v0")
+    git(repo, *keep, "checkout", "-q", "v1")
+    assert model.read_bytes() == v1
