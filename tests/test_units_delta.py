@@ -129,6 +129,19 @@ def test_a_damaged_difference_delta_is_refused() -> None:
         codec.decode(blob, len(data), base[:-2])
 
 
+def test_a_stream_declaring_a_huge_length_is_refused_before_any_allocation() -> None:
+    """zstandard allocates what a frame header declares, whatever `max_output_size` says."""
+    frame = bytes.fromhex("28b52ffd") + bytes([0xE0]) + struct.pack("<Q", 1 << 62) + bytes([1, 0, 0])
+    grouped = bytes([codec.CODEC_ZSTD_GROUPED, 2]) + struct.pack("<BI", 1, len(frame)) + frame
+    data, base = _difference_pair(1 << 12, 0.5, jumps=0)
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    body = codec.DELTA_HEAD + 10
+    sub = blob[:body] + struct.pack("<BI", 1, len(frame)) + frame
+    for bad, base_bytes in ((bytes([codec.CODEC_ZSTD]) + frame, None), (grouped, None), (sub, base)):
+        with pytest.raises(codec.CorruptChunk):
+            codec.decode(bad, len(data), base_bytes)
+
+
 def test_an_escape_beyond_the_piece_is_refused() -> None:
     words = np.arange(4096, dtype="<u2")
     base = words.tobytes()

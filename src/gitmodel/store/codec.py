@@ -85,6 +85,15 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return _local.d
 
 
+def _unzstd(frame: bytes | memoryview, size: int) -> bytes:
+    """A zstd frame that must hold `size` bytes, decompressed. The content size its header
+    declares is checked first: zstandard allocates that much whatever `max_output_size`
+    says, so a damaged or hostile chunk could otherwise ask for any amount of memory."""
+    if zstandard.frame_content_size(frame) not in (size, -1):
+        raise CorruptChunk("a stream that declares the wrong length")
+    return _decompressor().decompress(frame, max_output_size=size)
+
+
 def _compress_stream(data: bytes | bytearray, grouped: bool = False) -> tuple[int, bytes | bytearray]:
     """(flag, payload): zstd when a sample says it pays, raw otherwise."""
     comp = _compressor(grouped)
@@ -225,7 +234,7 @@ def decode(blob: bytes, size: int, base: bytes | bytearray | None = None,
         if codec == CODEC_RAW:
             out = blob[1:]
         elif codec == CODEC_ZSTD:
-            out = _decompressor().decompress(memoryview(blob)[1:], max_output_size=size)
+            out = _unzstd(memoryview(blob)[1:], size)
         elif codec == CODEC_ZSTD_GROUPED:
             out = _decode_grouped(blob, size)
         else:
@@ -325,7 +334,7 @@ def _grouped_streams(blob: bytes | memoryview, size: int) -> tuple[int, list]:
         if len(payload) != length:
             raise CorruptChunk("truncated stream")
         if flag:
-            payload = _decompressor().decompress(payload, max_output_size=n)
+            payload = _unzstd(payload, n)
         if len(payload) != n:
             raise CorruptChunk("stream of the wrong length")
         streams.append(payload)
@@ -520,7 +529,7 @@ def _sub_apply(packed, bits: int, base, words) -> None:
 def _sub_codes(payload: memoryview, length: int, flag: int, size: int) -> bytes | memoryview:
     if len(payload) != length or flag not in (0, 1):
         raise CorruptChunk("truncated codes")
-    out = _decompressor().decompress(payload, max_output_size=size) if flag else payload
+    out = _unzstd(payload, size) if flag else payload
     if len(out) != size:
         raise CorruptChunk("codes of the wrong length")
     return out
