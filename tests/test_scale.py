@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import git, gm
+from conftest import copy, git, gm
 
 
 def _files(repo: Path, count: int, version: int = 0, every: int = 1) -> None:
@@ -143,3 +143,22 @@ def test_a_checkout_starts_the_same_processes_for_2_or_20_changed_files(repo, tm
         assert "filter-process" not in trace.read_text()
     assert seen[0] == seen[1], seen
     assert seen[0].count("built-in") == 3, seen  # checkout, and the filter's rev-parse, config
+
+
+def test_status_names_the_files_left_as_pointers(repo, tmp_path):
+    """A clone made before `git model install` holds pointer texts: status names those files
+    (found by the sizes git's index records) and stops naming one once its content is back."""
+    _files(repo, 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    gm(clone, "install", "--local")
+    out = gm(clone, "status").stdout.decode()
+    left = out.split("(git model checkout, or git model pull):\n")[1].split("\n")
+    assert [line.split(" ")[0] for line in left[:4]] == ["\tf000.bin", "\tf001.bin", "\tf002.bin",
+                                                          "Objects"], out
+    copy(repo / "f001.bin", clone / "f001.bin")
+    git(clone, "add", "f001.bin")  # the same pointer: only the index's stat data change
+    out = gm(clone, "status").stdout.decode()
+    assert "\tf000.bin (" in out and "\tf002.bin (" in out and "f001.bin" not in out, out

@@ -86,6 +86,17 @@ def test_reader_finds_a_name_too_long_for_its_length_field(tmp_path, version):
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_recorded_below_names_the_entries_git_records_that_small(tmp_path, version, object_format):
+    """The skipping reader (names decoded only for small entries) agrees with git's sizes."""
+    repo = make_repo(tmp_path, version, object_format)
+    sizes = {path: fields[-1] for path, fields in ls_files_debug(repo).items()}
+    for limit in (0, 4, 50, 1 << 20):
+        assert index.recorded_below(repo / ".git/index", hash_len(object_format), limit) \
+            == {path for path, size in sizes.items() if size < limit}, limit
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
 @pytest.mark.parametrize("version", [3, 4])
 def test_settle_rewrites_racy_entries_as_git_reads_them(tmp_path, version, object_format):
     repo = make_repo(tmp_path, version, object_format)

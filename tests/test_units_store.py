@@ -64,3 +64,30 @@ def test_matches_is_true_only_for_the_very_bytes(tmp_path: Path) -> None:
         (tmp_path / "v.bin").write_bytes(variant)
         assert not store.matches(tmp_path / "v.bin", manifest)
     assert not store.matches(tmp_path / "missing.bin", manifest)
+
+
+def test_read_ahead_closed_early_waits_for_the_work_still_running() -> None:
+    """A fetch's workers write into the caller's file: once the reader closes the generator
+    (an error, a sha256 mismatch), the file may be closed, so no work may still be running."""
+    import concurrent.futures
+    import threading
+
+    from gitmodel.store.objects import read_ahead
+
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def work(n: int) -> int:
+        if n == 1:
+            started.set()
+            release.wait()
+        finished.append(n)
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        chunks = read_ahead(pool, work, [(n,) for n in range(50)], 2)
+        assert next(chunks) == 0
+        started.wait()
+        threading.Timer(0.2, release.set).start()  # while close() waits, if it does
+        chunks.close()
+        assert 1 in finished  # the running one is done; the queued ones never start
+        assert len(finished) < 50

@@ -37,7 +37,7 @@ def atomic_output(path: Path, tmp_dir: Path | None = None, fsync: bool = False,
     """Open a temporary file that replaces `path` only if the block succeeds."""
     tmp_dir = tmp_dir or path.parent
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    import tempfile  # with shutil and random, ~3 ms: not on the path of a filter that writes nothing
+    import tempfile  # not at import: a filter that writes nothing (a re-clean) skips it
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
-import hashlib
 import itertools
 import json
 import os
@@ -44,6 +43,7 @@ from gitmodel.store.chunking import (
     ZIP_MAGIC,
     Chunk,
     Readable,
+    Reader,
     chunk_stream,
     tensor_pieces,
 )
@@ -60,8 +60,9 @@ from gitmodel.store.packs import (
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
 
-if TYPE_CHECKING:  # imported where threads start: a checkout of small files starts none
+if TYPE_CHECKING:  # annotations only; imported where used (a re-clean needs neither)
     import concurrent.futures
+    import hashlib
 
 T = TypeVar("T")
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -171,6 +172,7 @@ class Store:
         self._writer: PackWriter | None = None
         self._batches = 0
         self._writer_lock = threading.Lock()
+        self._packs_dated: dict[str, float] = {}  # pack name -> when this process dated it
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
         """The process's worker threads for KIND ("read", "write"; "hash": one thread, so
@@ -178,7 +180,7 @@ class Store:
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
-        import concurrent.futures  # logging with it: ~3 ms of a filter start that needs none
+        import concurrent.futures  # not at import (with logging, ~3 ms): a re-clean needs no thread
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
@@ -322,14 +324,27 @@ class Store:
         """`freshen` for an object wherever it is: a packed one dates its pack, and one in
         this batch's unpublished pack is fresh already, if `pending` (a packed add) may rely
         on it: a loose object must never refer to one that a kill could still take away."""
-        path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
+        path = self._chunk_file(key[1]) if key[0] == layout.CHUNKS else self._manifest_file(key[1])
         if self.freshen(path):
             return True
         writer = self._writer
         if writer is not None and writer.has(key):
             return pending
         where = self.packs.locate(key)
-        return where is not None and self.freshen(self.packs.path(where[0]))
+        return where is not None and self._freshen_pack(where[0])
+
+    def _freshen_pack(self, name: str) -> bool:
+        """`freshen` for a pack, at most once a second: the objects of many small files
+        share a few packs, and a lock and a utime for each of them were most of the time
+        of a re-clean of 100 such files. A pack dated a second ago is inside any grace
+        period gc is given but 0."""
+        now = time.monotonic()
+        if now - self._packs_dated.get(name, -2.0) < 1.0:
+            return True
+        if not self.freshen(self.packs.path(name)):
+            return False
+        self._packs_dated[name] = now
+        return True
 
     def rewrite_pack(self, pack: str, keep: Iterable[Key]) -> str | None:
         """Copy the `keep` entries of PACK into a new pack, published before PACK may go
@@ -716,7 +731,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
 
-    def freshen(self, path: Path) -> bool:
+    def freshen(self, path: str | Path) -> bool:
         """Date an object an add reuses now, so gc's grace period covers it until git
         records the pointer; False when it is not there (the caller writes it). A new
         object, absent, needs no lock: nothing gc does can change that answer (the lock's
@@ -769,7 +784,7 @@ class Store:
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
                    name: str = "", parent: Parent = None, *, size: int | None = None,
-                   ancestors: Ancestors | None = None) -> Manifest:
+                   ancestors: Ancestors | None = None, exact: bool = False) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -784,22 +799,79 @@ class Store:
         (older versions, called once at most) if one is closer. `size`, the stream's
         length if known (a hint), helps cut an edited copy of a stored file, and a small
         one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
+
+        `exact`: the file's whole stat data is what it was when it held `expected` (git's
+        re-clean of a racily clean entry, at every `git commit` right after `git add`).
+        The stream is then read as `expected`'s chunks, each checked against its id,
+        without cutting it again (and without loading the cutter: 15 ms of a process
+        start); at the first difference it is added as usual.
         """
         packed = size is not None and size < PACKED_BELOW
+        if expected is not None and exact:
+            reader = stream if isinstance(stream, Reader) else Reader(stream)
+            left = self._follow(reader, expected, packed)
+            if left is None:
+                return expected
+            stream, parent = _Replayed(self, expected.chunks[:left], reader), parent or expected
+            expected = None
         return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
 
+    def _follow(self, reader: Reader, expected: Manifest, packed: bool) -> int | None:
+        """Read `reader` as `expected`'s chunks; None when it is exactly that content and
+        every object of it is here (dated for gc's grace period, like any add), else
+        the number of chunks that matched, with the bytes read past them pushed back."""
+        for index, (cid, size) in enumerate(expected.chunks):
+            data = reader.read(size)
+            if len(data) != size or chunk_id(data) != cid \
+                    or not self.freshen_object((layout.CHUNKS, cid), packed):
+                reader.unread(data)
+                return index
+        extra = reader.read(1)
+        if extra:
+            reader.unread(extra)
+            return len(expected.chunks)
+        if not self.freshen_object((layout.MANIFESTS, expected.oid), packed):
+            self.put_manifest(expected, packed)
+        return None
 
-def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
-               chunks: Iterable[tuple[str, int]], depth: int) -> Generator[T, None, None]:
-    """`work(cid, size)` of each chunk in order, up to `depth` of them done ahead in `pool`
-    (one by one without a pool); what is queued when the reader stops early is cancelled."""
+
+class _Replayed:
+    """A stream whose first chunks were read already: those, from the store, then the rest."""
+
+    def __init__(self, store: Store, chunks: tuple[tuple[str, int], ...], rest: Reader) -> None:
+        self._blocks = (store.read_chunk(cid, size) for cid, size in chunks)
+        self._head = memoryview(b"")
+        self._rest = rest
+
+    def readinto(self, buffer: memoryview | bytearray, /) -> int:
+        while not self._head:
+            block = next(self._blocks, None)
+            if block is None:
+                return self._rest.readinto(buffer)
+            self._head = memoryview(block)
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        return n
+
+
+def _sha256() -> hashlib._Hash:
+    import hashlib  # OpenSSL's load is ~2 ms of a filter's start; a re-clean needs no sha256
+    return hashlib.sha256()
+
+
+def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[..., T],
+               chunks: Iterable[tuple], depth: int) -> Generator[T, None, None]:
+    """`work(*item)` of each item (a chunk's `(cid, size)`, say) in order, up to `depth` of
+    them done ahead in `pool` (one by one without a pool). When the reader stops early,
+    what is queued is cancelled and what is running is waited for: nothing `work` does
+    (a write into the caller's file) happens after the generator is closed."""
     if pool is None:
-        for cid, size in chunks:
-            yield work(cid, size)
+        for item in chunks:
+            yield work(*item)
         return
     todo = iter(chunks)
-    pending = collections.deque(pool.submit(work, cid, size)
-                                for cid, size in itertools.islice(todo, depth))
+    pending = collections.deque(pool.submit(work, *item) for item in itertools.islice(todo, depth))
     try:
         while pending:
             data = pending.popleft().result()
@@ -809,6 +881,7 @@ def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, in
     finally:
         for future in pending:
             future.cancel()
+        concurrent.futures.wait(pending)
 
 
 class _Ingest:
@@ -824,11 +897,12 @@ class _Ingest:
         self.bases: dict[str, str] | None = None
         self.older: list[dict[str, str]] | None = None  # pieces of `ancestors()`, once read
         self.older_lock = threading.Lock()  # asked for by the writer threads
-        self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
+        self.sha: hashlib._Hash | None = None if expected else _sha256()
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
 
     def run(self, stream: Readable, name: str, size: int | None) -> Manifest:
+        import concurrent.futures  # imported by `pool` already
         pool = self.store.pool("write")
         inflight: collections.deque = collections.deque()
         try:
@@ -865,9 +939,11 @@ class _Ingest:
                 self._keep(cid, chunk, pool, inflight)
                 return
             self.sha = self._replay(index)
-        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
-        # reading the next chunk from git's pipe does not wait for it
-        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
+        if self.packed:  # a small file: its sha256 costs less than a thread's hand-off
+            self.sha.update(chunk.data)
+        else:  # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order,
+            # so that reading the next chunk from git's pipe does not wait for it
+            inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
 
     def _known(self, data: bytes | bytearray) -> bool:
@@ -913,7 +989,7 @@ class _Ingest:
 
     def _replay(self, count: int) -> hashlib._Hash:
         """Hash the first `count` chunks (known equal to the expected ones) from the cache."""
-        sha = hashlib.sha256()
+        sha = _sha256()
         for cid, size in self.chunks[:count]:
             sha.update(self.store.read_chunk(cid, size))
         return sha

@@ -124,7 +124,7 @@ class PackWriter:
         self.packs_dir = packs_dir
         self.tmp_dir = tmp_dir
         packs_dir.mkdir(parents=True, exist_ok=True)
-        self.stem = f"open-{os.urandom(16).hex()}"  # uuid4's randomness, without its import
+        self.stem = f"open-{os.urandom(16).hex()}"
         self.fd = os.open(packs_dir / f"{self.stem}.pack", os.O_RDWR | os.O_CREAT | os.O_EXCL,
                           DEFAULT_MODE)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
