@@ -430,11 +430,20 @@ def _respond_passthrough(head: bytes, reader: PktReader, writer: PktWriter) -> N
         writer.flush()
 
 
+def _size(store: Store, pointer: Pointer) -> int:
+    """The size of the content the cache holds for `pointer` (its manifest's: a pointer
+    from elsewhere may claim less), or the pointer's when that cannot be read."""
+    try:
+        return store.read_manifest(pointer.oid).size
+    except (MissingObject, CorruptObject, OSError):
+        return pointer.size
+
+
 def _respond_smudge(filt: Filter, path: str, pointer: Pointer, writer: PktWriter) -> None:
     """Stream content; a chunk found damaged midway turns the status into an error. A
     small file is answered whole, in one write: each of the six writes of a streamed
     answer woke git (100 files of 64 KiB: ~600 wake-ups, ~50 ms on a busy machine)."""
-    if pointer.size <= ANSWER_WHOLE:
+    if pointer.size <= ANSWER_WHOLE and _size(filt.store, pointer) <= ANSWER_WHOLE:
         content = io.BytesIO()
         try:
             filt.smudge(path, pointer, content)
