@@ -19,6 +19,8 @@ import pytest
 
 from conftest import git, gm
 from gitmodel.git import caller
+from gitmodel.store import layout
+from gitmodel.store.objects import Store
 
 MIB = 1 << 20
 SIZE = 128 * MIB  # above what the filter process itself takes (~65 MB), so git's buffer shows
@@ -172,6 +174,25 @@ def test_small_models_are_settled_by_the_filter_not_the_hook(small_versions, tmp
     assert git(repo, "status", "--porcelain", env=env).stdout == b""
     assert "filter-process" not in trace.read_text()
     assert not list((repo / ".git").glob("model-deferred-*"))
+
+
+def test_a_damaged_small_model_fails_its_checkout_whole(small_versions) -> None:
+    """A small file is answered in one piece, after every chunk is verified: a damaged one
+    makes git's checkout fail and name the file, and no damaged bytes reach the work tree."""
+    repo, first = small_versions
+    store = Store(repo / ".git/model")
+    oid = git(repo, "show", "HEAD~1:s1.bin").stdout.split(b"sha256:")[1].split()[0].decode()
+    cid, _ = store.read_manifest(oid).chunks[0]
+    pack, offset, length = store.packs.locate((layout.CHUNKS, cid)) or ("", 0, 0)
+    with open(store.packs.path(pack), "r+b") as handle:
+        handle.seek(offset + length - 1)
+        last = handle.read(1)[0]
+        handle.seek(offset + length - 1)
+        handle.write(bytes([last ^ 0xFF]))
+    result = git(repo, "checkout", "-q", "HEAD~1", check=False)
+    assert result.returncode != 0
+    assert b"s1.bin" in result.stderr and b"git model fsck" in result.stderr
+    assert not (repo / "s1.bin").exists()  # git removed the old version, wrote nothing
 
 
 def test_a_model_your_hook_changes_after_a_checkout_shows_as_modified(small_versions) -> None:

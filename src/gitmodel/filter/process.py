@@ -17,6 +17,7 @@ with pointers, and the post-checkout hook turns its exit status into 1 and names
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ from gitmodel.store.statcache import StatCache
 ANCESTORS = 3  # commits of a path's history whose versions may serve as delta bases
 DEFER_ABOVE = 1 << 20  # smaller files cost git little memory: they stream as before
 HANDOFF = "model-deferred-"  # + git's pid, in the git dir: read by hooks/post-checkout
+ANSWER_WHOLE = 1 << 20  # a smudge up to this size is answered in one write (held in memory)
 
 
 class FilterError(Exception):
@@ -438,9 +440,32 @@ def _respond_passthrough(head: bytes, reader: PktReader, writer: PktWriter,
         writer.flush()
 
 
+def _size(store: Store, pointer: Pointer) -> int:
+    """The size of the content the cache holds for `pointer` (its manifest's: a pointer
+    from elsewhere may claim less), or the pointer's when that cannot be read."""
+    try:
+        return store.read_manifest(pointer.oid).size
+    except (MissingObject, CorruptObject, OSError):
+        return pointer.size
+
+
 def _respond_smudge(filt: Filter, path: str, pointer: Pointer, writer: PktWriter,
                     ready: Callable[[], None]) -> None:
-    """Stream content; a chunk found damaged midway turns the status into an error."""
+    """Stream content; a chunk found damaged midway turns the status into an error. A
+    small file is answered whole, in one write: each of the six writes of a streamed
+    answer woke git (100 files of 64 KiB: ~600 wake-ups, ~50 ms on a busy machine)."""
+    if pointer.size <= ANSWER_WHOLE and _size(filt.store, pointer) <= ANSWER_WHOLE:
+        content = io.BytesIO()
+        try:
+            filt.smudge(path, pointer, content)
+        except FilterError as exc:
+            print(f"git-model: {exc}", file=sys.stderr)
+            writer.text("status=error")
+            writer.flush()
+            return
+        ready()
+        writer.answer("success", content.getvalue())
+        return
     writer.text("status=success")
     writer.flush()
     try:

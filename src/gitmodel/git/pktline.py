@@ -117,7 +117,8 @@ class PktWriter:
     def answer(self, status: str, content: bytes) -> None:
         """`status=STATUS`, a flush, the content, a flush and an empty list (the filter
         protocol's whole answer) in one write: five writes each woke git, 0.34 s of the
-        filter's 3.1 s adding 3,000 small files. For small content (a pointer)."""
+        filter's 3.1 s adding 3,000 small files. For small content (a pointer, a small
+        file's smudge)."""
         body = b"".join(b"%04x" % (len(part) + 4) + part
                         for part in (memoryview(content)[i:i + MAX_PAYLOAD].tobytes()
                                      for i in range(0, len(content), MAX_PAYLOAD)))

@@ -998,7 +998,6 @@ class _Ingest:
                 while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
-            import concurrent.futures  # loaded by `pool` already
             for future in inflight:  # every write done (or failed) before the add returns
                 concurrent.futures.wait([future])
         for future in inflight:
