@@ -278,9 +278,15 @@ class Packs:
                 with contextlib.suppress(OSError, BadIndex):
                     size = os.stat(self.dir / f"{name}.pack").st_size
                     indexes[name] = decode_index((self.dir / f"{name}.idx").read_bytes(), size)
-            self._indexes = indexes
-            self._where = {key: (name, *where) for name, entries in sorted(indexes.items())
-                           for key, where in entries.items()}
+            # Packs only added (an add's own, published at its end): their entries join a
+            # copy of the rest (a reader may be iterating the old one), not rebuilt from
+            # every index (7 ms at 10,000 small files). Which pack answers for an object
+            # held twice does not matter: its bytes are verified against its name.
+            added = self._indexes.keys() <= indexes.keys()
+            where = dict(self._where) if added else {}
+            for name in sorted(indexes.keys() - self._indexes.keys() if added else indexes):
+                where.update((key, (name, *at)) for key, at in indexes[name].items())
+            self._indexes, self._where = indexes, where
             self._stamp = stamp
 
     def locate(self, key: Key) -> Where | None:
