@@ -20,6 +20,11 @@ def main() -> None:
         from gitmodel.cli.errors import guarded
         from gitmodel.cli.filtering import filter_process
         _exit_at_once(guarded(filter_process))
+    if args[:1] in (["status"], ["push"]):  # their plain forms without click (cli/quick.py)
+        from gitmodel.cli.quick import quick
+        status = quick(args)
+        if status is not None:
+            sys.exit(status)
     from gitmodel.cli.main import run
     run()
 
