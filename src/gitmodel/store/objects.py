@@ -879,7 +879,7 @@ def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[..., T],
                 pending.append(pool.submit(work, *following))
             yield data
     finally:
-        import concurrent.futures  # loaded with the pool already
+        import concurrent.futures  # loaded already: `pool` is one of its executors
         for future in pending:
             future.cancel()
         concurrent.futures.wait(pending)
@@ -903,6 +903,7 @@ class _Ingest:
         self.seen: set[str] = set()
 
     def run(self, stream: Readable, name: str, size: int | None) -> Manifest:
+        import concurrent.futures  # imported by `pool` already
         pool = self.store.pool("write")
         inflight: collections.deque = collections.deque()
         try:
