@@ -19,6 +19,7 @@ import pytest
 from conftest import git
 from gitmodel.commands.hooks import install_hooks
 from gitmodel.git.repo import Repo
+from gitmodel.store import layout
 from gitmodel.store.objects import Manifest, Store
 from gitmodel.store.pointer import parse
 from gitmodel.store.statcache import StatCache
@@ -181,3 +182,22 @@ def test_a_file_rewritten_in_place_keeps_one_whole_copy(repo):
     assert model.read_bytes() == versions[1]
     git(repo, "checkout", "-q", "-")
     assert model.read_bytes() == versions[3]
+
+
+def test_a_store_sees_the_packs_it_publishes_and_forgets_removed_ones(tmp_path):
+    """A pack published after the first look joins the objects already known (not a
+    re-read of every index); a pack taken away takes its objects along."""
+    store = Store(tmp_path / "store")
+    files = [hashlib.shake_256(b"file %d" % i).digest(64 << 10) for i in range(2)]
+    manifests = []
+    for data in files:  # one pack each, seen by the same store
+        with store.batch():
+            manifests.append(store.add_stream(io.BytesIO(data), name="f.bin", size=len(data)))
+    assert all(store.has_object(m.pointer) for m in manifests)
+    assert len(store.packs.pack_names()) == 2
+    first = store.packs.locate((layout.MANIFESTS, manifests[0].oid))[0]
+    for ext in ("idx", "pack"):
+        store.packs.path(first, ext).unlink()
+    store.packs.refresh(force=True)
+    assert [store.has_object(m.pointer) for m in manifests] == [False, True]
+    assert _content(store, manifests[1]) == files[1]
