@@ -879,6 +879,7 @@ def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[..., T],
                 pending.append(pool.submit(work, *following))
             yield data
     finally:
+        import concurrent.futures  # loaded by whoever made `pool`
         for future in pending:
             future.cancel()
         concurrent.futures.wait(pending)
