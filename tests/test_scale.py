@@ -162,3 +162,27 @@ def test_status_names_the_files_left_as_pointers(repo, tmp_path):
     git(clone, "add", "f001.bin")  # the same pointer: only the index's stat data change
     out = gm(clone, "status").stdout.decode()
     assert "\tf000.bin (" in out and "\tf002.bin (" in out and "f001.bin" not in out, out
+
+
+def test_stat_cache_reads_its_table_whole_after_many_lookups(tmp_path):
+    """Past LOOKUPS_BEFORE_WHOLE lookups the table is read once: the same answers as a
+    query per path, its own later records included; a table past READ_WHOLE rows is not."""
+    from gitmodel.store.statcache import StatCache
+    db, target = tmp_path / "state.sqlite", tmp_path / "f.bin"
+    target.write_bytes(b"x")
+    st = os.stat(target)
+    writer = StatCache(db)
+    for i in range(100):
+        writer.record(f"p{i}.bin", st if i % 2 else None, f"{i:064x}")
+    writer.close()
+    for limit, whole in ((1000, True), (50, False)):
+        cache = StatCache(db)
+        cache.READ_WHOLE = limit
+        answers = [cache.expected_oid(f"p{i}.bin", st) for i in range(100)]
+        assert answers == [f"{i:064x}" for i in range(100)]
+        assert (cache._rows is not None) == whole
+        assert cache.expected_oid("p1.bin", os.stat(db)) is None  # another stat: no match
+        cache.record("new.bin", st, "c" * 64)
+        cache.flush()
+        assert cache.expected_oid("new.bin", st) == "c" * 64 and cache.expected_oid("nope", st) is None
+        cache.close()

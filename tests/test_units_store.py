@@ -91,3 +91,27 @@ def test_read_ahead_closed_early_waits_for_the_work_still_running() -> None:
         chunks.close()
         assert 1 in finished  # the running one is done; the queued ones never start
         assert len(finished) < 50
+
+
+def test_a_small_file_stored_in_two_chunks_is_recleaned_without_writes(tmp_path: Path) -> None:
+    """A small file stored before it became one chunk (chunking.WHOLE_BELOW) is matched
+    against its old cuts when the stat cache expects it: same manifest, nothing written."""
+    import hashlib
+    import io
+
+    from gitmodel.store.chunking import Chunk
+    from gitmodel.store.objects import Manifest, chunk_id
+    store = Store(tmp_path / "cache")
+    data = os.urandom(100_000)
+    halves = (data[:40_000], data[40_000:])
+    for half in halves:
+        store.put_chunk(chunk_id(half), Chunk(half))
+    old = Manifest(hashlib.sha256(data).hexdigest(), len(data),
+                   tuple((chunk_id(h), len(h)) for h in halves))
+    store.put_manifest(old)
+    before = sorted(p.name for _, p in store.files(layout.CHUNKS))
+    assert store.add_stream(io.BytesIO(data), expected=old, size=len(data)) == old
+    assert sorted(p.name for _, p in store.files(layout.CHUNKS)) == before
+    changed = data[:-1] + bytes([data[-1] ^ 1])
+    fresh = store.add_stream(io.BytesIO(changed), expected=old, size=len(changed))
+    assert fresh.oid == hashlib.sha256(changed).hexdigest() and len(fresh.chunks) == 1

@@ -28,11 +28,13 @@ from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
-def pointer_files(repo: Repo, paths: Sequence[str] = (), only: Collection[str] | None = None,
+def pointer_files(repo: Repo, paths: Sequence[str] = (),
+                  only: Collection[str] | None = None,
                   listed: Sequence[Entry] | None = None) -> list[Entry]:
     """Index entries (filter=model) whose working-tree file is still the pointer text
-    (of the exact paths `only`, when given; among `listed`, the index entries the caller
-    already read, when given)."""
+    (of the exact paths `only`, when given; of `listed`, index entries the caller has
+    read already, when given: a pull listed them, and listing again cost 0.12 s at 3,000
+    files)."""
     if listed is not None:
         entries = list(listed)
     else:
@@ -118,10 +120,13 @@ class Materializer:
         """For a fetch (transfer.engine.Output): where the file of `manifest` goes as its
         verified chunks arrive, one pass instead of a verify pass and a write pass. One
         pointer file per object; not one whose previous version is linked (patching that
-        writes less; `finish` does it from the cache)."""
+        writes less; `finish` does it from the cache), unless the file is small: a small
+        one is cheaper written than patched, and looking for its link (a hash and a failed
+        open) was ~9% of the time a pull of 3,000 files of 64 KiB spent on each."""
+        small = manifest.size < KEEP_FROM
         with self._lock:
             waiting = self._unclaimed.get(manifest.oid, [])
-            entry = next((e for e in waiting if not self.previous.patchable(e.path)), None)
+            entry = next((e for e in waiting if small or not self.previous.patchable(e.path)), None)
             if entry is None:
                 return None
             waiting.remove(entry)
@@ -181,11 +186,16 @@ def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: En
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
+        bases = previous.bases(entry.path)
         cleaner.submit(previous.discard, entry.path)
-        if _relink(store, whole, entry, target, mode):
-            return True
-        with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
-            store.write_to(entry.pointer, out)
+        try:
+            if _relink(store, whole, entry, target, mode):
+                return True
+            with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
+                store.write_to(entry.pointer, out, bases)
+        finally:
+            if bases is not None:
+                bases.close()
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)

@@ -27,6 +27,7 @@ from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.pktline import PktReader, PktWriter, ProtocolError, widen_pipe
 from gitmodel.git.repo import GitError, Repo
+from gitmodel.store.atomic import pause_point
 from gitmodel.store.chunking import Readable, Reader
 from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
@@ -385,6 +386,7 @@ def _serve_one(filt: Filter, headers: dict[str, str], reader: PktReader, writer:
             output = filt.clean(path, reader)
             reader.drain()
             _respond(writer, output)
+            pause_point("answered")  # git may record the pointer now: its objects are written
         elif command == "smudge":
             data = bytes(Reader(reader).read(MAX_POINTER_SIZE))
             pointer = filt.smudge_source(path, data)

@@ -36,6 +36,7 @@ GROUP = 1 << 20  # a group chunk is flushed before it grows past this
 CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
 FINE = 64 << 10  # mean chunk of the first tier: what an edit of an opaque file costs
 FINE_SPAN = 32 << 20  # the first tier; each next one is as long as all before it
+WHOLE_BELOW = 2 * FINE  # an opaque file shorter than this is one chunk
 _WINDOW = 16 << 20  # bytes in view of the content-defined cutter: 4 of its largest chunks
 _BLOCK = 1 << 20  # read at a time into that window
 MAX_SAFETENSORS_HEADER = 100 << 20
@@ -144,7 +145,23 @@ def chunk_stream(raw: Readable, name: str = "", known: Known | None = None,
     elif len(head) == 9 and head[8:9] == b"{" and known is not None:
         yield from _hinted_chunks(reader, known, size)
     else:
-        yield from cdc_chunks(reader)
+        yield from _opaque_chunks(reader)
+
+
+def _opaque_chunks(reader: Reader) -> Iterator[Chunk]:
+    """An opaque file shorter than WHOLE_BELOW is one chunk, a longer one content-defined
+    chunks. A 64 KiB file was 1.56 chunks on average (FINE cuts), each an encode, a pack
+    entry and a stored id more for an edit that would cost under WHOLE_BELOW anyway:
+    adding 3,000 such files spent ~0.1 ms per file cutting them. One chunk per file is
+    also one object to read per file in a pull. The cut depends on the length alone, so
+    the same content always gets the same chunk."""
+    head = reader.read(WHOLE_BELOW)
+    if len(head) < WHOLE_BELOW:
+        if head:
+            yield Chunk(bytes(head))
+        return
+    reader.unread(head)
+    yield from cdc_chunks(reader)
 
 
 @functools.cache

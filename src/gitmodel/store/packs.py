@@ -28,6 +28,7 @@ import os
 import re
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -46,6 +47,8 @@ _NAME_BYTES = {layout.CHUNKS: 16, layout.MANIFESTS: 32}
 PACK_LIMIT = 64 << 20  # a pack is closed at this size (Xet's xorbs: 64 MiB)
 PACKED_BELOW = 1 << 20  # files smaller than this are packed; larger ones stay loose
 MAX_ENTRY = 8 << 20     # no packed object is longer (small files' chunks and manifests)
+BUFFER = 1 << 20        # bytes a PackWriter holds before it writes them without a flush
+BUFFER_COUNT = 256      # objects likewise (writev takes at most IOV_MAX = 1024 pieces)
 PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 
 Key = tuple[str, str]               # (layout.CHUNKS or layout.MANIFESTS, name)
@@ -136,22 +139,47 @@ class PackWriter:
         self.entries: dict[Key, tuple[int, int]] = {}
         self.lock = threading.Lock()
         self.closed = False
+        self._blobs: list[bytes | bytearray] = []  # added, not written yet (see `flush`)
+        self._journal: list[bytes] = []
+        self._buffered = 0
 
-    def add(self, key: Key, blob: bytes | bytearray) -> None:
+    def add(self, key: Key, blob: bytes | bytearray, defer: bool = False) -> None:
+        """Append an object; with `defer`, its bytes reach the file only at the next
+        `flush` (or once BUFFER bytes or BUFFER_COUNT objects wait)."""
         with self.lock:
             if key in self.entries or self.closed:
                 return
-            _write_all(self.fd, blob)
             self.hash.update(blob)
             self.entries[key] = (self.size, len(blob))
-            _write_all(self.journal, _entry(key, self.size, len(blob)))
+            self._blobs.append(blob)
+            self._journal.append(_entry(key, self.size, len(blob)))
             self.size += len(blob)
+            self._buffered += len(blob)
+            if not defer or self._buffered >= BUFFER or len(self._blobs) >= BUFFER_COUNT:
+                self._write_out()
+
+    def flush(self) -> None:
+        """Write what `add` buffered: the objects' bytes in one system call, then their
+        journal entries in one. An add flushes before the filter answers git, so what git
+        records is on disk (in the page cache) and named by the journal, as when every
+        object was two writes of its own (a small file's chunk and manifest: four writes,
+        ~30 us of the ~350 us the filter spent on each file of 64 KiB)."""
+        with self.lock:
+            self._write_out()
+
+    def _write_out(self) -> None:
+        if not self._blobs or self.closed:
+            return
+        _write_vector(self.fd, self._blobs)
+        _write_all(self.journal, b"".join(self._journal))
+        self._blobs, self._journal, self._buffered = [], [], 0
 
     def get(self, key: Key) -> bytes | None:
         with self.lock:
             where = self.entries.get(key)
             if where is None or self.closed:
                 return None
+            self._write_out()
             return os.pread(self.fd, where[1], where[0])
 
     def has(self, key: Key) -> bool:
@@ -180,6 +208,7 @@ class PackWriter:
             return None
         with self.lock:
             try:
+                self._write_out()
                 os.fsync(self.fd)
                 name = f"pack-{self.hash.hexdigest()}"
                 final, open_pack = self.packs_dir / name, self.packs_dir / f"{self.stem}.pack"
@@ -197,10 +226,17 @@ class PackWriter:
                 self._close()
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _write_vector(fd: int, parts: list[bytes | bytearray]) -> None:
+    """All of `parts`, in order, with one writev when the kernel takes them whole."""
+    written = os.writev(fd, parts)
+    if written < sum(len(p) for p in parts):  # a short write (a signal, a full disk)
+        _write_all(fd, memoryview(b"".join(parts))[written:])
 
 
 def _entry(key: Key, offset: int, length: int) -> bytes:
@@ -296,11 +332,13 @@ class Packs:
         self._decoded: dict[str, dict[Key, tuple[int, int]]] = {}  # pack name -> entries
         self._unsound: set[str] = set()  # packs with an entry `decode_index` refused
         self._fds: dict[str, int] = {}
+        self._looked = 0.0  # time.monotonic() of the last look at the folder
 
     def refresh(self, force: bool = False) -> None:
         """Re-read the folder if it changed since the last look (or always, with `force`:
         a pack published within the same timestamp tick leaves the folder's mtime alone).
         A damaged index is skipped: its objects are missing, which fsck reports."""
+        self._looked = time.monotonic()
         try:
             stamp = os.stat(self.dir).st_mtime_ns
         except FileNotFoundError:
@@ -348,8 +386,11 @@ class Packs:
                     self._set({n: v for n, v in self._lookups.items() if n != name})
             return dict(self._decoded)
 
-    def locate(self, key: Key) -> Where | None:
-        self.refresh()
+    def locate(self, key: Key, max_age: float = 0.0) -> Where | None:
+        """Where `key` is packed; the folder is looked at first unless it was less than
+        `max_age` seconds ago."""
+        if not max_age or time.monotonic() - self._looked > max_age:
+            self.refresh()
         for name, lookup in self._newest_first:
             where = lookup.get(key)
             if where is not None:

@@ -583,15 +583,21 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
     small, packed = _small(manifests)
     spans = Spans(backend, [(layout.CHUNKS, c) for c in needed & packed]) if packed else None
 
+    got: set[str] = set()  # needed chunks downloaded already (has_chunk: two stats each)
+
     def chunk(cid: str, size: int) -> bytes | bytearray:
-        if cid in needed and not store.has_chunk(cid):
-            return _download_chunk(store, backend, cid, size, progress, cid in packed, spans)
+        if cid in needed and cid not in got:
+            data = _download_chunk(store, backend, cid, size, progress, cid in packed, spans)
+            got.add(cid)
+            return data
         return store.read_chunk(cid, size)
 
     by_oid = {m.oid: m for m in manifests}
     workers, depth = (LOCAL_WORKERS, LOCAL_AHEAD) if backend.local else (NET_WORKERS, NET_WORKERS)
     try:
-        with store.batch(), concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        # a fetch records no pointer: objects buffered when it is killed are only fetched again
+        with store.batch(), store.deferred_writes(), \
+                concurrent.futures.ThreadPoolExecutor(workers) as pool:
             def verify_and_keep(oid: str) -> bool:
                 target = output(by_oid[oid]) if output is not None else None
                 try:
@@ -606,7 +612,7 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
                     return False
                 store.put_manifest(by_oid[oid], oid in small)
                 return True
-            sound = parallel(verify_and_keep, by_oid, OBJECT_WORKERS)
+            sound = parallel(verify_and_keep, by_oid, _object_workers(backend))
     finally:
         progress.close()
     bad = [m for m in manifests if not sound[m.oid]]
@@ -616,6 +622,13 @@ def fetch(store: Store, backend: Backend, pointers: Mapping[Pointer, str],
     stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
     stats.moved, stats.chunks = progress.moved, len(needed)
     return stats
+
+
+def _object_workers(backend: Backend) -> int:
+    """Files fetched at once: from a directory remote nothing waits on a network, and
+    threads beyond the cores only contend for the GIL (a pull of 3,000 files of 64 KiB on
+    2 cores: 2.0-2.3 s of CPU with 2 threads, 2.7-3.0 s with 4, medians alike or better)."""
+    return min(OBJECT_WORKERS, os.cpu_count() or 1) if backend.local else OBJECT_WORKERS
 
 
 def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],

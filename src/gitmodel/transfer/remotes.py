@@ -528,10 +528,13 @@ class _LocalFiles:
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
         """As fsspec's; names only without the import (what a fetch lists: packs/)."""
-        if detail:
+        if detail or kwargs:
             return self.__getattr__("ls")(path, detail=detail, **kwargs)
-        with os.scandir(path) as entries:
-            return [f"{path.rstrip('/')}/{entry.name}" for entry in entries]
+        if not os.path.isdir(path):
+            if os.path.lexists(path):
+                return [path]
+            raise FileNotFoundError(path)
+        return [f"{path.rstrip('/')}/{name}" for name in os.listdir(path)]
 
     def cat_file(self, path: str, start: int = 0, end: int | None = None) -> bytes:
         """Bytes `start` to `end` of the file (as fsspec's, for offsets from the start)."""
