@@ -7,7 +7,6 @@ from typing import Callable
 
 from gitmodel.errors import UserError
 from gitmodel.git import raw
-from gitmodel.git.cache import open_store
 from gitmodel.git.raw import RawBlob
 from gitmodel.git.repo import Entry, Repo, listed_files
 from gitmodel.transfer import remotes
@@ -57,6 +56,7 @@ def ls_files(repo: Repo, rev: str | None) -> list[ListedFile]:
     else:
         raw_here, in_head = raw.in_index_and_head(repo)
         raw_head = {r.path for r in in_head}
+    from gitmodel.git.cache import open_store  # the store's code: not on status's kept path
     store = open_store(repo)
     listed = [ListedFile(e, store.has_object(e.pointer), head_raw=e.path in raw_head) for e in entries]
     listed += [ListedFile(None, False, r) for r in raw_here]
@@ -132,16 +132,15 @@ def status(repo: Repo) -> Status:
     0.10 s, most of it Python's start); not while anything is staged or left as a pointer.
     """
     from gitmodel.commands import statuscache
-    from gitmodel.commands.checkout import still_pointers, written_by_git  # status's only
     changes = _changes(repo)  # git status works on another core while the index is read
     listing = repo.model_listing()
     remote = _remote(repo)
     digest = statuscache.key(repo, listing, (remote.name, remote.url) if remote else None)
     kept = statuscache.load(repo, digest) if digest else None
     staged, modified, unmerged = changes()
-    small = written_by_git(repo)  # after git status refreshed the index's sizes: a file can
-    # be its pointer text only where git saw it so
-    entries: list[Entry] = []
+    small = repo.recorded_small()  # after git status refreshed the index's sizes: a file
+    # can be its pointer text only where git saw it so
+    pointer_only: list[Entry] = []
     if kept is not None and not staged and small is not None and not _listed(small, listing):
         raw_index, not_cached, not_pushed = kept
         tracked = {p for p, _ in listed_files(listing)} if modified or unmerged else set()
@@ -149,6 +148,8 @@ def status(repo: Repo) -> Status:
         tracked, entries, raw_index = repo.model_entries(listing)
         head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
                 if staged and repo.commit("HEAD") else [])
+        from gitmodel.commands.checkout import still_pointers  # with the store's code
+        from gitmodel.git.cache import open_store
         missing = open_store(repo).missing_manifests(
             e.pointer.oid for e in entries + head if e.pointer.size)
         not_cached = [e for e in entries if e.pointer.size and e.pointer.oid in missing]
@@ -158,14 +159,15 @@ def status(repo: Repo) -> Status:
         if head:
             both = not_pushed + _unpushed(repo, remote, head, missing)
             not_pushed = sorted({(e.path, e.pointer): e for e in both}.values(), key=lambda e: e.path)
+        pointer_only = still_pointers(repo, entries if small is None
+                                      else [e for e in entries if e.path in small])
     return Status(
         remote=remote.name if remote else None, unpushed=not_pushed,
         unmerged=sorted(tracked & unmerged),
         staged=sorted((tracked & staged) - unmerged),
         modified=sorted((tracked & modified) - unmerged),
         raw=_raw_lines(repo, raw_index, staged),
-        pointer_only=still_pointers(repo, entries if small is None
-                                    else [e for e in entries if e.path in small]) if entries else [],
+        pointer_only=pointer_only,
         not_cached=not_cached)
 
 

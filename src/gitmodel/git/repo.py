@@ -372,6 +372,18 @@ class Repo:
         wanted = set(paths)
         return self.index_entries(only=wanted) if wanted else []
 
+    def recorded_small(self) -> set[str] | None:
+        """The index's paths recorded with a pointer's size: git records the stat of what it
+        wrote, so these are the only files it can have left as pointers (racy entries, size
+        0, included). None when the index cannot be read here. Parsing the index costs ~4 ms
+        at 10,000 entries (`index.recorded_below`): what makes a hook's cost follow the
+        pointers left, not the repository, and status read those files alone."""
+        from gitmodel.git import index
+        try:
+            return index.recorded_below(*self.index_file, MAX_POINTER_SIZE)
+        except (index.Unsupported, OSError):
+            return None
+
     def model_listing(self) -> str:
         """`git ls-files -s -z` of the index's paths that say filter=model: what
         `model_entries` reads, and what status's cache (commands/statuscache.py) is keyed by.
