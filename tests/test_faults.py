@@ -132,6 +132,19 @@ def test_add_killed_while_storing_chunks(work: Path) -> None:
     _restores(work, {"HEAD~2": _data("one"), "HEAD~1": _data("two"), "HEAD": _data("three")})
 
 
+def test_add_of_a_small_file_killed_right_after_the_filter_answered(work: Path) -> None:
+    """A small file's objects go to a pack written in place (published when the filter
+    exits); the filter writes them out before answering, so once git has the pointer, a
+    kill loses nothing: the next command publishes them from the pack's journal."""
+    small = _data("small", 64 << 10)
+    (work / "s.bin").write_bytes(small)
+    kill_at(work, ["git", "add", "s.bin"], "answered")
+    assert git(work, "ls-files", "-s", "s.bin").stdout  # git recorded the pointer
+    git(work, "commit", "-qm", "small")
+    assert git(work, "cat-file", "--filters", "HEAD:s.bin").stdout == small
+    _restores(work, {"HEAD~1": _data("two"), "HEAD": _data("two")})
+
+
 def test_checkout_killed_while_writing_the_model(work: Path) -> None:
     """The deferred writer (the filter, after git exits) dies with its file half written."""
     kill_at(work, ["git", "checkout", "-q", "HEAD~1"], "write")

@@ -159,6 +159,26 @@ def test_a_hostile_pack_index_is_refused(damage: str) -> None:
         packs.decode_index(bytes(data), 158)
 
 
+def test_a_pack_lookup_checks_the_entry_it_finds(tmp_path: Path) -> None:
+    """Lookups check an entry's bounds when they find it (not every entry up front); the
+    listings gc and fsck use still drop a pack with any unsound entry."""
+    good, bad = (layout.CHUNKS, "ab" * 16), (layout.MANIFESTS, "cd" * 32)
+    data = bytearray(packs.encode_index({good: (8, 100), bad: (108, 50)}))
+    head = len(packs.IDX_MAGIC) + 4
+    struct.pack_into("<Q", data, head + packs.ENTRY.size + 33, 1 << 40)  # `bad` points outside
+    data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
+    name = "pack-" + "0" * 32
+    (tmp_path / f"{name}.pack").write_bytes(packs.MAGIC + bytes(150))
+    (tmp_path / f"{name}.idx").write_bytes(bytes(data))
+    found = packs.Packs(tmp_path)
+    assert found.locate(good) == (name, 8, 100)
+    assert found.locate(bad) is None and found.present([good, bad]) == {good}
+    assert found.locate((layout.CHUNKS, "cd" * 32)) is None  # a manifest's name as a chunk's
+    assert found.pack_names() == [] and found.locate(good) is None
+    found.refresh(force=True)
+    assert found.locate(good) is None  # until the pack is gone, or rewritten under a new name
+
+
 @pytest.mark.parametrize("order", ["ours", "reversed"])
 def test_a_pack_index_in_any_order_decodes_alike(order: str) -> None:
     """Ours is sorted (chunks, then manifests) and decoded in bulk; another order is

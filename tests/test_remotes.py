@@ -371,6 +371,29 @@ def test_a_model_push_after_a_first_git_push_reads_one_token(shared: dict) -> No
     assert "nothing to transfer (2 objects up to date" in out, out
 
 
+def test_a_pull_from_a_directory_remote_does_not_load_fsspec(shared: dict) -> None:
+    """A directory remote is listed and read with plain file calls: importing fsspec was
+    ~0.1 s of every pull from one. The small files arrive whole and clean to git."""
+    import subprocess
+    import sys
+    repo = shared["repo"]
+    rng = random.Random(5)
+    small = {f"s{i}.bin": rng.randbytes(40_000 + i) for i in range(3)}
+    for name, data in small.items():
+        (repo / name).write_bytes(data)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "small")
+    git(repo, "push", "-q", "origin", "main")
+    clone = _clone(shared)
+    code = ("import sys\nfrom gitmodel.commands import sync\nfrom gitmodel.git.repo import Repo\n"
+            "_, stats, done, missing = sync.pull(Repo.discover(), None)\n"
+            "assert stats.objects == 3 and len(done) == 3 and not missing, (stats, done, missing)\n"
+            "assert 'fsspec' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=clone, check=True)
+    assert all((clone / name).read_bytes() == data for name, data in small.items())
+    assert git(clone, "status", "--porcelain").stdout == b""
+
+
 def test_commands_that_cut_nothing_do_not_load_the_chunker() -> None:
     """status, the hooks, checkout and the filter process before its first clean load
     pyfastcdc (and the typing_extensions and logging it imports) only to cut a file."""

@@ -121,6 +121,32 @@ def test_stat_cache_batches_its_writes_and_keeps_them(tmp_path):
     other.close()
 
 
+def test_a_checkout_starts_the_same_processes_for_2_or_20_changed_files(repo, tmp_path):
+    """`git checkout` of small models (streamed by the filter, settled by it once git exits):
+    git, its filter and the filter's two look-ups, whatever the change; no hook process
+    starts git or Python, and `git status` after it re-cleans nothing."""
+    _files(repo, 30)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    for version, every in ((1, 15), (2, 1)):  # 2 files differ, then 20 more (all 30)
+        _files(repo, 30, version, every)
+        git(repo, "commit", "-qam", f"v{version}")
+    seen = []
+    trace = tmp_path / "trace"
+    for rev in ("main~1", "main~2"):  # v2 -> v1: all 30 differ; v1 -> v0: 2 differ
+        trace.unlink(missing_ok=True)
+        git(repo, "checkout", "-q", rev, env=dict(os.environ, GIT_TRACE=str(trace)))
+        seen.append([line.split("trace: ", 1)[1].split(":", 1)[0] for line in
+                     trace.read_text().splitlines() if "trace: built-in:" in line
+                     or "trace: exec:" in line or "trace: run_command:" in line])
+        trace.unlink()
+        assert git(repo, "status", "--porcelain", env=dict(os.environ, GIT_TRACE=str(trace))
+                   ).stdout == b""
+        assert "filter-process" not in trace.read_text()
+    assert seen[0] == seen[1], seen
+    assert seen[0].count("built-in") == 3, seen  # checkout, and the filter's rev-parse, config
+
+
 def test_status_names_the_files_left_as_pointers(repo, tmp_path):
     """A clone made before `git model install` holds pointer texts: status names those files
     (found by the sizes git's index records) and stops naming one once its content is back."""
@@ -220,3 +246,27 @@ def test_status_cache_follows_the_index_the_store_the_record_and_the_remote(repo
     git(repo, "commit", "-qm", "v0 of f000")  # alone changes, the cache and the record do not
     _settled_long_ago(repo)
     assert [e["path"] for e in _status(repo)["unpushed"]] == ["f002.bin"]
+
+
+def test_stat_cache_reads_its_table_whole_after_many_lookups(tmp_path):
+    """Past LOOKUPS_BEFORE_WHOLE lookups the table is read once: the same answers as a
+    query per path, its own later records included; a table past READ_WHOLE rows is not."""
+    from gitmodel.store.statcache import StatCache
+    db, target = tmp_path / "state.sqlite", tmp_path / "f.bin"
+    target.write_bytes(b"x")
+    st = os.stat(target)
+    writer = StatCache(db)
+    for i in range(100):
+        writer.record(f"p{i}.bin", st if i % 2 else None, f"{i:064x}")
+    writer.close()
+    for limit, whole in ((1000, True), (50, False)):
+        cache = StatCache(db)
+        cache.READ_WHOLE = limit
+        answers = [cache.expected_oid(f"p{i}.bin", st) for i in range(100)]
+        assert answers == [f"{i:064x}" for i in range(100)]
+        assert (cache._rows is not None) == whole
+        assert cache.expected_oid("p1.bin", os.stat(db)) is None  # another stat: no match
+        cache.record("new.bin", st, "c" * 64)
+        cache.flush()
+        assert cache.expected_oid("new.bin", st) == "c" * 64 and cache.expected_oid("nope", st) is None
+        cache.close()

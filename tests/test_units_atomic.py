@@ -78,3 +78,17 @@ def test_replacing_a_file_swaps_it_whole_and_leaves_no_second_name(tmp_path):
     with pytest.raises(OSError):
         replace(tmp_path / "src", tmp_path / "a-dir")
     assert (tmp_path / "a-dir").is_dir() and (tmp_path / "src").read_bytes() == b"x"
+
+
+def test_atomic_output_gives_the_exact_mode_and_makes_the_folders_it_needs(tmp_path: Path) -> None:
+    """The temporary file is created with its final mode (restored past a umask that would
+    take bits away) in a tmp folder made on first use, and the target's folder likewise."""
+    import stat
+    code = ("import os, sys\nos.umask(0o077)\nfrom pathlib import Path\n"
+            "from gitmodel.store.atomic import atomic_output\ntop = Path(sys.argv[1])\n"
+            "with atomic_output(top / 'work' / 'sub' / 'run.sh', tmp_dir=top / 'tmp', mode=0o755) as out:\n"
+            "    out.write(b'#!/bin/sh\\n')\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    target = tmp_path / "work" / "sub" / "run.sh"
+    assert target.read_bytes() == b"#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o755
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -291,3 +291,19 @@ def test_size_zero_text_is_content_not_the_empty_pointer():
     text = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 0\n"
     assert pointer.parse(text) is None
     assert pointer.parse(b"") == pointer.EMPTY
+
+
+# -- small opaque files -----------------------------------------------------------------
+@settings(FAST, max_examples=20)
+@given(st.integers(1, chunking.WHOLE_BELOW - 1), st.lists(st.integers(1, 70_000), max_size=3))
+def test_a_small_opaque_file_is_one_chunk(size, reads):
+    data = filler(size, size)
+    assert cuts(data, "shard.bin", reads) == [data]
+
+
+def test_an_opaque_file_from_whole_below_on_is_cut_by_content():
+    data = filler(8, chunking.WHOLE_BELOW)
+    pieces = cuts(data, "shard.bin")
+    assert len(pieces) > 1 and b"".join(pieces) == data
+    assert pieces == [bytes(c.data) for c in chunking.cdc_chunks(io.BytesIO(data))]
+    assert cuts(b"", "empty.bin") == []

@@ -412,7 +412,7 @@ def _echo_transfer(verb: str, name: str, stats: Stats, as_json: bool) -> None:
 def push(everything: bool, verify: bool, dry_run: bool, as_json: bool, args: tuple[str, ...]) -> None:
     """Upload the objects of REVs (default HEAD) that the remote lacks."""
     from gitmodel.commands.sync import push as do_push
-    name, stats = do_push(_repo(), args, everything, verify, dry_run)
+    name, stats = do_push(_heavy_repo(), args, everything, verify, dry_run)
     _echo_transfer("would push" if dry_run else "pushed", name, stats, as_json)
 
 
@@ -432,7 +432,7 @@ def fetch(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, 
           args: tuple[str, ...]) -> None:
     """Download and verify the objects of REVs (default HEAD) into the cache."""
     from gitmodel.commands.sync import fetch as do_fetch
-    name, stats = do_fetch(_repo(), args, include, exclude, everything)
+    name, stats = do_fetch(_heavy_repo(), args, include, exclude, everything)
     _echo_transfer("fetched", name, stats, as_json)
 
 
@@ -444,7 +444,7 @@ def pull(include: tuple[str, ...], exclude: tuple[str, ...], name: str | None) -
     """Fetch the checked-out revision's objects and write the model files."""
     from gitmodel.commands.sync import pull as do_pull
     from gitmodel.units import plural
-    remote_name, stats, done, missing = do_pull(_repo(), name, include, exclude)
+    remote_name, stats, done, missing = do_pull(_heavy_repo(), name, include, exclude)
     click.echo(stats.summary("fetched", remote_name))
     if done:
         click.echo(f"restored {plural(len(done), 'file')}")

@@ -36,6 +36,7 @@ GROUP = 1 << 20  # a group chunk is flushed before it grows past this
 CDC_AVG, CDC_MIN, CDC_MAX = 1 << 20, 256 << 10, 4 << 20
 FINE = 64 << 10  # mean chunk of the first tier: what an edit of an opaque file costs
 FINE_SPAN = 32 << 20  # the first tier; each next one is as long as all before it
+WHOLE_BELOW = 2 * FINE  # an opaque file shorter than this is one chunk
 _WINDOW = 16 << 20  # bytes in view of the content-defined cutter: 4 of its largest chunks
 _BLOCK = 1 << 20  # read at a time into that window
 MAX_SAFETENSORS_HEADER = 100 << 20
@@ -144,7 +145,23 @@ def chunk_stream(raw: Readable, name: str = "", known: Known | None = None,
     elif len(head) == 9 and head[8:9] == b"{" and known is not None:
         yield from _hinted_chunks(reader, known, size)
     else:
-        yield from cdc_chunks(reader)
+        yield from _opaque_chunks(reader)
+
+
+def _opaque_chunks(reader: Reader) -> Iterator[Chunk]:
+    """An opaque file shorter than WHOLE_BELOW is one chunk, a longer one content-defined
+    chunks. A 64 KiB file was 1.56 chunks on average (FINE cuts), each an encode, a pack
+    entry and a stored id more for an edit that would cost under WHOLE_BELOW anyway:
+    adding 3,000 such files spent ~0.1 ms per file cutting them. One chunk per file is
+    also one object to read per file in a pull. The cut depends on the length alone, so
+    the same content always gets the same chunk."""
+    head = reader.read(WHOLE_BELOW)
+    if len(head) < WHOLE_BELOW:
+        if head:
+            yield Chunk(bytes(head))
+        return
+    reader.unread(head)
+    yield from cdc_chunks(reader)
 
 
 @functools.cache
@@ -199,12 +216,17 @@ def cdc_chunks(raw: Readable, span: int = FINE_SPAN) -> Iterator[Chunk]:
     reader = raw if isinstance(raw, Reader) else Reader(raw)
     cutters = _cutters(span)
     tier, position, buf, eof = 0, 0, bytearray(), False
-    block = memoryview(bytearray(_BLOCK))  # reads land here first: a small file allocates little
+    # Reads land here first. It starts at 64 KiB and doubles up to _BLOCK while reads fill
+    # it: zeroing 1 MiB for each small file was a third of chunking a 64 KiB one (200 us),
+    # and git's pipe never gives more than a packet (65,516 bytes) a read anyway.
+    block = memoryview(bytearray(_BLOCK >> 4))
     while True:
         while not eof and len(buf) < _WINDOW:
             got = reader.readinto(block[:_WINDOW - len(buf)])
             eof = not got
             buf += block[:got]
+            if got == len(block) < _BLOCK:
+                block = memoryview(bytearray(2 * got))
         end, cutter = cutters[tier]
         if end is None or not buf:  # the last tier runs to the end: pyfastcdc streams it
             reader.unread(buf)

@@ -18,10 +18,8 @@ against its name when read, so a damaged cache never yields a wrong model.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import fcntl
-import hashlib
 import itertools
 import json
 import os
@@ -31,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generator, Iterable, Iterator, Protocol, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import xxhash
 
@@ -45,6 +43,7 @@ from gitmodel.store.chunking import (
     ZIP_MAGIC,
     Chunk,
     Readable,
+    Reader,
     chunk_stream,
     tensor_pieces,
 )
@@ -60,6 +59,10 @@ from gitmodel.store.packs import (
 )
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
+
+if TYPE_CHECKING:  # annotations only; imported where used (a re-clean needs neither)
+    import concurrent.futures
+    import hashlib
 
 T = TypeVar("T")
 _CHUNK_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -78,6 +81,7 @@ DELTA_KEEP = 0.9
 # training checkpoint from the one before it in far fewer.
 DIFFER_TRY = 0.5
 OLDER_MIN = 1 << 20  # below this a piece never asks for older versions (a git call)
+PACKS_LOOK = 0.5  # seconds an add trusts its view of the packs folder (freshen_object)
 STALE_TMP = 86400.0  # a day: tmp/ files older than that were left by a killed command
 
 
@@ -168,7 +172,9 @@ class Store:
         self.packs = Packs(root / "objects" / "packs")
         self._writer: PackWriter | None = None
         self._batches = 0
+        self._deferring = 0  # adds under way: their packed objects are written as one
         self._writer_lock = threading.Lock()
+        self._packs_dated: dict[str, float] = {}  # pack name -> when this process dated it
 
     def pool(self, kind: str) -> concurrent.futures.ThreadPoolExecutor:
         """The process's worker threads for KIND ("read", "write"; "hash": one thread, so
@@ -176,6 +182,7 @@ class Store:
         process that started a pool per file spent 0.6 s of 2.1 s on thread start-up
         adding 1,000 small files. Readers and writers have their own, so that neither
         waits behind the other's queue."""
+        import concurrent.futures  # not at import (with logging, ~3 ms): a re-clean needs no thread
         with self._pools_lock:
             if kind not in self._pools:
                 self._pools[kind] = concurrent.futures.ThreadPoolExecutor(
@@ -279,7 +286,7 @@ class Store:
             if packed and self._batches:
                 if self._writer is None:
                     self._writer = PackWriter(self.packs.dir, self.tmp_dir)
-                self._writer.add(key, blob)
+                self._writer.add(key, blob, defer=self._deferring > 0)
                 if self._writer.size >= PACK_LIMIT:
                     full, self._writer = self._writer, None
         if full is not None:
@@ -318,15 +325,31 @@ class Store:
     def freshen_object(self, key: Key, pending: bool = True) -> bool:
         """`freshen` for an object wherever it is: a packed one dates its pack, and one in
         this batch's unpublished pack is fresh already, if `pending` (a packed add) may rely
-        on it: a loose object must never refer to one that a kill could still take away."""
-        path = self.chunk_path(key[1]) if key[0] == layout.CHUNKS else self.manifest_path(key[1])
+        on it: a loose object must never refer to one that a kill could still take away.
+        The packs folder is looked at again only every PACKS_LOOK seconds: a pack another
+        process published since is missed at worst, and the object stored once more
+        (a stat per object was ~8 us of every small file's add)."""
+        path = self._chunk_file(key[1]) if key[0] == layout.CHUNKS else self._manifest_file(key[1])
         if self.freshen(path):
             return True
         writer = self._writer
         if writer is not None and writer.has(key):
             return pending
-        where = self.packs.locate(key)
-        return where is not None and self.freshen(self.packs.path(where[0]))
+        where = self.packs.locate(key, PACKS_LOOK)
+        return where is not None and self._freshen_pack(where[0])
+
+    def _freshen_pack(self, name: str) -> bool:
+        """`freshen` for a pack, at most once a second: the objects of many small files
+        share a few packs, and a lock and a utime for each of them were most of the time
+        of a re-clean of 100 such files. A pack dated a second ago is inside any grace
+        period gc is given but 0."""
+        now = time.monotonic()
+        if now - self._packs_dated.get(name, -2.0) < 1.0:
+            return True
+        if not self.freshen(self.packs.path(name)):
+            return False
+        self._packs_dated[name] = now
+        return True
 
     def rewrite_pack(self, pack: str, keep: Iterable[Key]) -> str | None:
         """Copy the `keep` entries of PACK into a new pack, published before PACK may go
@@ -713,7 +736,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
 
-    def freshen(self, path: Path) -> bool:
+    def freshen(self, path: str | Path) -> bool:
         """Date an object an add reuses now, so gc's grace period covers it until git
         records the pointer; False when it is not there (the caller writes it). A new
         object, absent, needs no lock: nothing gc does can change that answer (the lock's
@@ -729,8 +752,12 @@ class Store:
 
     # -- whole files ---------------------------------------------------------
     def iter_chunks(self, manifest: Manifest) -> Iterator[bytes | bytearray]:
-        """The verified raw chunks of a file in order, decoded ahead in threads."""
-        return read_ahead(self.pool("read"), self.read_chunk, manifest.chunks, READ_AHEAD)
+        """The verified raw chunks of a file in order, decoded ahead in threads; a small
+        file's (a packed one's: a few chunks of 64 KiB) in this thread: handing them over
+        cost more than decoding them (a checkout of 100 files of 64 KiB waited 50 ms on
+        the pool, on a busy machine)."""
+        pool = self.pool("read") if manifest.size >= PACKED_BELOW else None
+        return read_ahead(pool, self.read_chunk, manifest.chunks, READ_AHEAD)
 
     def write_to(self, pointer: Pointer, out: Writable) -> None:
         """Write a file's content to `out`; raise MissingObject/CorruptObject."""
@@ -740,16 +767,19 @@ class Store:
             out.write(data)
 
     def matches(self, path: Path, manifest: Manifest) -> bool:
-        """True when the file at `path` has exactly the chunks of `manifest`."""
+        """True when the file at `path` has exactly the chunks of `manifest`: read in the
+        manifest's lengths, each piece's xxh3 its chunk's id. No chunker runs (the cuts are
+        known): a checkout's filter checks its files without loading pyfastcdc (~25 ms)."""
         try:
-            if path.stat().st_size != manifest.size:
-                return False
-            with open(path, "rb") as handle:
-                expected = iter(manifest.chunks)
-                for chunk in chunk_stream(handle, path.name, self.knows, manifest.size):
-                    if next(expected, (None, 0))[0] != chunk_id(chunk.data):
+            with open(path, "rb", buffering=0) as handle:
+                if os.fstat(handle.fileno()).st_size != manifest.size:
+                    return False
+                buffer = bytearray(max((n for _, n in manifest.chunks), default=0))
+                view = memoryview(buffer)
+                for cid, length in manifest.chunks:
+                    if handle.readinto(view[:length]) != length or chunk_id(view[:length]) != cid:
                         return False
-                return next(expected, None) is None
+                return handle.read(1) == b""
         except OSError:
             return False
 
@@ -759,7 +789,7 @@ class Store:
 
     def add_stream(self, stream: Readable, expected: Manifest | None = None,
                    name: str = "", parent: Parent = None, *, size: int | None = None,
-                   ancestors: Ancestors | None = None) -> Manifest:
+                   ancestors: Ancestors | None = None, exact: bool = False) -> Manifest:
         """Chunk, hash and store a stream; return its manifest.
 
         With `expected` (what the stat cache says this file held), the content is
@@ -774,22 +804,97 @@ class Store:
         (older versions, called once at most) if one is closer. `size`, the stream's
         length if known (a hint), helps cut an edited copy of a stored file, and a small
         one (below `PACKED_BELOW`) goes to the pack inside a `batch`.
+
+        `exact`: the file's whole stat data is what it was when it held `expected` (git's
+        re-clean of a racily clean entry, at every `git commit` right after `git add`).
+        The stream is then read as `expected`'s chunks, each checked against its id,
+        without cutting it again (and without loading the cutter: 15 ms of a process
+        start); at the first difference it is added as usual.
         """
         packed = size is not None and size < PACKED_BELOW
-        return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+        if expected is not None and exact:
+            reader = stream if isinstance(stream, Reader) else Reader(stream)
+            left = self._follow(reader, expected, packed)
+            if left is None:
+                return expected
+            stream, parent = _Replayed(self, expected.chunks[:left], reader), parent or expected
+            expected = None
+        with self.deferred_writes():  # an add returns once its objects are in the pack
+            return _Ingest(self, expected, parent or expected, packed, ancestors).run(stream, name, size)
+
+    @contextlib.contextmanager
+    def deferred_writes(self) -> Iterator[None]:
+        """Within this block, objects added to this batch's pack are written out together
+        (`PackWriter.flush`) when it ends, not one by one: two system calls for a small
+        file's chunk and manifest instead of four, and for a fetch's many threads no
+        write made while holding the pack's lock."""
+        with self._writer_lock:
+            self._deferring += 1
+        try:
+            yield
+        finally:
+            with self._writer_lock:
+                self._deferring -= 1
+            writer = self._writer
+            if writer is not None:
+                writer.flush()
+
+    def _follow(self, reader: Reader, expected: Manifest, packed: bool) -> int | None:
+        """Read `reader` as `expected`'s chunks; None when it is exactly that content and
+        every object of it is here (dated for gc's grace period, like any add), else
+        the number of chunks that matched, with the bytes read past them pushed back."""
+        for index, (cid, size) in enumerate(expected.chunks):
+            data = reader.read(size)
+            if len(data) != size or chunk_id(data) != cid \
+                    or not self.freshen_object((layout.CHUNKS, cid), packed):
+                reader.unread(data)
+                return index
+        extra = reader.read(1)
+        if extra:
+            reader.unread(extra)
+            return len(expected.chunks)
+        if not self.freshen_object((layout.MANIFESTS, expected.oid), packed):
+            self.put_manifest(expected, packed)
+        return None
 
 
-def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, int], T],
-               chunks: Iterable[tuple[str, int]], depth: int) -> Generator[T, None, None]:
-    """`work(cid, size)` of each chunk in order, up to `depth` of them done ahead in `pool`
-    (one by one without a pool); what is queued when the reader stops early is cancelled."""
+class _Replayed:
+    """A stream whose first chunks were read already: those, from the store, then the rest."""
+
+    def __init__(self, store: Store, chunks: tuple[tuple[str, int], ...], rest: Reader) -> None:
+        self._blocks = (store.read_chunk(cid, size) for cid, size in chunks)
+        self._head = memoryview(b"")
+        self._rest = rest
+
+    def readinto(self, buffer: memoryview | bytearray, /) -> int:
+        while not self._head:
+            block = next(self._blocks, None)
+            if block is None:
+                return self._rest.readinto(buffer)
+            self._head = memoryview(block)
+        n = min(len(buffer), len(self._head))
+        buffer[:n] = self._head[:n]
+        self._head = self._head[n:]
+        return n
+
+
+def _sha256() -> hashlib._Hash:
+    import hashlib  # OpenSSL's load is ~2 ms of a filter's start; a re-clean needs no sha256
+    return hashlib.sha256()
+
+
+def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[..., T],
+               chunks: Iterable[tuple], depth: int) -> Generator[T, None, None]:
+    """`work(*item)` of each item (a chunk's `(cid, size)`, say) in order, up to `depth` of
+    them done ahead in `pool` (one by one without a pool). When the reader stops early,
+    what is queued is cancelled and what is running is waited for: nothing `work` does
+    (a write into the caller's file) happens after the generator is closed."""
     if pool is None:
-        for cid, size in chunks:
-            yield work(cid, size)
+        for item in chunks:
+            yield work(*item)
         return
     todo = iter(chunks)
-    pending = collections.deque(pool.submit(work, cid, size)
-                                for cid, size in itertools.islice(todo, depth))
+    pending = collections.deque(pool.submit(work, *item) for item in itertools.islice(todo, depth))
     try:
         while pending:
             data = pending.popleft().result()
@@ -797,8 +902,10 @@ def read_ahead(pool: concurrent.futures.Executor | None, work: Callable[[str, in
                 pending.append(pool.submit(work, *following))
             yield data
     finally:
+        import concurrent.futures  # loaded already: `pool` is one of its executors
         for future in pending:
             future.cancel()
+        concurrent.futures.wait(pending)
 
 
 class _Ingest:
@@ -814,11 +921,12 @@ class _Ingest:
         self.bases: dict[str, str] | None = None
         self.older: list[dict[str, str]] | None = None  # pieces of `ancestors()`, once read
         self.older_lock = threading.Lock()  # asked for by the writer threads
-        self.sha: hashlib._Hash | None = None if expected else hashlib.sha256()
+        self.sha: hashlib._Hash | None = None if expected else _sha256()
         self.chunks: list[tuple[str, int]] = []
         self.seen: set[str] = set()
 
     def run(self, stream: Readable, name: str, size: int | None) -> Manifest:
+        import concurrent.futures  # imported by `pool` already
         pool = self.store.pool("write")
         inflight: collections.deque = collections.deque()
         try:
@@ -827,6 +935,7 @@ class _Ingest:
                 while len(inflight) > 2 * WORKERS + 1:
                     inflight.popleft().result()
         finally:
+            import concurrent.futures  # loaded by `pool` already
             for future in inflight:  # every write done (or failed) before the add returns
                 concurrent.futures.wait([future])
         for future in inflight:
@@ -853,11 +962,36 @@ class _Ingest:
             if index < len(self.expected.chunks) and self.expected.chunks[index][0] == cid:
                 self._keep(cid, chunk, pool, inflight)
                 return
+            if index == 0 and self._cut_as_expected(chunk, pool, inflight):
+                return
             self.sha = self._replay(index)
-        # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order, so that
-        # reading the next chunk from git's pipe does not wait for it
-        inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
+        if self.packed:  # a small file: its sha256 costs less than a thread's hand-off
+            self.sha.update(chunk.data)
+        else:  # sha256 (0.76 s per GiB here, SHA-NI) in one thread of its own, in order,
+            # so that reading the next chunk from git's pipe does not wait for it
+            inflight.append(self.store.pool("hash").submit(self.sha.update, chunk.data))
         self._keep(cid, chunk, pool, inflight)
+
+    def _cut_as_expected(self, chunk: Chunk, pool: concurrent.futures.Executor,
+                         inflight: collections.deque) -> bool:
+        """Whether the first chunk holds exactly the expected content, cut otherwise (a
+        small file stored before it became one chunk, chunking.WHOLE_BELOW); then the
+        expected chunks stand for it, so a re-clean of such a file still hashes, encodes
+        and writes nothing."""
+        assert self.expected is not None
+        cuts = self.expected.chunks
+        if len(cuts) < 2 or len(chunk.data) != self.expected.size:
+            return False
+        view, at, pieces = memoryview(chunk.data), 0, []
+        for cid, size in cuts:
+            if chunk_id(view[at:at + size]) != cid:
+                return False
+            pieces.append((cid, Chunk(bytes(view[at:at + size]))))
+            at += size
+        self.chunks[:] = cuts
+        for cid, part in pieces:
+            self._keep(cid, part, pool, inflight)
+        return True
 
     def _known(self, data: bytes | bytearray) -> bool:
         cid = chunk_id(data)
@@ -902,7 +1036,7 @@ class _Ingest:
 
     def _replay(self, count: int) -> hashlib._Hash:
         """Hash the first `count` chunks (known equal to the expected ones) from the cache."""
-        sha = hashlib.sha256()
+        sha = _sha256()
         for cid, size in self.chunks[:count]:
             sha.update(self.store.read_chunk(cid, size))
         return sha

@@ -41,11 +41,18 @@ class StatCache:
 
     FLUSH_EVERY = 500  # records, or FLUSH_AFTER seconds, whichever comes first
     FLUSH_AFTER = 0.5
+    # After this many lookups (a `git add` of many files) the table is read once, whole,
+    # if it has at most READ_WHOLE rows (~30 MB in memory): a query per file was ~25 us.
+    LOOKUPS_BEFORE_WHOLE = 64
+    READ_WHOLE = 100_000
 
     def __init__(self, path: Path) -> None:
         self._db: sqlite3.Connection | None = None
         self._pending: dict[str, tuple] = {}  # path -> row, not yet written
+        self._read: dict[str, tuple] = {}  # path -> row as `expected_oid` found it in the database
         self._since = 0.0
+        self._lookups = 0
+        self._rows: dict[str, tuple] | None = None  # path -> row without the path, when read whole
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
@@ -63,21 +70,53 @@ class StatCache:
         An entry recorded at smudge time has no stat (git writes the file after
         we return), and is used as long as no later stat replaces it.
         """
+        found = self.lookup(path, st)
+        return None if found is None else found[0]
+
+    def lookup(self, path: str, st: os.stat_result | None) -> tuple[str, bool] | None:
+        """`expected_oid`'s oid, and whether the whole stat data matched (False for an
+        entry recorded at smudge time, whose file may have been changed since)."""
         if self._db is None:
             return None
         pending = self._pending.get(path)
         try:
-            row = pending[1:] if pending else self._db.execute(
-                "SELECT dev, ino, size, mtime_ns, ctime_ns, oid FROM stat WHERE path = ?",
-                (path,)).fetchone()
+            row = pending[1:] if pending else self._row(path)
         except sqlite3.Error:
             self._off()
             return None
         if row is None:
             return None
-        if row[0] is None or tuple(row[:5]) == _key(st):
-            return row[5]
+        if not pending:
+            self._read[path] = tuple(row)
+        if row[0] is None:
+            return row[5], False
+        if tuple(row[:5]) == _key(st):
+            return row[5], True
         return None
+
+    def _row(self, path: str) -> tuple | None:
+        """The stored row of `path` (without the path), from the table read whole once
+        this process has looked up more than LOOKUPS_BEFORE_WHOLE paths."""
+        assert self._db is not None
+        if self._rows is None:
+            self._lookups += 1
+            if self._lookups <= self.LOOKUPS_BEFORE_WHOLE or not self._read_whole():
+                return self._db.execute(
+                    "SELECT dev, ino, size, mtime_ns, ctime_ns, oid FROM stat WHERE path = ?",
+                    (path,)).fetchone()
+        assert self._rows is not None
+        return self._rows.get(path)
+
+    def _read_whole(self) -> bool:
+        assert self._db is not None
+        if self._lookups != self.LOOKUPS_BEFORE_WHOLE + 1:
+            return False  # too large: asked once
+        (count,) = self._db.execute("SELECT COUNT(*) FROM stat").fetchone()
+        if count > self.READ_WHOLE:
+            return False
+        self._rows = {row[0]: row[1:] for row in self._db.execute(
+            "SELECT path, dev, ino, size, mtime_ns, ctime_ns, oid FROM stat")}
+        return True
 
     def last_oid(self, path: str) -> str | None:
         """The oid last recorded for `path`, whatever its stat: the version a changed
@@ -98,9 +137,12 @@ class StatCache:
         concurrent git processes never wait on an idle filter."""
         if self._db is None:
             return
+        row = (path, *_key(st), oid)
+        if self._read.pop(path, None) == row[1:] and path not in self._pending:
+            return  # as stored (a re-clean of an unchanged file): no write, no transaction
         if not self._pending:
             self._since = time.monotonic()
-        self._pending[path] = (path, *_key(st), oid)
+        self._pending[path] = row
         if len(self._pending) >= self.FLUSH_EVERY or time.monotonic() - self._since > self.FLUSH_AFTER:
             self.flush()
 
@@ -108,6 +150,8 @@ class StatCache:
         rows, self._pending = list(self._pending.values()), {}
         if self._db is None or not rows:
             return
+        if self._rows is not None:
+            self._rows.update((row[0], row[1:]) for row in rows)
         try:
             with self._db:  # one transaction
                 self._db.execute("BEGIN")

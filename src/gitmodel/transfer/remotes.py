@@ -321,9 +321,14 @@ class Backend:
     def _path(self, key: str) -> str:
         return f"{self.root}/{key}"
 
+    @property
+    def local(self) -> bool:
+        """Whether the remote is a folder on this machine (a directory remote)."""
+        return "file" in getattr(self.fs, "protocol", ())
+
     def local_file(self, key: str) -> str | None:
         """Where `key` is on this machine's filesystem (a directory remote), else None."""
-        return self._path(key) if "file" in getattr(self.fs, "protocol", ()) else None
+        return self._path(key) if self.local else None
 
     @retried
     def exists(self, key: str) -> bool:
@@ -511,8 +516,25 @@ class _LocalFiles:
     """fsspec's local file system, loaded at the first use other than a read: a push with
     nothing new reads the remote's token alone, and fsspec's import was ~35 ms of it."""
 
+    protocol = ("file", "local")  # as fsspec's: `Backend.local` asks without the import
+
     def __init__(self) -> None:
         self._fs: Any = None
+
+    @staticmethod
+    def isdir(path: str) -> bool:
+        """As fsspec's (a pull's first question: fsspec's import was 0.07 s of a pull)."""
+        return os.path.isdir(path)
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
+        """As fsspec's; names only without the import (what a fetch lists: packs/)."""
+        if detail or kwargs:
+            return self.__getattr__("ls")(path, detail=detail, **kwargs)
+        if not os.path.isdir(path):
+            if os.path.lexists(path):
+                return [path]
+            raise FileNotFoundError(path)
+        return [f"{path.rstrip('/')}/{name}" for name in os.listdir(path)]
 
     def cat_file(self, path: str, start: int = 0, end: int | None = None) -> bytes:
         """Bytes `start` to `end` of the file (as fsspec's, for offsets from the start)."""
