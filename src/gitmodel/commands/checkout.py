@@ -179,11 +179,16 @@ def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: En
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
+        bases = previous.bases(entry.path)
         cleaner.submit(previous.discard, entry.path)
-        if _relink(store, whole, entry, target, mode):
-            return True
-        with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
-            store.write_to(entry.pointer, out)
+        try:
+            if _relink(store, whole, entry, target, mode):
+                return True
+            with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
+                store.write_to(entry.pointer, out, bases)
+        finally:
+            if bases is not None:
+                bases.close()
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)
