@@ -3,8 +3,10 @@
 For each file count N (`--files`, default 1000,3000,10000): N files of `--file-kib` KiB
 of float16 noise in 100 folders, `*.bin` tracked, a fresh repository and remote per N. Timed:
 add + commit of all, a change of `--changed` files (default 100, 1% of 10,000: add +
-commit), `git checkout HEAD~1` (those files differ), the tool's own status, the first push,
-a push with nothing new, clone + pull; measured: the store's bytes and file count, and
+commit), `git checkout HEAD~1` (those files differ), the first push (`git push`, whose
+hook uploads), the tool's own status (all pushed and clean, as issue 17 defines the row:
+the first status in that repository), a push with nothing new, clone + pull; measured:
+the store's bytes and file count, and
 (git-model) the HTTP requests of a first push of all N files to S3 (moto's server on
 127.0.0.1, counted at the server; the target is at most 1,000 for 10,000 files). Over
 the file counts, the exponent b of t = a·N^b is fitted for each timed step (1.0: linear;
@@ -114,8 +116,8 @@ def _files_run(tool: Tool, runner: Runner, lay: Layout, n: int, result: dict[str
         if probe.read_bytes() != expected:
             raise BenchError(f"{tool.name}: checkout HEAD~1 left a wrong {probe.name}")
         runner.output(["git", "checkout", "-q", "main"], lay.repo)
-        out["status"] = _status(tool, runner, lay.repo)
         out["push"] = tool.push(runner, lay.repo, first=True)
+        out["status"] = _status(tool, runner, lay.repo)  # all pushed and clean
         out["push_noop"] = runner.run(_noop_push(tool), lay.repo)
         out["clone_pull"] = tool.clone_pull(runner, lay)
         for step, sample in out.items():

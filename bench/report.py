@@ -289,7 +289,8 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "- many small files (bench/manyfiles.py, issue 17): per file count, a fresh repository "
         "of that many files of noise in 100 folders; the change rewrites a fixed number of them "
         "(so checkout, status and the no-op push should not grow with the count); status is "
-        "`git model status` / `git lfs status`, the no-op push `git model push` / `git lfs push "
+        "`git model status` / `git lfs status` after the first push (all pushed and clean), "
+        "the no-op push `git model push` / `git lfs push "
         "origin main`; growth exponents are least-squares slopes of log time over log count; "
         "DVC is not run. The history rows commit one 4 MiB file N times, each time with one "
         "256 KiB region rewritten.",

@@ -5,7 +5,9 @@ the same few whatever the number of files (timings are bench/'s).
 """
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -162,6 +164,88 @@ def test_status_names_the_files_left_as_pointers(repo, tmp_path):
     git(clone, "add", "f001.bin")  # the same pointer: only the index's stat data change
     out = gm(clone, "status").stdout.decode()
     assert "\tf000.bin (" in out and "\tf002.bin (" in out and "f001.bin" not in out, out
+
+
+def _settled_long_ago(repo: Path) -> None:
+    """Date what status's cache is keyed by and changed in the last minute an hour back, as
+    if nothing had moved since: without that the cache keeps nothing (a stamp under 2 s old
+    may still change unseen). What did not change keeps its date, so its stamp too."""
+    model = repo / ".git" / "model"
+    now = time.time()
+    stamped = [model / "objects" / "packs", model / "objects" / "manifests",
+               model / "remotes.sqlite", model / "remotes.sqlite-wal"]
+    stamped += [p for p in (model / "objects" / "manifests").glob("*") if p.is_dir()]
+    for path in stamped:
+        if path.exists() and path.stat().st_mtime > now - 60:
+            os.utime(path, (now - 3600, now - 3600))
+
+
+def _status(repo: Path) -> dict:
+    return json.loads(gm(repo, "status", "--json").stdout)
+
+
+def _kept(repo: Path) -> dict:
+    """Status, after it kept its answer for this state (and a second status used it)."""
+    for _ in range(2):  # the record's first reader may make its WAL file: a new stamp
+        _settled_long_ago(repo)
+        first = _status(repo)
+    kept = (repo / ".git" / "model-status.json").read_text()
+    _settled_long_ago(repo)
+    assert _status(repo) == first and (repo / ".git" / "model-status.json").read_text() == kept
+    return first
+
+
+def test_status_cache_follows_the_index_the_store_the_record_and_the_remote(repo, tmp_path):
+    """A status kept (commands/statuscache.py) is used only while every input it depends on
+    is unchanged: each change below must show in the next status, not the kept answer."""
+    _files(repo, 3)
+    gm(repo, "remote", "add", "shared", str(tmp_path / "models"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    gm(repo, "push")
+    assert _status(repo)["clean"]
+    assert not (repo / ".git" / "model-status.json").exists(), "fresh stamps: nothing kept"
+    assert _kept(repo)["clean"]
+
+    # the record of what the remote has: one object found gone from it (as a push would)
+    oid = json.loads(gm(repo, "ls-files", "--json").stdout)[0]["oid"]
+    with sqlite3.connect(repo / ".git" / "model" / "remotes.sqlite") as db:
+        db.execute("DELETE FROM known WHERE oid = ?", (oid,))
+    _settled_long_ago(repo)
+    assert [e["oid"] for e in _status(repo)["unpushed"]] == [oid]
+    gm(repo, "push", "--verify")  # finds it there again
+    assert _kept(repo)["clean"]
+
+    # the remote: another default, which has nothing
+    gm(repo, "remote", "add", "other", str(tmp_path / "other"))
+    gm(repo, "remote", "set-default", "other")
+    _settled_long_ago(repo)
+    status = _status(repo)
+    assert status["remote"] == "other" and len(status["unpushed"]) == 3, status
+    gm(repo, "remote", "set-default", "shared")
+    assert _kept(repo)["clean"]
+
+    # the store: its pack gone
+    for path in (repo / ".git/model/objects/packs").glob("pack-*"):
+        path.rename(tmp_path / path.name)
+    _settled_long_ago(repo)
+    assert len(_status(repo)["not_cached"]) == 3
+    for path in tmp_path.glob("pack-*"):
+        path.rename(repo / ".git/model/objects/packs" / path.name)
+    assert _kept(repo)["clean"]
+
+    # the index: a new version staged, then committed (not pushed)
+    _files(repo, 3, version=1, every=2)
+    git(repo, "add", "-A")
+    _settled_long_ago(repo)
+    status = _status(repo)
+    assert status["staged"] == ["f000.bin", "f002.bin"] and len(status["unpushed"]) == 2, status
+    git(repo, "commit", "-qm", "v1")
+    assert [e["path"] for e in _kept(repo)["unpushed"]] == ["f000.bin", "f002.bin"]
+    git(repo, "checkout", "HEAD~1", "--", "f000.bin")  # back to a pushed version: the index
+    git(repo, "commit", "-qm", "v0 of f000")  # alone changes, the cache and the record do not
+    _settled_long_ago(repo)
+    assert [e["path"] for e in _status(repo)["unpushed"]] == ["f002.bin"]
 
 
 def test_stat_cache_reads_its_table_whole_after_many_lookups(tmp_path):

@@ -63,15 +63,8 @@ def still_pointers(repo: Repo, entries: Sequence[Entry]) -> list[Entry]:
 
 
 def written_by_git(repo: Repo) -> set[str] | None:
-    """After a git command, the index paths recorded with a pointer's size: git records
-    the stat of what it wrote, so these are the only files it can have left as pointers
-    (racy entries, size 0, included). None when the index cannot be read here. Parsing the
-    index costs ~10 ms at 10,000 entries; it is what makes a hook's cost follow the
-    pointers left, not the repository (`index.recorded_below`)."""
-    try:
-        return index.recorded_below(*_index_file(repo), MAX_POINTER_SIZE)
-    except (index.Unsupported, OSError):
-        return None
+    """After a git command, the paths it can have left as pointers (`Repo.recorded_small`)."""
+    return repo.recorded_small()
 
 
 def materialize(repo: Repo, paths: Sequence[str] = (), strict_paths: bool = False,

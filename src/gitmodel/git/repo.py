@@ -79,6 +79,12 @@ _EXACT_PATHS = 200  # at most this many paths go on a command line (ARG_MAX is f
 GITMODEL = ".gitmodel"  # the committed configuration (remotes, stages)
 
 
+def listed_files(out: str) -> list[tuple[str, str]]:
+    """(path, blob) of each regular file in `git ls-files -s -z` output (one pass in C:
+    10,000 entries in ~4 ms, not 10)."""
+    return [(path, blob) for blob, path in _LS_FILES_RE.findall(out)]
+
+
 def gitmodel_key(path: Path) -> tuple | None:
     """What identifies a version of the file at PATH (a regular file; None otherwise)."""
     try:
@@ -366,15 +372,32 @@ class Repo:
         wanted = set(paths)
         return self.index_entries(only=wanted) if wanted else []
 
-    def model_entries(self) -> tuple[set[str], list[Entry], set[str]]:
-        """(index paths that say filter=model, the pointer files among them, those of them
-        staged raw: not a pointer), with one ls-files and the blobs of those paths alone
-        (others are not read).
+    def recorded_small(self) -> set[str] | None:
+        """The index's paths recorded with a pointer's size: git records the stat of what it
+        wrote, so these are the only files it can have left as pointers (racy entries, size
+        0, included). None when the index cannot be read here. Parsing the index costs ~4 ms
+        at 10,000 entries (`index.recorded_below`): what makes a hook's cost follow the
+        pointers left, not the repository, and status read those files alone."""
+        from gitmodel.git import index
+        try:
+            return index.recorded_below(*self.index_file, MAX_POINTER_SIZE)
+        except (index.Unsupported, OSError):
+            return None
+
+    def model_listing(self) -> str:
+        """`git ls-files -s -z` of the index's paths that say filter=model: what
+        `model_entries` reads, and what status's cache (commands/statuscache.py) is keyed by.
 
         The paths come from ls-files with an `attr:` pathspec, so git applies the
         attributes in the same pass that lists the index: at 10,000 files 8 ms in one
         process, where ls-files, check-attr and parsing both outputs took ~45 ms in two."""
-        candidates = self.index_files(self.model_pathspecs(), magic=True)
+        return self.git_magic("ls-files", "-s", "-z", "--full-name", "--", *self.model_pathspecs())
+
+    def model_entries(self, listing: str | None = None) -> tuple[set[str], list[Entry], set[str]]:
+        """(index paths that say filter=model, the pointer files among them, those of them
+        staged raw: not a pointer), from `listing` (`model_listing`, listed now if None)
+        and the blobs of those paths alone (others are not read)."""
+        candidates = listed_files(self.model_listing() if listing is None else listing)
         entries = self._pointers(candidates, sized=False)
         pointers = {(e.path, e.blob) for e in entries}
         return ({p for p, _ in candidates}, entries,
@@ -398,9 +421,7 @@ class Repo:
         """(path, blob) of the index's regular files, every stage; `magic`: `paths` use
         pathspec magic (`git_magic`)."""
         args = ("ls-files", "-s", "-z", "--full-name", "--", *paths)
-        out = self.git_magic(*args) if magic else self.git(*args)
-        # one pass in C: 10,000 entries in ~4 ms, not 10
-        return [(path, blob) for blob, path in _LS_FILES_RE.findall(out)]
+        return listed_files(self.git_magic(*args) if magic else self.git(*args))
 
     def _pointers(self, candidates: list[tuple[str, str]], sized: bool = True) -> list[Entry]:
         """The candidates whose blob is a pointer. Blobs read before come from `blobcache`;

@@ -135,9 +135,14 @@ class Known:
     starts afresh). Only confirmed facts go in: a manifest we uploaded or saw.
     """
 
-    def __init__(self, model_dir: Path, url: str) -> None:
-        model_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, model_dir: Path, url: str, read_only: bool = False) -> None:
         self.url = redact(url)  # no password in the database
+        if read_only:  # status: a reader never checkpoints the WAL into the file, whose stat
+            # data key status's cache (commands/statuscache.py); sqlite3.Error if none yet
+            uri = f"{(model_dir / 'remotes.sqlite').absolute().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            return
+        model_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(model_dir / "remotes.sqlite", timeout=30,
                                    isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")  # a lost fact only costs one more check:
