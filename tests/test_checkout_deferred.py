@@ -144,6 +144,48 @@ def test_the_hook_leaves_a_deferred_checkout_to_the_filter(two_versions, tmp_pat
     assert trace.read_text().count("--show-toplevel") == 2  # streamed: the hook settles
 
 
+@pytest.fixture
+def small_versions(repo: Path) -> tuple[Path, dict[str, bytes]]:
+    """Three 64 KiB models (under deferAbove: git writes them) in two commits."""
+    first = {f"s{i}.bin": os.urandom(64 << 10) for i in range(3)}
+    for name, data in first.items():
+        (repo / name).write_bytes(data)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    for name in first:
+        (repo / name).write_bytes(os.urandom(64 << 10))
+    git(repo, "commit", "-qam", "v2")
+    return repo, first
+
+
+def test_small_models_are_settled_by_the_filter_not_the_hook(small_versions, tmp_path: Path) -> None:
+    """Git writes small models itself and its index in the same second (racily clean); the
+    filter settles them once git closes its pipe, so the hook starts no Python and the
+    next `git status` starts no filter to re-clean them."""
+    repo, first = small_versions
+    trace = tmp_path / "trace"
+    env = {**os.environ, "GIT_TRACE": str(trace)}
+    git(repo, "checkout", "-q", "HEAD~1", env=env)
+    assert {n: (repo / n).read_bytes() for n in first} == first
+    assert trace.read_text().count("rev-parse") == 1  # the filter's only: no git in the hook
+    trace.unlink()
+    assert git(repo, "status", "--porcelain", env=env).stdout == b""
+    assert "filter-process" not in trace.read_text()
+    assert not list((repo / ".git").glob("model-deferred-*"))
+
+
+def test_a_model_your_hook_changes_after_a_checkout_shows_as_modified(small_versions) -> None:
+    """The filter settles only files that still hold what it streamed: one rewritten (same
+    size) after git wrote it, in the same second, stays visible to `git status`."""
+    repo, first = small_versions
+    hook = repo / ".git/hooks/post-checkout.before-git-model"
+    hook.write_text("#!/bin/sh\nhead -c 65536 /dev/zero > s0.bin\n")
+    hook.chmod(0o755)
+    git(repo, "checkout", "-q", "HEAD~1")
+    assert (repo / "s0.bin").read_bytes() == bytes(64 << 10)
+    assert git(repo, "status", "--porcelain").stdout == b" M s0.bin\n"
+
+
 @pytest.mark.parametrize("argv, name", [
     (["git", "checkout", "main"], "checkout"),
     (["/usr/bin/git", "-c", "a=b", "-C", "dir", "--no-pager", "switch", "x"], "switch"),

@@ -159,6 +159,47 @@ def test_a_hostile_pack_index_is_refused(damage: str) -> None:
         packs.decode_index(bytes(data), 158)
 
 
+def test_a_pack_lookup_checks_the_entry_it_finds(tmp_path: Path) -> None:
+    """Lookups check an entry's bounds when they find it (not every entry up front); the
+    listings gc and fsck use still drop a pack with any unsound entry."""
+    good, bad = (layout.CHUNKS, "ab" * 16), (layout.MANIFESTS, "cd" * 32)
+    data = bytearray(packs.encode_index({good: (8, 100), bad: (108, 50)}))
+    head = len(packs.IDX_MAGIC) + 4
+    struct.pack_into("<Q", data, head + packs.ENTRY.size + 33, 1 << 40)  # `bad` points outside
+    data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
+    name = "pack-" + "0" * 32
+    (tmp_path / f"{name}.pack").write_bytes(packs.MAGIC + bytes(150))
+    (tmp_path / f"{name}.idx").write_bytes(bytes(data))
+    found = packs.Packs(tmp_path)
+    assert found.locate(good) == (name, 8, 100)
+    assert found.locate(bad) is None and found.present([good, bad]) == {good}
+    assert found.locate((layout.CHUNKS, "cd" * 32)) is None  # a manifest's name as a chunk's
+    assert found.pack_names() == [] and found.locate(good) is None
+    found.refresh(force=True)
+    assert found.locate(good) is None  # until the pack is gone, or rewritten under a new name
+
+
+@pytest.mark.parametrize("order", ["ours", "reversed"])
+def test_a_pack_index_in_any_order_decodes_alike(order: str) -> None:
+    """Ours is sorted (chunks, then manifests) and decoded in bulk; another order is
+    decoded entry by entry, to the same result; a chunk name past its 16 bytes is refused
+    either way."""
+    entries = {(layout.CHUNKS, f"{i:02x}" * 16): (8 + 10 * i, 10) for i in range(3)}
+    entries.update({(layout.MANIFESTS, f"{i:02x}" * 32): (38 + 5 * i, 5) for i in range(2)})
+    data = bytearray(packs.encode_index(entries))
+    head, size = len(packs.IDX_MAGIC) + 4, packs.ENTRY.size
+    if order == "reversed":
+        rows = [data[head + i * size:head + (i + 1) * size] for i in range(len(entries))]
+        data[head:head + len(rows) * size] = b"".join(reversed(rows))
+    data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
+    assert packs.decode_index(bytes(data), 48) == entries
+    chunk_row = head if order == "ours" else head + 4 * size
+    data[chunk_row + 1 + 20] = 1  # a byte of the chunk name's zero padding
+    data[-16:] = packs.xxhash.xxh3_128_digest(bytes(data[:-16]))
+    with pytest.raises(packs.BadIndex):
+        packs.decode_index(bytes(data), 48)
+
+
 def _pushed(repo: Path, tmp_path: Path, count: int) -> tuple[dict[str, bytes], Path, Path]:
     """COUNT small files committed and pushed (git and model remote); the model remote's path."""
     origin, store = tmp_path / "origin.git", tmp_path / "models"

@@ -345,6 +345,32 @@ def test_a_push_of_a_pushed_commit_reads_one_token(shared: dict) -> None:
     assert "pushed 1 object" in out and "1 already up to date" in out, out
 
 
+def test_a_model_push_after_a_first_git_push_reads_one_token(shared: dict) -> None:
+    """The pre-push hook of a first `git push` sends every object of the pushed commit and
+    remembers it as the push of the commit would: `git model push` then lists no pointers.
+    A later git push leaves out what the git remote has, so its commit is not remembered
+    from the hook, and `git model push` of it lists its pointers and finds them there."""
+    import subprocess
+    import sys
+    repo = shared["repo"]
+    _random_file(repo / "m.bin", 1, seed=31)
+    _random_file(repo / "n.bin", 1, seed=32)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "push", "-q", "origin", "HEAD:main")
+    code = ("from gitmodel.commands import sync\nfrom gitmodel.git.repo import Repo\n"
+            "Repo.tree_entries = None  # must not be needed\n"
+            "_, stats = sync.push(Repo.discover(), [], False)\n"
+            "assert stats.up_to_date == 2 and not stats.objects, stats\n")
+    subprocess.run([sys.executable, "-c", code], cwd=repo, check=True)
+    _random_file(repo / "n.bin", 1, seed=33)
+    git(repo, "commit", "-qam", "v2")
+    git(repo, "push", "-q", "origin", "HEAD:main")
+    assert subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True).returncode != 0
+    out = gm(repo, "push").stdout.decode()
+    assert "nothing to transfer (2 objects up to date" in out, out
+
+
 def test_a_pull_from_a_directory_remote_does_not_load_fsspec(shared: dict) -> None:
     """A directory remote is listed and read with plain file calls: importing fsspec was
     ~0.1 s of every pull from one. The small files arrive whole and clean to git."""

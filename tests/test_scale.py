@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import git, gm
+from conftest import copy, git, gm
 
 
 def _files(repo: Path, count: int, version: int = 0, every: int = 1) -> None:
@@ -117,6 +117,51 @@ def test_stat_cache_batches_its_writes_and_keeps_them(tmp_path):
     assert other.expected_oid("f.bin", st) == "a" * 64
     assert other.expected_oid("g.bin", None) == "b" * 64
     other.close()
+
+
+def test_a_checkout_starts_the_same_processes_for_2_or_20_changed_files(repo, tmp_path):
+    """`git checkout` of small models (streamed by the filter, settled by it once git exits):
+    git, its filter and the filter's two look-ups, whatever the change; no hook process
+    starts git or Python, and `git status` after it re-cleans nothing."""
+    _files(repo, 30)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    for version, every in ((1, 15), (2, 1)):  # 2 files differ, then 20 more (all 30)
+        _files(repo, 30, version, every)
+        git(repo, "commit", "-qam", f"v{version}")
+    seen = []
+    trace = tmp_path / "trace"
+    for rev in ("main~1", "main~2"):  # v2 -> v1: all 30 differ; v1 -> v0: 2 differ
+        trace.unlink(missing_ok=True)
+        git(repo, "checkout", "-q", rev, env=dict(os.environ, GIT_TRACE=str(trace)))
+        seen.append([line.split("trace: ", 1)[1].split(":", 1)[0] for line in
+                     trace.read_text().splitlines() if "trace: built-in:" in line
+                     or "trace: exec:" in line or "trace: run_command:" in line])
+        trace.unlink()
+        assert git(repo, "status", "--porcelain", env=dict(os.environ, GIT_TRACE=str(trace))
+                   ).stdout == b""
+        assert "filter-process" not in trace.read_text()
+    assert seen[0] == seen[1], seen
+    assert seen[0].count("built-in") == 3, seen  # checkout, and the filter's rev-parse, config
+
+
+def test_status_names_the_files_left_as_pointers(repo, tmp_path):
+    """A clone made before `git model install` holds pointer texts: status names those files
+    (found by the sizes git's index records) and stops naming one once its content is back."""
+    _files(repo, 3)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v0")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    gm(clone, "install", "--local")
+    out = gm(clone, "status").stdout.decode()
+    left = out.split("(git model checkout, or git model pull):\n")[1].split("\n")
+    assert [line.split(" ")[0] for line in left[:4]] == ["\tf000.bin", "\tf001.bin", "\tf002.bin",
+                                                          "Objects"], out
+    copy(repo / "f001.bin", clone / "f001.bin")
+    git(clone, "add", "f001.bin")  # the same pointer: only the index's stat data change
+    out = gm(clone, "status").stdout.decode()
+    assert "\tf000.bin (" in out and "\tf002.bin (" in out and "f001.bin" not in out, out
 
 
 def test_stat_cache_reads_its_table_whole_after_many_lookups(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import git, gm
 from gitmodel.store import codec
-from gitmodel.store.objects import CorruptObject, Store, chunk_id
+from gitmodel.store.objects import CorruptObject, FileChunks, Store, chunk_id
 
 
 def _bf16(values: np.ndarray) -> bytes:
@@ -77,6 +77,115 @@ def test_chunks_from_before_deltas_still_decode() -> None:
     assert codec.decode(OLD_GROUPED, 1 << 18) == bytes(range(256)) * 1024
     assert codec.decode(OLD_PLAIN, 500) == b"model" * 100
     assert codec.delta_base(OLD_GROUPED) is None and codec.raw_size(OLD_GROUPED) == 1 << 18
+
+
+def _difference_pair(n: int, scale: float, jumps: int, seed: int = 3) -> tuple[bytes, bytes]:
+    """A bf16 piece and a version of it whose elements move by a few units in the last
+    place (scale), `jumps` of them by far more."""
+    rng = np.random.default_rng(seed)
+    base = np.frombuffer(_bf16(rng.standard_normal(n).astype("<f4")), "<u2")
+    step = np.round(rng.standard_normal(n) * scale).astype(np.int64) * (rng.random(n) < 0.3)
+    step[rng.integers(0, n, jumps)] += 20000
+    return (base + step).astype("<u2").tobytes(), base.tobytes()
+
+
+@pytest.mark.parametrize(("n", "scale", "bits"), [(1 << 18, 0.5, 2), (4099, 2.5, 4), (1 << 16, 30, 8)])
+def test_difference_deltas_round_trip_in_each_code_width(n: int, scale: float, bits: int) -> None:
+    data, base = _difference_pair(n, scale, jumps=5)
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 1)
+    assert blob[0] == codec.CODEC_DELTA_SUB and blob[codec.DELTA_HEAD + 1] == bits
+    assert codec.delta_base(blob) == (chunk_id(base), 2)
+    assert codec.raw_size(blob) == len(data)
+    assert len(blob) < len(codec.encode_delta(data, 4, base, chunk_id(base), 1))  # the XOR form
+    assert codec.decode(blob, len(data), base) == data
+    own = bytearray(base)
+    assert codec.decode(blob, len(data), own, in_place=True) is own and own == data
+    with pytest.raises(codec.CorruptChunk):
+        codec.decode(blob, len(data))
+
+
+def test_pieces_that_differences_do_not_fit_keep_the_xor_form() -> None:
+    rng = np.random.default_rng(4)
+    base, data = (rng.integers(0, 256, 1 << 16, dtype=np.uint8).tobytes() for _ in range(2))
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)  # noise: no small differences
+    assert blob[0] == codec.CODEC_DELTA_XOR and codec.decode(blob, len(data), base) == data
+    data, base = _difference_pair(1 << 14, 0.5, jumps=0)
+    blob = codec.encode_delta(data, 4, base, chunk_id(base), 0)  # 4-byte elements
+    assert blob[0] == codec.CODEC_DELTA_XOR and codec.decode(blob, len(data), base) == data
+
+
+def test_a_damaged_difference_delta_is_refused() -> None:
+    data, base = _difference_pair(1 << 14, 2.5, jumps=3)
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    body = codec.DELTA_HEAD
+    damaged = [blob[:body + 5], blob[:-1], blob + b"\0",  # truncated, or a byte too many
+               blob[:body + 1] + b"\3" + blob[body + 2:],  # 3-bit codes do not exist
+               blob[:body + 2] + (len(data) - 2).to_bytes(4, "little") + blob[body + 6:],
+               blob[:body + 6] + (len(data)).to_bytes(4, "little") + blob[body + 10:]]  # escapes
+    for bad in damaged:
+        with pytest.raises(codec.CorruptChunk):
+            codec.decode(bad, len(data), base)
+    with pytest.raises(codec.CorruptChunk):
+        codec.decode(blob, len(data), base[:-2])
+
+
+def test_a_stream_declaring_a_huge_length_is_refused_before_any_allocation() -> None:
+    """zstandard allocates what a frame header declares, whatever `max_output_size` says."""
+    frame = bytes.fromhex("28b52ffd") + bytes([0xE0]) + struct.pack("<Q", 1 << 62) + bytes([1, 0, 0])
+    grouped = bytes([codec.CODEC_ZSTD_GROUPED, 2]) + struct.pack("<BI", 1, len(frame)) + frame
+    data, base = _difference_pair(1 << 12, 0.5, jumps=0)
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    body = codec.DELTA_HEAD + 10
+    sub = blob[:body] + struct.pack("<BI", 1, len(frame)) + frame
+    for bad, base_bytes in ((bytes([codec.CODEC_ZSTD]) + frame, None), (grouped, None), (sub, base)):
+        with pytest.raises(codec.CorruptChunk):
+            codec.decode(bad, len(data), base_bytes)
+
+
+def test_an_escape_beyond_the_piece_is_refused() -> None:
+    words = np.arange(4096, dtype="<u2")
+    base = words.tobytes()
+    words[::3] += 1
+    words[-1] ^= 0x8000  # one escape: the last element
+    data = words.tobytes()
+    blob = codec.encode_delta(data, 2, base, chunk_id(base), 0)
+    gaps = blob.index(bytes([0]) + (4095).to_bytes(4, "little"))  # the raw gap list
+    bad = blob[:gaps + 1] + (4096).to_bytes(4, "little") + blob[gaps + 5:]
+    assert codec.decode(blob, len(data), base) == data
+    with pytest.raises(codec.CorruptChunk, match="beyond"):
+        codec.decode(bad, len(data), base)
+
+
+# An XOR delta (format 3) and a difference delta (format 4) of 8 KiB over
+# bytes(range(256)) * 32, as the codec wrote them: caches and remotes keep both.
+OLD_XOR = bytes.fromhex(
+    "0301cc9793551046aad5192da51815062f070202011300000028b52ffd60000f4d00001000000100fbf7"
+    "0116016800000028b52ffd60000ff5020006101509f019035f6b57bb2853110011001100571357135713"
+    "571357135713571357130157135713571357135713571357135713015713571357135713571357135713"
+    "571301571357135713571357135713571357130180805402001b01")
+FIRST_SUB = bytes.fromhex(
+    "0401cc9793551046aad5192da51815062f0702020020000001000000014f00000028b52ffd6000032d02"
+    "0066100f8220100d000d000d004992244992244992244992240959922449922449922449922409499224"
+    "499224499224499224097f92244992244992244992247f5402000301050000000000080000000180")
+
+
+def test_deltas_of_both_formats_decode_alone_and_chained(tmp_path: Path) -> None:
+    base = bytes(range(256)) * 32
+    old = bytearray(base)
+    old[1::64] = bytes(len(old[1::64]))
+    new = bytearray(base)
+    new[0::64] = bytes((b + 1) % 256 for b in new[0::64])
+    new[4097] ^= 0x80
+    assert codec.decode(OLD_XOR, len(base), base) == old
+    assert codec.decode(FIRST_SUB, len(base), base) == new
+    store = Store(tmp_path / "cache")
+    store.put_encoded(chunk_id(base), len(base), codec.encode(base, 2))
+    store.put_encoded(chunk_id(old), len(old), OLD_XOR)
+    on_old = codec.encode_delta(new, 2, old, chunk_id(old), 1)  # a difference over an XOR
+    assert on_old[0] == codec.CODEC_DELTA_SUB
+    store.put_encoded(chunk_id(new), len(new), on_old)
+    assert store.read_chunk(chunk_id(new), len(new)) == new
+    assert store.chunk_is_sound(chunk_id(new))
 
 
 def _add(store: Store, data: bytes, parent=None, ancestors=None):
@@ -327,3 +436,55 @@ def test_a_remote_delta_chain_that_loops_is_refused(tmp_path: Path) -> None:
     with pytest.raises(remotes.RemoteError, match="damaged"):
         engine.fetch(target, backend, {Pointer(m1.oid, m1.size): "m.safetensors"})
     assert not target.has_chunk(delta) and not target.has_manifest(m1.oid)
+
+
+def test_a_delta_takes_its_base_from_a_file_holding_it(tmp_path: Path) -> None:
+    """The version a checkout replaces holds the bases of the next one's deltas: read there,
+    each verified, instead of decoded; a base changed in the file is decoded instead."""
+    store = Store(tmp_path / "cache")
+    v0, v1 = versions(2)
+    m0 = _add(store, v0)
+    m1 = _add(store, v1, m0)
+    delta, size = next((c, n) for c, n in m1.chunks if store.chunk_base(c))
+    base = store.chunk_base(delta)
+    assert base is not None
+    held = tmp_path / "v0"
+    held.write_bytes(v0)
+    bases = FileChunks(held, m0)
+    try:
+        assert bases(base, size) == store.read_chunk(base, size)
+        assert bases(delta, size) is None and bases(base, size - 2) is None
+        assert store.read_chunk(delta, size, bases) == store.read_chunk(delta, size)
+        offset = sum(n for _, n in m0.chunks[:[c for c, _ in m0.chunks].index(base)])
+        with open(held, "r+b") as handle:  # changed in place since it was written
+            handle.seek(offset + size // 2)
+            handle.write(bytes(8))
+        assert bases(base, size) is None
+        out = io.BytesIO()
+        store.write_to(m1.pointer, out, bases)
+        assert out.getvalue() == v1
+    finally:
+        bases.close()
+
+
+def test_checking_out_a_delta_version_over_a_changed_base(repo: Path) -> None:
+    """Through git: v0's file, changed in place after its checkout, is not trusted for
+    v1's bases where it changed; v1 comes out right."""
+    v0, v1 = versions(2)
+    model = repo / "m.safetensors"
+    for data, tag in ((v0, "v0"), (v1, "v1")):
+        model.write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", tag)
+        git(repo, "tag", tag)
+    keep = ("-c", "model.checkout.keepWhole=0")
+    git(repo, *keep, "checkout", "-q", "v0")
+    assert model.read_bytes() == v0
+    with open(model, "r+b") as handle:  # the same inode as the link the checkout kept
+        handle.seek(len(v0) // 2)
+        handle.write(bytes(8))
+    git(repo, *keep, "checkout", "-qf", "v1")
+    assert model.read_bytes() == v1
+    git(repo, *keep, "checkout", "-q", "v0")
+    git(repo, *keep, "checkout", "-q", "v1")
+    assert model.read_bytes() == v1

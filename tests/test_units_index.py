@@ -63,6 +63,37 @@ def test_reader_matches_git_ls_files_debug(tmp_path, version, object_format):
     entries = index.parse(data, hash_len(object_format))
     assert [e.path for e in entries] == NAMES
     assert {e.path: stat_fields(e) for e in entries} == ls_files_debug(repo)
+    staged = git(repo, "ls-files", "-s", "-z").stdout.decode().split("\0")[:-1]
+    assert [e.oid.hex() for e in entries] == [line.split()[1] for line in staged]
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_reader_finds_a_name_too_long_for_its_length_field(tmp_path, version):
+    """A name of 4,095 bytes or more is marked so in the flags (git's CE_NAMEMASK) and ends
+    at its NUL; `keep` sees every name and mtime, and drops what it refuses."""
+    repo = make_repo(tmp_path, version, "sha1")
+    long_name = "/".join(["x" * 254] * 17)  # 4,334 bytes: no file needed in the index
+    blob = git(repo, "hash-object", "-w", "--stdin", input=b"long").stdout.decode().strip()
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{long_name}")
+    data = (repo / ".git/index").read_bytes()
+    entries = index.parse(data, 20)
+    assert [e.path for e in entries] == sorted(NAMES[:-1] + [long_name]) + [NAMES[-1]]
+    assert next(e for e in entries if e.path == long_name).oid.hex() == blob
+    seen: list[tuple[bytes, int]] = []
+    kept = index.parse(data, 20, lambda name, mtime: seen.append((name, mtime)) or name == b"d/f")
+    assert [e.path for e in kept] == ["d/f"] and len(seen) == len(entries)
+    assert [m for _, m in seen] == [e.mtime_sec for e in entries]
+
+
+@pytest.mark.parametrize("object_format", ["sha1", "sha256"])
+@pytest.mark.parametrize("version", [2, 3, 4])
+def test_recorded_below_names_the_entries_git_records_that_small(tmp_path, version, object_format):
+    """The skipping reader (names decoded only for small entries) agrees with git's sizes."""
+    repo = make_repo(tmp_path, version, object_format)
+    sizes = {path: fields[-1] for path, fields in ls_files_debug(repo).items()}
+    for limit in (0, 4, 50, 1 << 20):
+        assert index.recorded_below(repo / ".git/index", hash_len(object_format), limit) \
+            == {path for path, size in sizes.items() if size < limit}, limit
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
@@ -75,9 +106,9 @@ def test_settle_rewrites_racy_entries_as_git_reads_them(tmp_path, version, objec
     confirmed = {"a", "d/f"}
     asked: list[list[str]] = []
 
-    def confirm(paths: list[str]) -> set[str]:
-        asked.append(paths)
-        return confirmed & set(paths)
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
+        asked.append([e.path for e in racy])
+        return confirmed & {e.path for e in racy}
 
     assert index.settle(index_path, repo, hash_len(object_format), confirm) == len(confirmed)
     assert asked == [sorted(NAMES[:-1])]  # the intent-to-add entry has no stat data to match
@@ -117,10 +148,10 @@ def test_settle_holds_the_lock_from_its_read_to_its_write(tmp_path):
     (repo / "late").write_text("late")
     refused = []
 
-    def confirm(paths: list[str]) -> set[str]:
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
         assert (repo / ".git/index.lock").exists()
         refused.append(git(repo, "add", "late", check=False).returncode)
-        return set(paths)
+        return {e.path for e in racy}
 
     index.settle(index_path, repo, 20, confirm)
     assert refused == [128]

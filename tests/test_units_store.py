@@ -50,6 +50,49 @@ def test_gc_never_deletes_through_a_link_in_the_cache(repo: Path, tmp_path: Path
     assert gm(repo, "fsck").returncode == 0
 
 
+def test_matches_is_true_only_for_the_very_bytes(tmp_path: Path) -> None:
+    """`matches` (the settle's check of a file git wrote) reads by the manifest's chunk
+    lengths: one byte changed, one more or one less is a mismatch."""
+    store = Store(tmp_path / "cache")
+    data = os.urandom(3 << 20)  # several chunks
+    with open(tmp_path / "m.bin", "wb") as out:
+        out.write(data)
+    with open(tmp_path / "m.bin", "rb") as handle:
+        manifest = store.add_stream(handle, name="m.bin")
+    assert len(manifest.chunks) > 1 and store.matches(tmp_path / "m.bin", manifest)
+    for variant in (data[:-1] + bytes([data[-1] ^ 1]), data + b"\0", data[:-1]):
+        (tmp_path / "v.bin").write_bytes(variant)
+        assert not store.matches(tmp_path / "v.bin", manifest)
+    assert not store.matches(tmp_path / "missing.bin", manifest)
+
+
+def test_read_ahead_closed_early_waits_for_the_work_still_running() -> None:
+    """A fetch's workers write into the caller's file: once the reader closes the generator
+    (an error, a sha256 mismatch), the file may be closed, so no work may still be running."""
+    import concurrent.futures
+    import threading
+
+    from gitmodel.store.objects import read_ahead
+
+    started, release, finished = threading.Event(), threading.Event(), []
+
+    def work(n: int) -> int:
+        if n == 1:
+            started.set()
+            release.wait()
+        finished.append(n)
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        chunks = read_ahead(pool, work, [(n,) for n in range(50)], 2)
+        assert next(chunks) == 0
+        started.wait()
+        threading.Timer(0.2, release.set).start()  # while close() waits, if it does
+        chunks.close()
+        assert 1 in finished  # the running one is done; the queued ones never start
+        assert len(finished) < 50
+
+
 def test_a_small_file_stored_in_two_chunks_is_recleaned_without_writes(tmp_path: Path) -> None:
     """A small file stored before it became one chunk (chunking.WHOLE_BELOW) is matched
     against its old cuts when the stat cache expects it: same manifest, nothing written."""

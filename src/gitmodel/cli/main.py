@@ -54,8 +54,7 @@ def main(ctx: click.Context, quiet: bool) -> None:
     if ctx.invoked_subcommand is None:  # `git model` alone: the overview, as `git lfs` does
         click.echo(ctx.get_help())
     elif ctx.invoked_subcommand not in _NO_FILTER_CHECK:
-        _warn_filter_missing()
-        _ensure_hooks()
+        _startup_checks()
 
 
 # Commands that set the filter up, or that git runs as the filter or a driver.
@@ -63,29 +62,14 @@ _NO_FILTER_CHECK = {"install", "uninstall", "filter-process", "clean", "smudge",
                     "diff-driver", "hook", "version", "help", "env", "completion"}
 
 
-def _ensure_hooks() -> None:
-    """Hooks in a repository that has none while the filter is configured (as git-lfs)."""
-    from gitmodel.commands.hooks import any_ours
+def _startup_checks() -> None:
+    """The filter warning and the hooks (cli/quick.py: shared with the click-free forms)."""
+    from gitmodel.cli.quick import startup_checks
     try:
         repo = _repo()
     except UserError:
-        return  # outside a repository: nothing to put hooks in
-    if any_ours(repo):
-        return  # the common case, without importing install (and the store): ~20 ms
-    from gitmodel.commands.install import ensure_hooks
-    ensure_hooks(repo)
-
-
-def _warn_filter_missing() -> None:
-    """One line on stderr when .gitattributes routes files to git-model but the filter is not set
-    (a clone without `git model install`: git would store model files raw)."""
-    from gitmodel.git.raw import filter_missing
-    try:
-        line = filter_missing(_repo())
-    except UserError:
         return  # not in a repository: the command itself says so, if it needs one
-    if line:
-        click.echo(line, err=True)
+    startup_checks(repo)
 
 
 @main.command()
@@ -129,14 +113,9 @@ _QUIET = click.option("-q", "--quiet", is_flag=True,
 @_QUIET
 def status(as_json: bool, quiet: bool) -> None:
     """Model files changed, left as pointers, missing from the cache, or not pushed."""
+    from gitmodel.cli.quick import render_status
     from gitmodel.commands.status import status as do_status
-    result = do_status(_repo())
-    if as_json:
-        click.echo(json.dumps(result.as_json()))
-    elif not quiet:
-        for line in result.lines():
-            click.echo(line)
-    if quiet and not result.clean:
+    if render_status(do_status(_repo()), "json" if as_json else "quiet" if quiet else "text"):
         sys.exit(1)
 
 
@@ -433,7 +412,7 @@ def _echo_transfer(verb: str, name: str, stats: Stats, as_json: bool) -> None:
 def push(everything: bool, verify: bool, dry_run: bool, as_json: bool, args: tuple[str, ...]) -> None:
     """Upload the objects of REVs (default HEAD) that the remote lacks."""
     from gitmodel.commands.sync import push as do_push
-    name, stats = do_push(_repo(), args, everything, verify, dry_run)
+    name, stats = do_push(_heavy_repo(), args, everything, verify, dry_run)
     _echo_transfer("would push" if dry_run else "pushed", name, stats, as_json)
 
 
@@ -453,7 +432,7 @@ def fetch(include: tuple[str, ...], exclude: tuple[str, ...], everything: bool, 
           args: tuple[str, ...]) -> None:
     """Download and verify the objects of REVs (default HEAD) into the cache."""
     from gitmodel.commands.sync import fetch as do_fetch
-    name, stats = do_fetch(_repo(), args, include, exclude, everything)
+    name, stats = do_fetch(_heavy_repo(), args, include, exclude, everything)
     _echo_transfer("fetched", name, stats, as_json)
 
 
@@ -465,7 +444,7 @@ def pull(include: tuple[str, ...], exclude: tuple[str, ...], name: str | None) -
     """Fetch the checked-out revision's objects and write the model files."""
     from gitmodel.commands.sync import pull as do_pull
     from gitmodel.units import plural
-    remote_name, stats, done, missing = do_pull(_repo(), name, include, exclude)
+    remote_name, stats, done, missing = do_pull(_heavy_repo(), name, include, exclude)
     click.echo(stats.summary("fetched", remote_name))
     if done:
         click.echo(f"restored {plural(len(done), 'file')}")

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Collection, ContextManager, Iterator, Sequence
+from typing import BinaryIO, Collection, ContextManager, Iterator, Sequence
 
 from gitmodel.commands.previous import Previous
 from gitmodel.errors import UserError
@@ -24,7 +24,7 @@ from gitmodel.git import index
 from gitmodel.git.cache import open_store
 from gitmodel.git.repo import Entry, Repo
 from gitmodel.store.atomic import atomic_output, pause_point, replace
-from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store, Writable
+from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
 from gitmodel.store.pointer import MAX_POINTER_SIZE
 
 
@@ -92,8 +92,9 @@ def materialize(repo: Repo, paths: Sequence[str] = (), strict_paths: bool = Fals
 
 
 class Materializer:
-    """One `materialize`: the pointer files found first, written (some by a fetch, through
-    `output`, as their objects arrive), then settled in the index together."""
+    """One `materialize`: the pointer files found first (among `listed`, index entries the
+    caller read, when given), written (some by a fetch, through `output`, as their objects
+    arrive), then settled in the index together."""
 
     def __init__(self, repo: Repo, paths: Sequence[str] = (), strict_paths: bool = False,
                  only: Collection[str] | None = None,
@@ -115,7 +116,7 @@ class Materializer:
         self._lock = threading.Lock()
         self.written: dict[str, str] = {}  # path -> oid, files a fetch wrote through `output`
 
-    def output(self, manifest: Manifest) -> ContextManager[Writable] | None:
+    def output(self, manifest: Manifest) -> ContextManager[BinaryIO] | None:
         """For a fetch (transfer.engine.Output): where the file of `manifest` goes as its
         verified chunks arrive, one pass instead of a verify pass and a write pass. One
         pointer file per object; not one whose previous version is linked (patching that
@@ -137,7 +138,7 @@ class Materializer:
         return self._into(entry, target, mode)
 
     @contextlib.contextmanager
-    def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[Writable]:
+    def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[BinaryIO]:
         with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode,
                            fsync=self.store.fsync) as out:
             yield out
@@ -185,11 +186,16 @@ def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: En
     try:
         if previous.write(entry.path, target, entry.pointer, mode):
             return True
+        bases = previous.bases(entry.path)
         cleaner.submit(previous.discard, entry.path)
-        if _relink(store, whole, entry, target, mode):
-            return True
-        with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
-            store.write_to(entry.pointer, out)
+        try:
+            if _relink(store, whole, entry, target, mode):
+                return True
+            with atomic_output(target, tmp_dir=tmp_dir, mode=mode, fsync=store.fsync) as out:
+                store.write_to(entry.pointer, out, bases)
+        finally:
+            if bases is not None:
+                bases.close()
     except (CorruptObject, MissingObject) as exc:
         print(f"git-model: {entry.path}: the cached object is damaged ({exc}); "
               "run `git model fsck --repair`", file=sys.stderr)
@@ -241,8 +247,8 @@ def settle_index(repo: Repo, written: frozenset[str] = frozenset()) -> int:
     index_path, hash_len = _index_file(repo)
     store = open_store(repo)
 
-    def confirm(paths: list[str]) -> set[str]:
-        entries = [e for e in repo.index_entries_at(paths) if e.pointer.size]
+    def confirm(racy: list[index.RawEntry]) -> set[str]:
+        entries = [e for e in repo.index_entries_at([r.path for r in racy]) if e.pointer.size]
         tracked = repo.filtered_paths(e.path for e in entries)
         verified = set()
         for entry in entries:

@@ -30,7 +30,7 @@ from pathlib import Path
 from gitmodel.filter.whole import Whole, same_inode
 from gitmodel.git.repo import Repo
 from gitmodel.store.atomic import replace, write_file
-from gitmodel.store.objects import CorruptObject, Manifest, MissingObject, Store
+from gitmodel.store.objects import CorruptObject, FileChunks, Manifest, MissingObject, Store
 from gitmodel.store.pointer import Pointer, is_oid
 
 LINKS = "model-links"
@@ -134,6 +134,19 @@ class Previous:
         os.link(link, tmp)
         replace(tmp, target)
         return True
+
+    def bases(self, path: str) -> FileChunks | None:
+        """The version last written at `path`, read through its link, as the bases of the
+        next version's deltas (store/objects.FileChunks: each read verified, so the record
+        needs no trust); None when there is none. Opened before the link is discarded."""
+        link = self._link(path)
+        try:
+            record = Record(**json.loads(link.with_suffix(".json").read_bytes()))
+            if record.path != path or not is_oid(record.oid):
+                return None
+            return FileChunks(link, self.store.read_manifest(record.oid))
+        except (OSError, ValueError, TypeError, MissingObject, CorruptObject):
+            return None
 
     def discard(self, path: str) -> None:
         """Drop the link of `path`'s previous version: it is not being patched (its space

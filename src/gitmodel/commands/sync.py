@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
-from gitmodel.commands import adopt
+from gitmodel.commands import adopt, pushed
 from gitmodel.commands.checkout import Materializer
 from gitmodel.errors import UserError
 from gitmodel.git import repo as git
@@ -112,7 +112,8 @@ def push(repo: Repo, args: Sequence[str], everything: bool,
     if commit is not None and (count := _pushed_before(repo, backend, commit)) is not None:
         return backend.name, transfer.Stats(up_to_date=count)
     pointers = _labels(_rev_entries(repo, revs))
-    return backend.name, _push(repo, backend, pointers, verify, dry_run, commit)
+    whole = {commit: {p.oid for p in pointers if p.size}} if commit is not None else {}
+    return backend.name, _push(repo, backend, pointers, verify, dry_run, whole)
 
 
 def _one_commit(repo: Repo, revs: Sequence[str]) -> str | None:
@@ -126,37 +127,31 @@ def _one_commit(repo: Repo, revs: Sequence[str]) -> str | None:
 
 
 def _pushed_before(repo: Repo, backend: remotes.Backend, commit: str) -> int | None:
-    """The object count of `commit` when a push of it recently found all of them on the
-    remote, still unchanged (transfer/recent.py); else None. One read of the remote's token
-    and one row, where listing the commit's pointers took 0.08 s at 10,000 files."""
+    """`pushed.pushed_before`, for a storage remote (a Git LFS server keeps no token)."""
     if isinstance(backend, lfs.LfsBackend):
         return None
-    remotes.require_confirmed(repo, backend.remote)
-    seen = Recent(repo.model_dir, backend)
-    try:
-        return seen.commit_seen(commit)
-    finally:
-        seen.close()
+    return pushed.pushed_before(repo, backend, commit)
 
 
 def _push(repo: Repo, backend: remotes.Backend, pointers: dict[Pointer, str],
-          verify: bool = False, dry_run: bool = False, commit: str | None = None
+          verify: bool = False, dry_run: bool = False, whole: dict[str, set[str]] | None = None
           ) -> transfer.Stats:
-    """Push `pointers`; `commit`: the commit they are all of (remembered once pushed)."""
+    """Push `pointers`; `whole`: commits whose every object is among them (commit -> the
+    oids of its tree), remembered once pushed."""
     if not dry_run:
         remotes.require_confirmed(repo, backend.remote)
     known = transfer.Known(repo.model_dir, backend.remote.url)
     try:
         if isinstance(backend, lfs.LfsBackend):
             return lfs.push(open_store(repo), backend, known, pointers, dry_run)
-        return _push_checked(repo, backend, known, pointers, verify, dry_run, commit)
+        return _push_checked(repo, backend, known, pointers, verify, dry_run, whole or {})
     finally:
         known.close()
 
 
 def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
                   pointers: dict[Pointer, str], verify: bool, dry_run: bool,
-                  commit: str | None = None) -> transfer.Stats:
+                  whole: dict[str, set[str]]) -> transfer.Stats:
     """Push what the remote is not recently seen to hold (transfer/recent.py: one read of
     its generation token instead of a listing of every pushed manifest), then remember it."""
     if not any(p.size for p in pointers):  # nothing that needs the remote: no request
@@ -169,8 +164,8 @@ def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
         stats.up_to_date += len(pointers) - len(rest)
         if not dry_run:
             seen.checked([p.oid for p in rest if p.size], uploaded=stats.objects > 0)
-            if commit is not None:
-                seen.commit_checked([commit], (p.oid for p in pointers if p.size))
+            for commit, oids in whole.items():
+                seen.commit_checked([commit], oids)
         return stats
     finally:
         seen.close()
@@ -178,7 +173,7 @@ def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
 
 def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
     """The pre-push hook: upload what the pushed commits reference; fail the push if we can't."""
-    pointers = _pushed_pointers(repo, git_remote, lines)
+    pointers, whole = _pushed_pointers(repo, git_remote, lines)
     if not pointers:
         return 0
     if _default_remote(repo) is None:
@@ -187,7 +182,7 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
         return 0
     try:
         backend = _connect(repo, None)
-        stats = _push(repo, backend, pointers)
+        stats = _push(repo, backend, pointers, whole=whole)
     except UserError as exc:
         print(f"git-model: pre-push: {exc}", file=sys.stderr)
         print("git-model: the push was stopped so that nobody gets pointers without their "
@@ -197,9 +192,15 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
     return 0
 
 
-def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[Pointer, str]:
-    """Pointer blobs that the ref updates on stdin bring to the git remote."""
+def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]
+                     ) -> tuple[dict[Pointer, str], dict[str, set[str]]]:
+    """Pointer blobs that the ref updates on stdin bring to the git remote, and the pushed
+    commits all of whose objects are among them (commit -> its tree's oids): those a first
+    push sends, where nothing is on the git remote to leave out. Remembered by the push
+    (transfer/recent.py), they let a `git model push` after `git push` answer from one row
+    instead of listing 10,000 pointers again (0.30 s of CPU -> 0.08 s)."""
     blobs: set[str] = set()
+    firsts: list[str] = []
     for line in lines:
         fields = line.split()
         if len(fields) != 4 or _is_zero(fields[1]):
@@ -210,9 +211,13 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]) -> dict[
         out = repo.git("rev-list", "--objects", local, "--not", *exclude)
         # "<id> <path>" for trees and blobs; commits have no path
         blobs.update(row.split(" ", 1)[0] for row in out.splitlines() if " " in row)
+        if not known_there and not repo.git("for-each-ref", "--count=1", f"refs/remotes/{git_remote}/"):
+            firsts.append(local)  # nothing left out: every object of `local` was listed
     data = read_blobs(repo.top, small_blobs(repo.top, blobs))
-    return {p: f"object {p.short}" for raw in data.values()
-            if (p := parse(raw)) is not None and p.size}
+    parsed = {blob: p for blob, raw in data.items() if (p := parse(raw)) is not None and p.size}
+    whole = {commit: {parsed[b].oid for b in repo.tree_blobs(commit) if b in parsed}
+             for commit in firsts}
+    return {p: f"object {p.short}" for p in parsed.values()}, whole
 
 
 # -- fetch, pull -----------------------------------------------------------------------
@@ -250,7 +255,7 @@ def pull(repo: Repo, name: str | None, include: Sequence[str] = (),
     entries = _select(repo.index_entries(), include, exclude)
     if (include or exclude) and not entries:
         return backend.name, _fetch(open_store(repo), backend, _labels(entries)), [], []
-    writer = Materializer(repo, listed=entries)
+    writer = Materializer(repo, listed=entries)  # the index read once (12 ms a read here)
     try:
         stats = _fetch(writer.store, backend, _labels(entries), writer.output)
     except BaseException:

@@ -148,12 +148,16 @@ class Whole:
 
     def evict(self) -> None:
         """Drop the least recently recorded copies while they hold more than the budget; links
-        left without a record by a killed command go too."""
+        left without a record by a killed command go too, and so do all but the last recorded
+        copy of an inode: a file rewritten in place (a checkpoint saved over the last one)
+        holds one version at a time, so the older copies of its inode are stale, and they
+        were 2 files more per commit, scanned by every add (10 ms after 500 commits)."""
         try:
             names = list(self.dir.iterdir())
         except OSError:
             return
-        kept, total = [], 0
+        total = 0
+        last: dict[tuple[int, int], tuple[int, str, int]] = {}  # inode -> (recorded, oid, size)
         for path in names:
             if path.suffix == ".json":
                 continue
@@ -164,9 +168,15 @@ class Whole:
                     if not path.name.startswith(".") or _stale(path):  # not one being made now
                         path.unlink()
                 continue
-            kept.append((meta.st_mtime_ns, path.name, st.st_size))
+            entry = (meta.st_mtime_ns, path.name, st.st_size)
+            inode = (st.st_ino, st.st_dev)
+            if inode in last:
+                older, entry = sorted((last[inode], entry))
+                self.drop(older[1])
+                total -= older[2]
+            last[inode] = entry
             total += st.st_size
-        for _, oid, size in sorted(kept):
+        for _, oid, size in sorted(last.values()):
             if total <= self.budget:
                 break
             self.drop(oid)

@@ -63,7 +63,9 @@ class PointerBlobs:
         if self._db is None or not blobs:
             return
         try:
-            self._db.executemany("INSERT OR IGNORE INTO blob VALUES (?, ?)", blobs.items())
+            with self._db:  # one transaction, not one per row (autocommit)
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR IGNORE INTO blob VALUES (?, ?)", blobs.items())
         except sqlite3.Error:
             self._off()
 

@@ -51,6 +51,7 @@ def _not_pointers(repo: Repo, pairs: Sequence[tuple[str, str]]) -> list[RawBlob]
     """The (path, blob) pairs of tracked paths whose blob is not a pointer."""
     sizes = blob_sizes(repo, (blob for _, blob in pairs))
     small = read_blobs(repo.top, (b for b, size in sizes.items() if size < MAX_POINTER_SIZE))
+    repo.remember_pointers(small)
     return sorted({RawBlob(path, blob, sizes[blob]) for path, blob in pairs
                    if blob in sizes and (blob not in small or parse(small[blob]) is None)})
 

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Collection, Iterable, Sequence
+from typing import IO, Callable, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
 from gitmodel.git.blobcache import PointerBlobs
@@ -221,6 +221,21 @@ class Repo:
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
         return run(args, cwd=self.top, input=input, check=check)
 
+    def git_meanwhile(self, *args: str) -> Callable[[], str]:
+        """Start `git ARGS` now; calling the result waits for its stdout (GitError if it
+        failed). The caller works meanwhile: status reads the index's pointers while `git
+        status` (~15 ms of 10,000 files) compares the work tree, on another core."""
+        proc = subprocess.Popen(["git", *args], cwd=self.top, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def result() -> str:
+            out, err = proc.communicate()
+            if proc.returncode != 0:
+                lines = err.decode(errors="replace").strip().splitlines()
+                raise GitError(lines[-1] if lines else f"git {args[0]} failed")
+            return out.decode(errors="surrogateescape")
+        return result
+
     # -- config --------------------------------------------------------------
     @cached_property
     def _config(self) -> dict[str, str | None]:
@@ -313,6 +328,12 @@ class Repo:
                       if int(size) < MAX_POINTER_SIZE]
         return self._pointers(candidates)
 
+    def tree_blobs(self, commit: str) -> set[str]:
+        """The ids of the blobs in `commit`'s tree (a commit id, not a name: no option)."""
+        out = self.git("ls-tree", "-r", "-z", "--full-tree", commit)
+        return {fields[2] for record in out.split("\0")
+                if len(fields := record.split("\t", 1)[0].split(" ")) == 3 and fields[1] == "blob"}
+
     def path_history(self, path: str, count: int) -> list[Entry]:
         """The pointer files `path` held in the newest `count` commits of HEAD's
         first-parent history that changed it, newest first (none before a first commit)."""
@@ -388,11 +409,11 @@ class Repo:
         try:
             ids = {blob for _, blob in candidates}
             blobs = cache.get(ids)
-            unknown = ids - blobs.keys()
-            fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
-            cache.put({blob: data for blob, data in fresh.items() if parse(data) is not None})
         finally:
             cache.close()
+        unknown = ids - blobs.keys()
+        fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
+        self.remember_pointers(fresh)
         blobs.update(fresh)
         entries = []
         for path, blob in candidates:
@@ -401,6 +422,18 @@ class Repo:
             if pointer is not None:
                 entries.append(Entry(path, blob, pointer))
         return entries
+
+    def remember_pointers(self, blobs: dict[str, bytes]) -> None:
+        """Keep those of `blobs` (id -> content, read by the caller) that are pointers for
+        the next reader (`_pointers`): the pre-commit hook reads every staged blob, so that
+        the first status after `git add` of 10,000 files reads none of them again (~0.2 s)."""
+        pointers = {blob: data for blob, data in blobs.items() if data and parse(data) is not None}
+        if pointers:
+            cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
+            try:
+                cache.put(pointers)
+            finally:
+                cache.close()
 
     def reachable_pointers(self) -> set[Pointer]:
         """Every pointer any ref, reflog entry, stash or index (of any worktree) holds.

@@ -7,7 +7,9 @@ Policy is git config `model.onCommit`:
 
 Most commits touch no stage at all, so the hook first asks git (one
 `git diff --cached`) whether anything a stage reads or writes is staged, and
-stops there when not: the hook then adds about 0.1 s to a commit. A merge
+stops there when not: the hook then adds about 0.1 s to a commit. Most
+repositories declare no stage: then the shim (hooks/pre-commit) does not start
+this at all unless a staged model file is not a pointer. A merge
 commit never retrains (the merged lock and models are the user's to resolve).
 A failing stage exits with the stage's code and puts the index back exactly as
 it was, so a failed commit leaves nothing half-staged behind.

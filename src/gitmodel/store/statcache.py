@@ -49,6 +49,7 @@ class StatCache:
     def __init__(self, path: Path) -> None:
         self._db: sqlite3.Connection | None = None
         self._pending: dict[str, tuple] = {}  # path -> row, not yet written
+        self._read: dict[str, tuple] = {}  # path -> row as `expected_oid` found it in the database
         self._since = 0.0
         self._lookups = 0
         self._rows: dict[str, tuple] | None = None  # path -> row without the path, when read whole
@@ -69,6 +70,12 @@ class StatCache:
         An entry recorded at smudge time has no stat (git writes the file after
         we return), and is used as long as no later stat replaces it.
         """
+        found = self.lookup(path, st)
+        return None if found is None else found[0]
+
+    def lookup(self, path: str, st: os.stat_result | None) -> tuple[str, bool] | None:
+        """`expected_oid`'s oid, and whether the whole stat data matched (False for an
+        entry recorded at smudge time, whose file may have been changed since)."""
         if self._db is None:
             return None
         pending = self._pending.get(path)
@@ -79,8 +86,12 @@ class StatCache:
             return None
         if row is None:
             return None
-        if row[0] is None or tuple(row[:5]) == _key(st):
-            return row[5]
+        if not pending:
+            self._read[path] = tuple(row)
+        if row[0] is None:
+            return row[5], False
+        if tuple(row[:5]) == _key(st):
+            return row[5], True
         return None
 
     def _row(self, path: str) -> tuple | None:
@@ -126,9 +137,12 @@ class StatCache:
         concurrent git processes never wait on an idle filter."""
         if self._db is None:
             return
+        row = (path, *_key(st), oid)
+        if self._read.pop(path, None) == row[1:] and path not in self._pending:
+            return  # as stored (a re-clean of an unchanged file): no write, no transaction
         if not self._pending:
             self._since = time.monotonic()
-        self._pending[path] = (path, *_key(st), oid)
+        self._pending[path] = row
         if len(self._pending) >= self.FLUSH_EVERY or time.monotonic() - self._since > self.FLUSH_AFTER:
             self.flush()
 

@@ -9,7 +9,7 @@ from gitmodel.transfer import lfs, remotes
 
 
 def open_backend(repo_top: Path | None, remote: remotes.Remote) -> remotes.Backend:
-    if lfs.is_lfs_url(remote.url):
+    if remotes.is_lfs_url(remote.url):
         ssh = sshauth.ssh_remote_url(repo_top) if repo_top is not None else None
         if ssh is not None and lfs.lfs_url_of(ssh) != remote.url.rstrip("/"):
             ssh = None  # git-lfs-authenticate speaks for the endpoint derived from that remote only

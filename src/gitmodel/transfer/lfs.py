@@ -43,7 +43,7 @@ from gitmodel.git.repo import Repo
 from gitmodel.store.objects import CorruptObject, MissingObject, Store
 from gitmodel.store.pointer import EMPTY_OID, Pointer
 from gitmodel.transfer.engine import Known, Progress, Stats, parallel
-from gitmodel.transfer.remotes import Backend, Remote, RemoteError
+from gitmodel.transfer.remotes import Backend, Remote, RemoteError, is_lfs_url
 
 MEDIA = "application/vnd.git-lfs+json"
 BATCH_SIZE = 100          # objects per batch call (git-lfs sends 100 too)
@@ -62,10 +62,6 @@ _REASONS = {
     413: "the server refuses an object this large (413)",
     422: "the server rejected the request (422)",
 }
-
-
-def is_lfs_url(url: str) -> bool:
-    return urlsplit(url).scheme in ("http", "https") and "://" in url
 
 
 def _strip_userinfo(url: str) -> tuple[str, str | None, str | None]:

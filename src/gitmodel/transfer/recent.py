@@ -28,12 +28,18 @@ from typing import Iterable
 
 from gitmodel.store.hintdb import open_hint_db
 from gitmodel.transfer.remotes import Backend, redact
+from gitmodel.units import plural
 
 RECENT = 3600.0  # seconds a seen manifest is taken as still there (on an unchanged remote)
 TOKEN_KEY = "generation"
 _TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS seen (url TEXT, oid TEXT, at REAL, "
            "PRIMARY KEY (url, oid)) WITHOUT ROWID")
+
+
+def up_to_date_line(verb: str, remote: str, count: int) -> str:
+    """What a push or fetch that moved nothing prints (also answered from `Recent` alone)."""
+    return f"{verb}: nothing to transfer ({plural(count, 'object')} up to date on {remote!r})"
 
 
 class Recent:
