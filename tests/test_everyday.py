@@ -72,6 +72,20 @@ def test_remote_only_in_local_config_is_used(tmp_path: Path, repo: Path) -> None
     assert (repo / "m.bin").read_bytes() == data
 
 
+def test_pull_in_a_clone_of_an_empty_repository_has_nothing_to_do(tmp_path: Path) -> None:
+    """A clone of an empty repository has no index yet: pull says there is nothing, and
+    exits 0 (it failed with "No such file or directory (.git/index)")."""
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(tmp_path, "clone", "-q", "origin.git", "clone")
+    clone = tmp_path / "clone"
+    gm(clone, "install", "--local")
+    (tmp_path / "store").mkdir()
+    git(clone, "config", "model.remote.origin.url", str(tmp_path / "store"))
+    out = gm(clone, "pull").stdout.decode()
+    assert "nothing to transfer" in out, out
+    assert not (clone / ".git" / "index.lock").exists()
+
+
 def test_remote_errors_point_the_right_way(tmp_path: Path, repo: Path) -> None:
     _write(repo / "m.bin", 50_000, 4)
     git(repo, "add", ".")

@@ -213,8 +213,12 @@ def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
 
 def _settled(index_path: Path, top: Path, hash_len: int, confirm: Callable[[list[RawEntry]], set[str]],
              written: frozenset[str]) -> tuple[int, bytearray | None]:
-    """(entries settled, the new index), read under the lock; None when nothing changes."""
-    since = int(os.stat(index_path).st_mtime)
+    """(entries settled, the new index), read under the lock; None when nothing changes
+    (and when there is no index: a clone of an empty repository has none)."""
+    try:
+        since = int(os.stat(index_path).st_mtime)
+    except FileNotFoundError:
+        return 0, None
     data = bytearray(index_path.read_bytes())
     ours = {p.encode("utf-8", "surrogateescape") for p in written}
     racy = parse(bytes(data), hash_len, lambda name, mtime: mtime >= since or name in ours)
