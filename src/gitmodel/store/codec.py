@@ -475,7 +475,7 @@ def _sub_table(bits: int):
 
 
 def _sub_decode(body: memoryview, size: int, base: bytes | bytearray,
-           in_place: bool = False) -> bytearray:
+                in_place: bool = False) -> bytearray:
     """The raw piece from a CODEC_DELTA_SUB body and its base's raw bytes (a bytearray
     that becomes the result when `in_place`: no new buffer to fill); raise
     CorruptChunk on any inconsistency (the caller verifies the result's id)."""
@@ -499,7 +499,7 @@ def _sub_decode_body(body: memoryview, size: int, base: bytes | bytearray, in_pl
     pos += length
     out = base if in_place and isinstance(base, bytearray) else bytearray(size)
     _sub_apply(np.frombuffer(packed, np.uint8), bits, np.frombuffer(base, "<u2"),
-           words := np.frombuffer(out, "<u2"))
+               words := np.frombuffer(out, "<u2"))
     if count:
         (length,) = _SUB_LENGTH.unpack_from(body, pos)
         pos += _SUB_LENGTH.size
