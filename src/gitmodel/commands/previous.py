@@ -183,15 +183,10 @@ class Previous:
 def _plan(old: Manifest, new: Manifest) -> list[tuple[int, str, int]] | None:
     """The chunks of NEW to write over OLD's bytes: those not at the same offset in OLD.
     None when that is more than PATCH_LIMIT of the file."""
-    at: dict[int, str] = {}
-    offset = 0
-    for cid, size in old.chunks:
-        at[offset] = cid
-        offset += size
-    plan, offset, todo = [], 0, 0
-    for cid, size in new.chunks:
+    at = {offset: cid for cid, _, offset in old.placed()}
+    plan, todo = [], 0
+    for cid, size, offset in new.placed():
         if at.get(offset) != cid:
             plan.append((offset, cid, size))
             todo += size
-        offset += size
     return None if todo > new.size * PATCH_LIMIT else plan

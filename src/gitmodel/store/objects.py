@@ -119,6 +119,13 @@ class Manifest:
     def pointer(self) -> Pointer:
         return Pointer(self.oid, self.size)
 
+    def placed(self) -> Iterator[tuple[str, int, int]]:
+        """(chunk id, size, offset in the file) of each chunk, in order."""
+        offset = 0
+        for cid, size in self.chunks:
+            yield cid, size, offset
+            offset += size
+
     def encode(self) -> bytes:
         body = {"version": MANIFEST_VERSION, "oid": self.oid, "size": self.size,
                 "chunks": [list(c) for c in self.chunks]}
@@ -917,10 +924,8 @@ class FileChunks:
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
         self.at: dict[str, tuple[int, int]] = {}
-        offset = 0
-        for cid, size in manifest.chunks:
+        for cid, size, offset in manifest.placed():
             self.at.setdefault(cid, (offset, size))
-            offset += size
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
 
     def __call__(self, cid: str, size: int) -> bytearray | None:

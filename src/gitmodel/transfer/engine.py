@@ -652,21 +652,13 @@ def _sha256(manifest: Manifest, chunk: Callable[[str, int], bytes | bytearray],
     items: Iterable[tuple] = manifest.chunks
     if out is not None and _PWRITE:
         work = functools.partial(_fetch_into, chunk, out.fileno())
-        items = _placed(manifest)
+        items = manifest.placed()
     with contextlib.closing(read_ahead(pool, work, items, depth)) as chunks:
         for data in chunks:
             sha.update(data)
             if out is not None and not _PWRITE:
                 out.write(data)
     return sha.hexdigest()
-
-
-def _placed(manifest: Manifest) -> Iterator[tuple[str, int, int]]:
-    """(chunk id, size, offset in the file) of each chunk of a manifest."""
-    offset = 0
-    for cid, size in manifest.chunks:
-        yield cid, size, offset
-        offset += size
 
 
 def _fetch_into(chunk: Callable[[str, int], bytes | bytearray], fd: int, cid: str, size: int,
