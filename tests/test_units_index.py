@@ -80,7 +80,7 @@ def test_reader_finds_a_name_too_long_for_its_length_field(tmp_path, version):
     assert [e.path for e in entries] == sorted(NAMES[:-1] + [long_name]) + [NAMES[-1]]
     assert next(e for e in entries if e.path == long_name).oid.hex() == blob
     seen: list[tuple[bytes, int]] = []
-    kept = index.parse(data, 20, lambda name, mtime: seen.append((name, mtime)) or name == b"d/f")
+    kept = index.parse(data, 20, lambda name, mtime, _: seen.append((name, mtime)) or name == b"d/f")
     assert [e.path for e in kept] == ["d/f"] and len(seen) == len(entries)
     assert [m for _, m in seen] == [e.mtime_sec for e in entries]
 
