@@ -61,8 +61,8 @@ class BadIndex(ValueError):
 
 def encode_index(entries: dict[Key, tuple[int, int]]) -> bytes:
     body = [IDX_MAGIC, _COUNT.pack(len(entries))]
-    for (kind, name), (offset, length) in sorted(entries.items()):
-        body.append(ENTRY.pack(_CODES[kind], bytes.fromhex(name).ljust(32, b"\0"), offset, length))
+    for key, (offset, length) in sorted(entries.items()):
+        body.append(_entry(key, offset, length))
     data = b"".join(body)
     return data + xxhash.xxh3_128_digest(data)
 
@@ -243,6 +243,11 @@ def _entry(key: Key, offset: int, length: int) -> bytes:
     return ENTRY.pack(_CODES[key[0]], bytes.fromhex(key[1]).ljust(32, b"\0"), offset, length)
 
 
+def _raw_key(key: Key) -> bytes:
+    """An entry's first 33 bytes, what `_Lookup` finds it by: its kind's code and its name."""
+    return _entry(key, 0, 0)[:33]
+
+
 def abandoned(packs_dir: Path) -> Iterator[tuple[Path, int, dict[Key, tuple[int, int]]]]:
     """(pack, its locked fd, the entries its journal lists whole and in bounds) of every
     pack a killed writer left (a journal beside it, and no live writer's lock on it).
@@ -308,10 +313,9 @@ class _Lookup:
         try:
             if len(name) != 2 * _NAME_BYTES[kind]:
                 return None
-            raw = _CODES[kind] + bytes.fromhex(name).ljust(32, b"\0")
+            at = self.at.get(_raw_key(key))
         except (KeyError, ValueError):
             return None
-        at = self.at.get(raw)
         if at is None:
             return None
         _, _, offset, length = ENTRY.unpack_from(self.body, at)
