@@ -56,7 +56,9 @@ def kill_at(cwd: Path, args: list[str], point: str) -> None:
     """Run ARGS with git-model stopping itself at pause point POINT (store/atomic.py); once
     a process is seen stopped there, kill -9 every git-model process the command started
     (git, if it is there, is left to notice, as after a crash of its filter or hook)."""
-    env = {**os.environ, "GIT_MODEL_TEST_PAUSE_AT": point}
+    # The filter in the process git starts (no warm server, cli/warm.py): its stopped worker
+    # would be in the server's process group, not the command's.
+    env = {**os.environ, "GIT_MODEL_TEST_PAUSE_AT": point, "GIT_MODEL_SERVER": "0"}
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:

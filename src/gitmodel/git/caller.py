@@ -55,9 +55,14 @@ def subcommand(argv: list[str]) -> str | None:
     return None
 
 
+# The process git started, when this is not it: a worker of the warm server (cli/warm.py)
+# works for that client.
+ORIGIN: int | None = None
+
+
 def git_pid(pid: int | None = None) -> int | None:
     """The process id of the git that started this process (through `sh -c` or not)."""
-    ppid = _parent(pid or os.getpid())
+    ppid = _parent(pid or ORIGIN or os.getpid())
     argv = _cmdline(ppid) if ppid else None
     if ppid and argv and os.path.basename(argv[0]) in _SHELLS:
         ppid = _parent(ppid)

@@ -20,14 +20,14 @@ from typing import BinaryIO, Callable, Iterator
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 DEFAULT_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp gives 0600
-_PAUSE_AT = os.environ.get("GIT_MODEL_TEST_PAUSE_AT")
 
 
 def pause_point(name: str) -> None:
     """Fault-injection hook for tests (tests/test_faults.py): with the environment variable
     GIT_MODEL_TEST_PAUSE_AT=NAME the process stops itself here (SIGSTOP), and the test,
     seeing it stopped, kills it with SIGKILL at exactly this point. Unset: nothing."""
-    if name == _PAUSE_AT:
+    if name == os.environ.get("GIT_MODEL_TEST_PAUSE_AT"):  # read now: a warm server's worker
+        # takes its client's environment after this module was imported (cli/warm.py)
         os.kill(os.getpid(), signal.SIGSTOP)
 
 

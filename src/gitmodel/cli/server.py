@@ -1,0 +1,195 @@
+"""The warm server of cli/warm.py: it imports the filter once, then forks a worker per client."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from gitmodel.cli.warm import IDLE_SECONDS, MAGIC, interpreter, package
+
+
+def main(path: str) -> None:
+    """Listen at PATH (bound before the imports, so clients arriving meanwhile wait
+    instead of starting servers of their own) until IDLE_SECONDS pass without a client."""
+    import select
+    import signal
+
+    os.chdir("/")
+    _close_inherited()
+    listening = _listen(path)
+    if listening is None:
+        return
+    listener, bound = listening
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+    _preload()
+    stamp, ours = _stamp(), interpreter()
+    try:
+        while select.select([listener], [], [], IDLE_SECONDS)[0]:
+            conn, _ = listener.accept()
+            with conn:
+                if not _serve(conn, listener, ours, stamp):
+                    return
+    finally:
+        _unlink_if_ours(path, bound)
+        listener.close()
+
+
+def _close_inherited() -> None:
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        if int(name) > 2:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+
+
+def _listen(path: str) -> tuple[socket.socket, int] | None:
+    """A socket listening at PATH (bound aside, then renamed: a client never finds a
+    name nobody listens at yet), and the inode of that name."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        listener.bind(tmp)
+        listener.listen(64)
+        bound = os.stat(tmp).st_ino
+        os.replace(tmp, path)
+    except OSError:
+        listener.close()
+        return None
+    return listener, bound
+
+
+def _unlink_if_ours(path: str, bound: int) -> None:
+    """Remove PATH unless a newer server has bound it since."""
+    try:
+        if os.stat(path).st_ino == bound:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _preload() -> None:
+    """Everything a filter imports, and the lazy imports of an add and a checkout."""
+    import concurrent.futures  # noqa: F401
+    import hashlib  # noqa: F401
+    import json  # noqa: F401
+    import tempfile  # noqa: F401
+
+    import pyfastcdc  # noqa: F401
+
+    import gitmodel.cli.errors
+    import gitmodel.cli.filtering
+    import gitmodel.commands.checkout
+    import gitmodel.commands.hooks
+    import gitmodel.filter.process
+    import gitmodel.git.caller  # noqa: F401
+    from gitmodel.store import alloc
+    alloc.tune()
+
+
+def _stamp() -> dict[str, tuple[int, int]]:
+    """Size and mtime of each loaded source file of ours."""
+    folder, out = package(), {}
+    for module in list(sys.modules.values()):
+        source = getattr(module, "__file__", None)
+        if source and source.startswith(folder):
+            try:
+                st = os.stat(source)
+            except OSError:
+                continue
+            out[source] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _serve(conn: socket.socket, listener: socket.socket, ours: bytes,
+           stamp: dict[str, tuple[int, int]]) -> bool:
+    """Fork a worker for one client; False when this server must end (its code changed)."""
+
+    import struct
+    fds: list[int] = []
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        if struct.unpack("3i", creds)[1] != os.getuid():
+            return True
+        fields, fds = _receive(conn)
+        current = fields[:2] == [MAGIC, ours]
+        if not current or _stamp() != stamp:
+            conn.sendall((0).to_bytes(4, "little"))
+            return not current
+        if os.fork() == 0:
+            listener.close()
+            _work(conn, fds, fields)
+        return True
+    except (OSError, ValueError):
+        return True
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _receive(conn: socket.socket) -> tuple[list[bytes], list[int]]:
+
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    if len(fds) != 3 or len(data) < 4:
+        raise ValueError("no streams")
+    size = int.from_bytes(data[:4], "little")
+    body = data[4:]
+    while len(body) < size:
+        more = conn.recv(size - len(body))
+        if not more:
+            raise ValueError("cut short")
+        body += more
+    return body.split(b"\0"), fds
+
+
+def _work(conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
+    """In the forked worker: become the client, run the filter, report its status."""
+    import signal
+    import threading
+    code = 1
+    try:
+        conn.sendall(os.getpid().to_bytes(4, "little"))  # first: the client reads it first
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        fds.clear()
+        cwd, client, argc = fields[2], int(fields[3]), int(fields[4])
+        argv = [os.fsdecode(a) for a in fields[5:5 + argc]]
+        os.environ.clear()
+        for entry in fields[5 + argc:]:
+            key, _, value = entry.partition(b"=")
+            os.environb[key] = value
+        os.chdir(cwd)
+        from gitmodel.git import caller
+        caller.ORIGIN = client
+        sys.argv = ["git-model", *argv]
+        threading.Thread(target=_die_with, args=(conn,), daemon=True).start()
+        code = _run(argv)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.sendall(code.to_bytes(4, "little", signed=True))
+        finally:
+            os._exit(code)
+
+
+def _run(argv: list[str]) -> int:
+    from gitmodel.cli.errors import guarded
+    from gitmodel.cli.filtering import filter_process
+    if argv != ["filter-process"]:
+        raise ValueError(f"the server runs only filter-process, not {argv}")
+    return guarded(filter_process)
+
+
+def _die_with(conn: socket.socket) -> None:
+    """The client closed the connection before the status: it was killed, and so is this."""
+    try:
+        conn.recv(1)
+    except OSError:
+        pass
+    os.kill(os.getpid(), 9)

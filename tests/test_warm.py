@@ -1,0 +1,140 @@
+"""The warm server git's filter runs in (cli/warm.py, cli/server.py): same results as the
+filter in the process git starts, a killed client takes its worker along, and a socket
+folder others could reach is never used."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import git, gm
+
+MIB = 1 << 20
+
+
+def _data(seed: str, size: int) -> bytes:
+    return hashlib.shake_256(seed.encode()).digest(size)
+
+
+def _servers(folder: Path) -> list[int]:
+    """Pids of the servers listening in FOLDER (their command line names the socket)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"gitmodel.cli.server" in argv and str(folder).encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(b")") + 2:].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _client_in(repo: Path) -> int:
+    """The process git started as its filter in REPO."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if b"filter-process" in argv and Path(os.readlink(entry / "cwd")) == repo:
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError("no filter process")
+
+
+def _until(condition, what: str, deadline: float = 30.0) -> None:
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, f"no {what} within {deadline:.0f} s"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """An environment whose server lives in a folder of this test's own; stopped after."""
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(folder)}
+    env.pop("GIT_MODEL_SERVER", None)
+    yield env
+    for pid in _servers(folder):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _socket_of(env: dict[str, str]) -> Path:
+    folder = Path(env["XDG_RUNTIME_DIR"]) / f"git-model-{os.getuid()}"
+    return next(folder.glob("*.sock"), folder / "none.sock")
+
+
+def test_adds_commits_and_checkouts_give_the_same_pointers_through_the_server(repo, runtime):
+    (repo / "m.bin").write_bytes(_data("one", 3 * MIB))
+    git(repo, "add", "m.bin", ".gitattributes", env=runtime)  # no server yet: this starts one
+    _until(lambda: _servers(Path(runtime["XDG_RUNTIME_DIR"])) and _socket_of(runtime).exists(),
+           "server")
+    git(repo, "commit", "-qm", "one", env=runtime)
+    (repo / "m.bin").write_bytes(_data("two", 3 * MIB))
+    git(repo, "add", "m.bin", env=runtime)  # in a worker
+    git(repo, "commit", "-qm", "two", env=runtime)
+    alone = {**runtime, "GIT_MODEL_SERVER": "0"}
+    for rev, seed in (("HEAD~1", "one"), ("main", "two")):
+        git(repo, "checkout", "-q", rev, env=runtime)
+        assert (repo / "m.bin").read_bytes() == _data(seed, 3 * MIB)
+        assert git(repo, "status", "--porcelain", env=alone).stdout == b""
+    pointer = git(repo, "show", "HEAD:m.bin").stdout
+    assert git(repo, "cat-file", "--filters", "HEAD:m.bin", env=alone).stdout == _data("two", 3 * MIB)
+    (repo / "m.bin").write_bytes(_data("two", 3 * MIB))  # the same bytes, cleaned without the server
+    git(repo, "add", "m.bin", env=alone)
+    assert git(repo, "diff", "--cached", "--quiet", env=alone).returncode == 0
+    assert git(repo, "show", ":m.bin").stdout == pointer
+    assert gm(repo, "fsck", env=alone).returncode == 0
+
+
+def test_a_killed_filter_client_takes_its_worker_along(repo, runtime):
+    (repo / "warm.bin").write_bytes(_data("warm", MIB))
+    git(repo, "add", "warm.bin", env=runtime)
+    _until(lambda: _servers(Path(runtime["XDG_RUNTIME_DIR"])), "server")
+    server = _servers(Path(runtime["XDG_RUNTIME_DIR"]))[0]
+    _until(lambda: _socket_of(runtime).exists(), "socket")
+    (repo / "big.bin").write_bytes(_data("big", 96 * MIB))
+    proc = subprocess.Popen(["git", "add", "big.bin"], cwd=repo, env=runtime,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _until(lambda: _children(server) or proc.poll() is not None, "worker")
+    workers = _children(server)
+    assert workers and proc.poll() is None, "the add ran outside the server"
+    os.kill(_client_in(repo), signal.SIGKILL)
+    assert proc.wait() != 0
+    _until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "end of the worker")
+    alone = {**runtime, "GIT_MODEL_SERVER": "0"}
+    assert gm(repo, "fsck", env=alone).returncode == 0
+    git(repo, "add", "big.bin", env=alone)
+    assert git(repo, "cat-file", "--filters", ":big.bin", env=alone).stdout == _data("big", 96 * MIB)
+
+
+def test_a_socket_folder_others_can_enter_is_not_used(repo, runtime):
+    folder = Path(runtime["XDG_RUNTIME_DIR"]) / f"git-model-{os.getuid()}"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    (repo / "m.bin").write_bytes(_data("m", MIB))
+    git(repo, "add", "m.bin", env=runtime)
+    assert git(repo, "cat-file", "--filters", ":m.bin", env=runtime).stdout == _data("m", MIB)
+    assert list(folder.iterdir()) == [] and not _servers(Path(runtime["XDG_RUNTIME_DIR"]))
