@@ -138,3 +138,16 @@ def test_a_socket_folder_others_can_enter_is_not_used(repo, runtime):
     git(repo, "add", "m.bin", env=runtime)
     assert git(repo, "cat-file", "--filters", ":m.bin", env=runtime).stdout == _data("m", MIB)
     assert list(folder.iterdir()) == [] and not _servers(Path(runtime["XDG_RUNTIME_DIR"]))
+
+
+def test_status_answers_the_same_through_the_server(repo, runtime):
+    (repo / "m.bin").write_bytes(_data("m", MIB))
+    git(repo, "add", "m.bin", ".gitattributes", env=runtime)
+    _until(lambda: _socket_of(runtime).exists(), "socket")
+    git(repo, "commit", "-qm", "m", env=runtime)
+    (repo / "m.bin").write_bytes(_data("changed", MIB))
+    alone = {**runtime, "GIT_MODEL_SERVER": "0"}
+    for args in (["status"], ["status", "--json"], ["status", "--porcelain"], ["status", "--nope"]):
+        warm, cold = gm(repo, *args, env=runtime, check=False), gm(repo, *args, env=alone, check=False)
+        assert (warm.returncode, warm.stdout, warm.stderr) == (cold.returncode, cold.stdout, cold.stderr)
+    assert b"m.bin" in gm(repo, "status", env=runtime).stdout

@@ -16,11 +16,12 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "hook" and not args[1].startswith("-"):
         sys.exit(_hook(args[1], args[2:]))
-    if args == ["filter-process"]:  # started by git for every add, checkout and re-clean
+    if args == ["filter-process"] or args[:1] == ["status"]:
         from gitmodel.cli.warm import delegate
         status = delegate(args)  # in a warm server's worker, when one takes it
         if status is not None:
             _exit_at_once(status)
+    if args == ["filter-process"]:  # started by git for every add, checkout and re-clean
         from gitmodel.cli.errors import guarded
         from gitmodel.cli.filtering import filter_process
         _exit_at_once(guarded(filter_process))

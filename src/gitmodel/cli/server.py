@@ -79,8 +79,10 @@ def _preload() -> None:
 
     import gitmodel.cli.errors
     import gitmodel.cli.filtering
+    import gitmodel.cli.quick
     import gitmodel.commands.checkout
     import gitmodel.commands.hooks
+    import gitmodel.commands.status
     import gitmodel.filter.process
     import gitmodel.git.caller  # noqa: F401
     from gitmodel.store import alloc
@@ -179,11 +181,24 @@ def _work(conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
 
 
 def _run(argv: list[str]) -> int:
+    """What entry.py runs for ARGV, with its exit status returned (`quick` answers a plain
+    status; any other form goes to click, as it would in the client)."""
     from gitmodel.cli.errors import guarded
-    from gitmodel.cli.filtering import filter_process
-    if argv != ["filter-process"]:
-        raise ValueError(f"the server runs only filter-process, not {argv}")
-    return guarded(filter_process)
+    if argv == ["filter-process"]:
+        from gitmodel.cli.filtering import filter_process
+        return guarded(filter_process)
+    if argv[:1] != ["status"]:
+        raise ValueError(f"the server runs filter-process and status, not {argv}")
+    from gitmodel.cli.quick import quick
+    status = quick(argv)
+    if status is not None:
+        return status
+    from gitmodel.cli.main import run
+    try:
+        run()
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    return 0
 
 
 def _die_with(conn: socket.socket) -> None:

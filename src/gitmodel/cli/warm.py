@@ -1,4 +1,5 @@
-"""A warm process that git's filter runs in, forked for each git command (as Mercurial's chg).
+"""A warm process that git's filter (and `git model status`) runs in, forked for each
+command (as Mercurial's chg).
 
 Git starts `git-model filter-process` for every `git add`, every checkout that writes a
 model file and every re-clean of a racily clean entry (each `git commit` right after
