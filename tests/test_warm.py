@@ -151,3 +151,31 @@ def test_status_answers_the_same_through_the_server(repo, runtime):
         warm, cold = gm(repo, *args, env=runtime, check=False), gm(repo, *args, env=alone, check=False)
         assert (warm.returncode, warm.stdout, warm.stderr) == (cold.returncode, cold.stdout, cold.stderr)
     assert b"m.bin" in gm(repo, "status", env=runtime).stdout
+
+
+def test_a_server_that_never_answers_costs_a_wait_not_the_command(repo, runtime):
+    """A listener that accepts and says nothing (a stopped or wedged server): the filter
+    gives up after HANDOFF_SECONDS and does the work itself, and the add is right."""
+    import socket
+    import sys
+    sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
+    from gitmodel.cli import warm
+    env_before = dict(os.environ)
+    os.environ.update(runtime)
+    try:
+        path = warm.socket_path()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    assert path is not None
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(path)
+    mute.listen(8)
+    try:
+        (repo / "m.bin").write_bytes(_data("m", MIB))
+        git(repo, "add", "m.bin", env=runtime)
+        alone = {**runtime, "GIT_MODEL_SERVER": "0"}
+        assert git(repo, "cat-file", "--filters", ":m.bin", env=alone).stdout == _data("m", MIB)
+        assert gm(repo, "fsck", env=alone).returncode == 0
+    finally:
+        mute.close()

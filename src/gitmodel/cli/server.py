@@ -5,7 +5,9 @@ import os
 import socket
 import sys
 
-from gitmodel.cli.warm import IDLE_SECONDS, MAGIC, interpreter, package
+from gitmodel.cli.warm import GO, HANDOFF_SECONDS, IDLE_SECONDS, MAGIC, READY, interpreter, package
+
+MAX_FIELDS = 8 << 20  # an environment and arguments beyond Linux's 2 MiB (ARG_MAX) are not a client's
 
 
 def main(path: str) -> None:
@@ -106,18 +108,22 @@ def _stamp() -> dict[str, tuple[int, int]]:
 def _serve(conn: socket.socket, listener: socket.socket, ours: bytes,
            stamp: dict[str, tuple[int, int]]) -> bool:
     """Fork a worker for one client; False when this server must end (its code changed)."""
-
     import struct
     fds: list[int] = []
     try:
+        conn.settimeout(2.0)  # a client that connects and sends nothing holds up no other
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         if struct.unpack("3i", creds)[1] != os.getuid():
             return True
-        fields, fds = _receive(conn)
+        fields = _receive(conn)
         current = fields[:2] == [MAGIC, ours]
         if not current or _stamp() != stamp:
-            conn.sendall((0).to_bytes(4, "little"))
+            conn.sendall(b"n")
             return not current
+        conn.sendall(READY)
+        _, fds, _, _ = socket.recv_fds(conn, 1, 3)
+        if len(fds) != 3:
+            return True
         if os.fork() == 0:
             listener.close()
             _work(conn, fds, fields)
@@ -129,28 +135,34 @@ def _serve(conn: socket.socket, listener: socket.socket, ours: bytes,
             os.close(fd)
 
 
-def _receive(conn: socket.socket) -> tuple[list[bytes], list[int]]:
-
-    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
-    if len(fds) != 3 or len(data) < 4:
-        raise ValueError("no streams")
-    size = int.from_bytes(data[:4], "little")
-    body = data[4:]
-    while len(body) < size:
-        more = conn.recv(size - len(body))
+def _receive(conn: socket.socket) -> list[bytes]:
+    """The client's fields: a length (4 bytes), then that many bytes."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "little"):
+        if len(data) >= 4 and int.from_bytes(data[:4], "little") > MAX_FIELDS:
+            raise ValueError("too long")
+        more = conn.recv(1 << 16)
         if not more:
             raise ValueError("cut short")
-        body += more
-    return body.split(b"\0"), fds
+        data += more
+    return data[4:].split(b"\0")
 
 
 def _work(conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
     """In the forked worker: become the client, run the filter, report its status."""
     import signal
     import threading
+    try:
+        conn.settimeout(HANDOFF_SECONDS)
+        conn.sendall(os.getpid().to_bytes(4, "little"))
+        go = conn.recv(1) == GO
+        conn.settimeout(None)
+    except OSError:
+        go = False
+    if not go:
+        os._exit(0)  # the client gave up waiting and runs the command itself
     code = 1
     try:
-        conn.sendall(os.getpid().to_bytes(4, "little"))  # first: the client reads it first
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)

@@ -35,6 +35,11 @@ import sys
 
 IDLE_SECONDS = 600
 MAGIC = b"gitmodel-server-1"
+READY = b"y"
+GO = b"g"
+# How long a client waits for its worker (a server busy with its imports, or stopped)
+# before it runs the command itself.
+HANDOFF_SECONDS = 5.0
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP")
 _BOOT = "import sys; del sys.path[0]; from gitmodel.cli.server import main; main(sys.argv[1])"
 
@@ -109,13 +114,20 @@ def _handed(sock: _socket.socket, argv: list[str]) -> int | None:
     body = b"\0".join(fields)
     fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))
     try:
-        sock.sendmsg([len(body).to_bytes(4, "little") + body],
-                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+        sock.settimeout(HANDOFF_SECONDS)
+        sock.sendall(len(body).to_bytes(4, "little") + body)
+        if sock.recv(1) != READY:
+            return None  # refused (a server of older code exits: the next client starts one)
+        # The streams go only to a server seen answering: streams sent into a socket nobody
+        # reads would stay open there, and whoever waits for git's output would wait too.
+        sock.sendmsg([READY], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         worker = _read_int(sock)
-    except OSError:
+        if not worker:
+            return None
+        sock.sendall(GO)  # from here on the streams are the worker's, not before
+        sock.settimeout(None)
+    except OSError:  # a timeout too: a worker that gets no GO leaves the streams alone
         return None
-    if not worker:
-        return None  # refused (a server of older code): it exits, the next client starts one
     for fd in (0, 1):  # the worker's now: git sees them close when it ends, even killed
         os.close(fd)
     _forward_signals(worker)
