@@ -1,9 +1,11 @@
 """Shared fixtures: isolated git identity/config, throwaway repositories, the model workload."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +33,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def isolated_git(tmp_path_factory):
     """No user or system git config leaks in; git-model from this interpreter is on PATH."""
     home = tmp_path_factory.mktemp("home")
+    runtime = home / "run"  # the warm servers the tests start (cli/warm.py), stopped at the end
+    runtime.mkdir(mode=0o700)
     saved = dict(os.environ)
     os.environ.update({
         "HOME": str(home),
+        "XDG_RUNTIME_DIR": str(runtime),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
         "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
@@ -46,6 +51,20 @@ def isolated_git(tmp_path_factory):
     yield home
     os.environ.clear()
     os.environ.update(saved)
+    stop_servers(runtime)
+
+
+def stop_servers(folder: Path) -> None:
+    """Kill the warm servers listening in FOLDER (their command line names their socket)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"gitmodel.cli.server" in argv and str(folder).encode() in argv:
+                with contextlib.suppress(OSError):
+                    os.kill(int(entry.name), signal.SIGKILL)
 
 
 @pytest.fixture(autouse=True)

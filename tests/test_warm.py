@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, gm
+from conftest import git, gm, stop_servers
 
 MIB = 1 << 20
 
@@ -77,8 +77,7 @@ def runtime(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(folder)}
     env.pop("GIT_MODEL_SERVER", None)
     yield env
-    for pid in _servers(folder):
-        os.kill(pid, signal.SIGKILL)
+    stop_servers(folder)
 
 
 def _socket_of(env: dict[str, str]) -> Path:
