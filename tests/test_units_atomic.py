@@ -92,3 +92,20 @@ def test_atomic_output_gives_the_exact_mode_and_makes_the_folders_it_needs(tmp_p
     target = tmp_path / "work" / "sub" / "run.sh"
     assert target.read_bytes() == b"#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o755
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_replaced_file_can_be_left_to_the_caller_to_delete(tmp_path: Path) -> None:
+    """With `dispose`, the old file is handed over under the temporary name, whole, instead
+    of deleted (a pull deletes the pointers it replaced after writing every file)."""
+    from gitmodel.store.atomic import atomic_output
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"pointer")
+    old: list[str] = []
+    with atomic_output(target, tmp_dir=tmp_path / "tmp", dispose=old.append) as out:
+        out.write(b"model")
+    assert target.read_bytes() == b"model"
+    assert [Path(p).parent for p in old] == [tmp_path / "tmp"]
+    assert Path(old[0]).read_bytes() == b"pointer"
+    with atomic_output(tmp_path / "new.bin", tmp_dir=tmp_path / "tmp", dispose=old.append) as out:
+        out.write(b"x")  # nothing replaced: nothing handed over
+    assert len(old) == 1 and (tmp_path / "new.bin").read_bytes() == b"x"

@@ -108,6 +108,12 @@ class Materializer:
             self._unclaimed.setdefault(entry.pointer.oid, []).append(entry)
         self._lock = threading.Lock()
         self.written: dict[str, str] = {}  # path -> oid, files a fetch wrote through `output`
+        # The pointer files `output` replaced, deleted once every new file is created: each
+        # deletion right after its replacement waited for the disk (a discard, ~70 us here)
+        # and left a freed inode that ext4 without a journal skips, scanning past every one
+        # freed before it, in each later file creation: 10,000 files of 64 KiB pulled in
+        # 4.8-5.3 s so, 5.8-6.6 s that way (medians of 3).
+        self.replaced: list[str] = []
 
     def output(self, manifest: Manifest) -> ContextManager[BinaryIO] | None:
         """For a fetch (transfer.engine.Output): where the file of `manifest` goes as its
@@ -133,7 +139,7 @@ class Materializer:
     @contextlib.contextmanager
     def _into(self, entry: Entry, target: Path, mode: int) -> Iterator[BinaryIO]:
         with atomic_output(target, tmp_dir=self.tmp_dir, mode=mode,
-                           fsync=self.store.fsync) as out:
+                           fsync=self.store.fsync, dispose=self.replaced.append) as out:
             yield out
         with self._lock:
             self.written[entry.path] = entry.pointer.oid
@@ -143,6 +149,7 @@ class Materializer:
         every written file's stat data; return (done, not done)."""
         repo, store, previous = self.repo, self.store, self.previous
         done, missing, oids = [], [], dict(self.written)
+        links = _any_file(previous.dir)  # none in a fresh clone: no link to look for per file
         with concurrent.futures.ThreadPoolExecutor(1) as cleaner:
             # Links nothing will patch go first, beside the writes: dropping the last name of
             # a 256 MiB file took 0.09 s here, and replacing it by the new link 0.13-0.16 s
@@ -151,7 +158,8 @@ class Materializer:
             for entry in self.entries:
                 if entry.path in oids:
                     done.append(entry.path)
-                    cleaner.submit(previous.discard, entry.path)
+                    if links:
+                        cleaner.submit(previous.discard, entry.path)
                 elif write and store.has_object(entry.pointer) \
                         and _write(repo, store, previous, self.whole, entry, self.tmp_dir, cleaner):
                     done.append(entry.path)
@@ -162,7 +170,9 @@ class Materializer:
         for path in large:  # links first: each moves the file's ctime, which the index records
             previous.link(path, repo.top / path)
             self.whole.keep(repo.top / path, oids[path])
-        settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
+        with concurrent.futures.ThreadPoolExecutor(4) as deleter:  # each waits for the disk
+            deleter.map(_remove, [self.replaced[start::4] for start in range(4)])
+            settle_index(repo, frozenset(done))  # also git's own racy entries, after a checkout
         for path in large:
             previous.record(path, repo.top / path, oids[path])
             self.whole.record(oids[path])
@@ -170,6 +180,20 @@ class Materializer:
         if self.entries:
             self.whole.evict()  # also after `keepWhole` was lowered
         return done, missing
+
+
+def _any_file(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def _write(repo: Repo, store: Store, previous: Previous, whole: Whole, entry: Entry,

@@ -33,8 +33,10 @@ def pause_point(name: str) -> None:
 
 @contextlib.contextmanager
 def atomic_output(path: Path, tmp_dir: Path | None = None, fsync: bool = False,
-                  mode: int | None = None) -> Iterator[BinaryIO]:
-    """Open a temporary file that replaces `path` only if the block succeeds."""
+                  mode: int | None = None,
+                  dispose: Callable[[str], None] | None = None) -> Iterator[BinaryIO]:
+    """Open a temporary file that replaces `path` only if the block succeeds; `dispose`:
+    see `replace`."""
     fd, tmp = _temporary(tmp_dir or path.parent, DEFAULT_MODE if mode is None else mode)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -44,10 +46,10 @@ def atomic_output(path: Path, tmp_dir: Path | None = None, fsync: bool = False,
             if fsync:
                 os.fsync(handle.fileno())
         try:
-            replace(tmp, path)
+            replace(tmp, path, dispose)
         except FileNotFoundError:  # the target's folder is not there yet
             path.parent.mkdir(parents=True, exist_ok=True)
-            replace(tmp, path)
+            replace(tmp, path, dispose)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -90,7 +92,8 @@ _RENAME_EXCHANGE = 2  # linux/fs.h
 _renameat2: Callable[..., int] | None | bool = False  # False: not looked up yet
 
 
-def replace(src: str | Path, dst: str | Path) -> None:
+def replace(src: str | Path, dst: str | Path,
+            dispose: Callable[[str], None] | None = None) -> None:
     """`os.replace(src, dst)`, without the write-out ext4 starts when a rename replaces a
     file (its auto_da_alloc heuristic, for programs that never fsync: the new file's dirty
     pages are flushed during the rename). Replacing a pointer by a 256 MiB model took
@@ -99,12 +102,18 @@ def replace(src: str | Path, dst: str | Path) -> None:
     the old file or the new one), then `src`, now the old file, is removed. Elsewhere,
     or when the call is refused, a plain rename. A kill leaves the old file or the new one
     either way; after a power loss without `model.fsync` the new file may be empty (git
-    status shows it modified; `git checkout -- PATH` writes it again)."""
+    status shows it modified; `git checkout -- PATH` writes it again).
+
+    With `dispose`, the old file (then named `src`) is handed to it instead of removed at
+    once, for a caller that replaces many files to delete them after it has created all
+    the new ones (commands/checkout.py's `Materializer`)."""
     try:
         exchange = stat.S_ISREG(os.lstat(dst).st_mode) and _exchange(src, dst)
     except OSError:
         exchange = False
-    if exchange:
+    if exchange and dispose is not None:
+        dispose(os.fspath(src))
+    elif exchange:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(src)
     else:
