@@ -4,15 +4,18 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 from gitmodel.cli.warm import GO, HANDOFF_SECONDS, IDLE_SECONDS, MAGIC, READY, interpreter, package
 
+LOOK_SECONDS = 20  # how often an idle server checks that its socket is still there
 MAX_FIELDS = 8 << 20  # an environment and arguments beyond Linux's 2 MiB (ARG_MAX) are not a client's
 
 
 def main(path: str) -> None:
     """Listen at PATH (bound before the imports, so clients arriving meanwhile wait
-    instead of starting servers of their own) until IDLE_SECONDS pass without a client."""
+    instead of starting servers of their own) until IDLE_SECONDS pass without a client, or
+    PATH no longer names its socket (its folder was removed, or a newer server took it)."""
     import select
     import signal
 
@@ -25,9 +28,13 @@ def main(path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     _preload()
     stamp, ours = _stamp(), interpreter()
+    last = time.monotonic()
     try:
-        while select.select([listener], [], [], IDLE_SECONDS)[0]:
+        while time.monotonic() - last < IDLE_SECONDS and _still_at(path, bound):
+            if not select.select([listener], [], [], LOOK_SECONDS)[0]:
+                continue
             conn, _ = listener.accept()
+            last = time.monotonic()
             with conn:
                 if not _serve(conn, listener, ours, stamp):
                     return
@@ -59,6 +66,15 @@ def _listen(path: str) -> tuple[socket.socket, int] | None:
         listener.close()
         return None
     return listener, bound
+
+
+def _still_at(path: str, bound: int) -> bool:
+    """Whether PATH still names this server's socket (not removed with its folder, nor
+    taken by a newer server)."""
+    try:
+        return os.stat(path).st_ino == bound
+    except OSError:
+        return False
 
 
 def _unlink_if_ours(path: str, bound: int) -> None:
