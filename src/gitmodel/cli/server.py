@@ -1,6 +1,7 @@
 """The warm server of cli/warm.py: it imports the filter once, then forks a worker per client."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -203,9 +204,21 @@ def _work(conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            _note_peak_memory()
             conn.sendall(code.to_bytes(4, "little", signed=True))
         finally:
             os._exit(code)
+
+
+def _note_peak_memory() -> None:
+    """Append this worker's peak RSS (KiB) to the file GIT_MODEL_WORKER_RSS names, if any:
+    a worker is not a child of the command that started its client, so a measure of that
+    command's process tree (bench/launch.py) would not see what the work itself took."""
+    target = os.environ.get("GIT_MODEL_WORKER_RSS")
+    if target:
+        import resource
+        with contextlib.suppress(OSError), open(target, "a") as out:
+            out.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
 
 
 def _run(argv: list[str]) -> int:
