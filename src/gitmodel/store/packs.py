@@ -44,6 +44,7 @@ _COUNT = struct.Struct("<I")
 _KINDS = {b"c": layout.CHUNKS, b"m": layout.MANIFESTS}
 _CODES = {v: k for k, v in _KINDS.items()}
 _NAME_BYTES = {layout.CHUNKS: 16, layout.MANIFESTS: 32}
+_PADDING = {size: bytes(32 - size) for size in _NAME_BYTES.values()}  # names fill 32 bytes
 PACK_LIMIT = 64 << 20  # a pack is closed at this size (Xet's xorbs: 64 MiB)
 PACKED_BELOW = 1 << 20  # files smaller than this are packed; larger ones stay loose
 MAX_ENTRY = 8 << 20     # no packed object is longer (small files' chunks and manifests)
@@ -249,14 +250,16 @@ def _raw_key(key: Key) -> bytes:
 
 
 def _lookup_key(key: Key) -> bytes | None:
-    """`_raw_key` of a well-formed key; None for a name of another length, an unknown kind
-    or a name that is not hex (no entry has one)."""
+    """`_raw_key` of a well-formed key, made without the struct (a third of the time);
+    None for a name of another length, an unknown kind or a name that is not hex (no entry
+    has one)."""
     kind, name = key
+    size = _NAME_BYTES.get(kind)
+    if size is None or len(name) != 2 * size:
+        return None
     try:
-        if len(name) != 2 * _NAME_BYTES[kind]:
-            return None
-        return _raw_key(key)
-    except (KeyError, ValueError):
+        return _CODES[kind] + bytes.fromhex(name) + _PADDING[size]
+    except ValueError:
         return None
 
 
