@@ -51,11 +51,15 @@ class Runner:
 
     def run(self, cmd: Sequence[str], cwd: Path) -> Sample:
         """Run `cmd` to completion; raise BenchError with the log's tail if it fails."""
-        with open(self.log, "ab") as log, tempfile.NamedTemporaryFile("r") as result:
+        with open(self.log, "ab") as log, tempfile.NamedTemporaryFile("r") as result, \
+                tempfile.NamedTemporaryFile("r") as workers:
             log.write(f"$ (cd {cwd} && {' '.join(cmd)})\n".encode())
             log.flush()
+            # git-model's warm-server workers are not in the command's process tree: each
+            # notes its own peak there (src/gitmodel/cli/server.py)
+            env = {**self.env, "GIT_MODEL_WORKER_RSS": workers.name}
             proc = subprocess.Popen([sys.executable, "-I", "-S", str(LAUNCHER), result.name,
-                                     *cmd], cwd=cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                     *cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=log, start_new_session=True)
             try:
                 code = proc.wait(COMMAND_TIMEOUT)
@@ -64,9 +68,10 @@ class Runner:
                 proc.wait()
                 raise BenchError(f"`{' '.join(cmd)}` timed out after {COMMAND_TIMEOUT:.0f} s") from None
             fields = result.read().split()
+            worker_kib = max((int(n) for n in workers.read().split()), default=0)
         if code != 0 or len(fields) != 3:
             raise BenchError(f"`{' '.join(cmd)}` exited {code} in {cwd}:\n{self.tail()}")
-        return Sample(float(fields[0]), int(fields[1]) * 1024)
+        return Sample(float(fields[0]), max(int(fields[1]), worker_kib) * 1024)
 
     def steps(self, cmds: Sequence[Sequence[str]], cwd: Path) -> Sample:
         """Run commands one after the other as one step: seconds add up, RSS is the max."""

@@ -301,7 +301,8 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "256 KiB region rewritten.",
         "- peak RSS: the largest single process of the step, git and hooks included "
         "(`wait4` rusage over the waited-for process tree, read by `bench/launch.py`, "
-        "whose own ~9 MB is the floor of this figure).",
+        "whose own ~9 MB is the floor of this figure), and each worker of git-model's warm "
+        "server (not in that tree: it notes its own peak, `GIT_MODEL_WORKER_RSS`).",
     ]
     for tool, errors in failures.items():
         lines.append(f"- **{tool} failed in {len(errors)} repetition(s)**: "

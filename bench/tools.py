@@ -237,8 +237,12 @@ def isolated_env(lay: Layout, tool: Tool) -> dict[str, str]:
            if not k.startswith(("GIT_", "DVC_", "XDG_"))
            and k not in ("VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE")}
     lay.home.mkdir(parents=True, exist_ok=True)
+    (lay.home / "run").mkdir(mode=0o700, exist_ok=True)
     env.update({
         "HOME": str(lay.home),
+        # git-model's warm server (cli/warm.py) per layout, as a login's /run/user/UID:
+        # it ends when the layout is removed
+        "XDG_RUNTIME_DIR": str(lay.home / "run"),
         "XDG_CONFIG_HOME": str(lay.home / ".config"),
         "XDG_CACHE_HOME": str(lay.home / ".cache"),
         "XDG_DATA_HOME": str(lay.home / ".local" / "share"),

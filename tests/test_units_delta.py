@@ -488,3 +488,28 @@ def test_checking_out_a_delta_version_over_a_changed_base(repo: Path) -> None:
     git(repo, *keep, "checkout", "-q", "v0")
     git(repo, *keep, "checkout", "-q", "v1")
     assert model.read_bytes() == v1
+
+
+def test_small_pieces_stop_trying_deltas_that_never_pay_but_keep_those_that_do(tmp_path):
+    """Noise gains nothing from a delta: after SMALL_DELTA_TRIES misses in a process a small
+    piece is stored plain without reading its base; a fine-tune's small pieces stay deltas."""
+    from gitmodel.store.chunking import Chunk
+    from gitmodel.store.objects import SMALL_DELTA_TRIES
+    rng = np.random.default_rng(3)
+
+    def put(store: Store, data: bytes, base: bytes) -> None:
+        store.put_chunk(chunk_id(base), Chunk(base, 2, "p"))
+        store.put_chunk(chunk_id(data), Chunk(data, 2, "p"), chunk_id(base))
+
+    noise = Store(tmp_path / "noise")
+    for _ in range(SMALL_DELTA_TRIES):
+        assert noise.small_deltas_pay()
+        put(noise, rng.bytes(8192), rng.bytes(8192))
+    assert not noise.small_deltas_pay()
+    tuned = Store(tmp_path / "tuned")
+    weights = rng.standard_normal(4096).astype("<f4")
+    for _ in range(2 * SMALL_DELTA_TRIES):
+        nudged = weights + rng.standard_normal(4096).astype("<f4") * 1e-3
+        put(tuned, _bf16(nudged), _bf16(weights))
+        assert tuned.small_deltas_pay()
+        assert codec.delta_base(tuned.read_encoded(chunk_id(_bf16(nudged)), 8192)) is not None

@@ -178,3 +178,15 @@ def test_a_server_that_never_answers_costs_a_wait_not_the_command(repo, runtime)
         assert gm(repo, "fsck", env=alone).returncode == 0
     finally:
         mute.close()
+
+
+def test_a_worker_notes_its_peak_memory_where_asked(repo, runtime, tmp_path):
+    """The bench's peak RSS counts workers through GIT_MODEL_WORKER_RSS."""
+    (repo / "m.bin").write_bytes(_data("m", MIB))
+    git(repo, "add", "m.bin", env=runtime)
+    _until(lambda: _socket_of(runtime).exists(), "socket")
+    notes = tmp_path / "rss"
+    (repo / "m.bin").write_bytes(_data("n", MIB))
+    git(repo, "add", "m.bin", env={**runtime, "GIT_MODEL_WORKER_RSS": str(notes)})
+    kib = [int(n) for n in notes.read_text().split()]
+    assert len(kib) == 1 and 1024 < kib[0] < 1 << 20  # one worker, its peak in KiB

@@ -1,18 +1,22 @@
 """The warm server of cli/warm.py: it imports the filter once, then forks a worker per client."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
+import time
 
 from gitmodel.cli.warm import GO, HANDOFF_SECONDS, IDLE_SECONDS, MAGIC, READY, interpreter, package
 
+LOOK_SECONDS = 20  # how often an idle server checks that its socket is still there
 MAX_FIELDS = 8 << 20  # an environment and arguments beyond Linux's 2 MiB (ARG_MAX) are not a client's
 
 
 def main(path: str) -> None:
     """Listen at PATH (bound before the imports, so clients arriving meanwhile wait
-    instead of starting servers of their own) until IDLE_SECONDS pass without a client."""
+    instead of starting servers of their own) until IDLE_SECONDS pass without a client, or
+    PATH no longer names its socket (its folder was removed, or a newer server took it)."""
     import select
     import signal
 
@@ -25,9 +29,13 @@ def main(path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
     _preload()
     stamp, ours = _stamp(), interpreter()
+    last = time.monotonic()
     try:
-        while select.select([listener], [], [], IDLE_SECONDS)[0]:
+        while time.monotonic() - last < IDLE_SECONDS and _still_at(path, bound):
+            if not select.select([listener], [], [], LOOK_SECONDS)[0]:
+                continue
             conn, _ = listener.accept()
+            last = time.monotonic()
             with conn:
                 if not _serve(conn, listener, ours, stamp):
                     return
@@ -59,6 +67,15 @@ def _listen(path: str) -> tuple[socket.socket, int] | None:
         listener.close()
         return None
     return listener, bound
+
+
+def _still_at(path: str, bound: int) -> bool:
+    """Whether PATH still names this server's socket (not removed with its folder, nor
+    taken by a newer server)."""
+    try:
+        return os.stat(path).st_ino == bound
+    except OSError:
+        return False
 
 
 def _unlink_if_ours(path: str, bound: int) -> None:
@@ -187,9 +204,21 @@ def _work(conn: socket.socket, fds: list[int], fields: list[bytes]) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            _note_peak_memory()
             conn.sendall(code.to_bytes(4, "little", signed=True))
         finally:
             os._exit(code)
+
+
+def _note_peak_memory() -> None:
+    """Append this worker's peak RSS (KiB) to the file GIT_MODEL_WORKER_RSS names, if any:
+    a worker is not a child of the command that started its client, so a measure of that
+    command's process tree (bench/launch.py) would not see what the work itself took."""
+    target = os.environ.get("GIT_MODEL_WORKER_RSS")
+    if target:
+        import resource
+        with contextlib.suppress(OSError), open(target, "a") as out:
+            out.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
 
 
 def _run(argv: list[str]) -> int:

@@ -88,8 +88,8 @@ def socket_path() -> str | None:
 def delegate(argv: list[str]) -> int | None:
     """Run `git-model ARGV` in a worker of the warm server; its exit status, or None when
     no server took it (nothing of the streams was read: the caller runs it here)."""
-    if os.environ.get("GIT_MODEL_SERVER") == "0":
-        return None
+    if os.environ.get("GIT_MODEL_SERVER") == "0" or not sys.platform.startswith("linux"):
+        return None  # elsewhere: no SO_PEERCRED, no /proc for the server's checks
     path = socket_path()
     if path is None:
         return None

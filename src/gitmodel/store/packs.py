@@ -44,6 +44,7 @@ _COUNT = struct.Struct("<I")
 _KINDS = {b"c": layout.CHUNKS, b"m": layout.MANIFESTS}
 _CODES = {v: k for k, v in _KINDS.items()}
 _NAME_BYTES = {layout.CHUNKS: 16, layout.MANIFESTS: 32}
+_PADDING = {size: bytes(32 - size) for size in _NAME_BYTES.values()}  # names fill 32 bytes
 PACK_LIMIT = 64 << 20  # a pack is closed at this size (Xet's xorbs: 64 MiB)
 PACKED_BELOW = 1 << 20  # files smaller than this are packed; larger ones stay loose
 MAX_ENTRY = 8 << 20     # no packed object is longer (small files' chunks and manifests)
@@ -248,6 +249,20 @@ def _raw_key(key: Key) -> bytes:
     return _entry(key, 0, 0)[:33]
 
 
+def _lookup_key(key: Key) -> bytes | None:
+    """`_raw_key` of a well-formed key, made without the struct (a third of the time);
+    None for a name of another length, an unknown kind or a name that is not hex (no entry
+    has one)."""
+    kind, name = key
+    size = _NAME_BYTES.get(kind)
+    if size is None or len(name) != 2 * size:
+        return None
+    try:
+        return _CODES[kind] + bytes.fromhex(name) + _PADDING[size]
+    except ValueError:
+        return None
+
+
 def abandoned(packs_dir: Path) -> Iterator[tuple[Path, int, dict[Key, tuple[int, int]]]]:
     """(pack, its locked fd, the entries its journal lists whole and in bounds) of every
     pack a killed writer left (a journal beside it, and no live writer's lock on it).
@@ -309,13 +324,12 @@ class _Lookup:
         self.at = {body[i:i + 33]: i for i in range(0, len(body), ENTRY.size)}
 
     def get(self, key: Key) -> tuple[int, int] | None:
-        kind, name = key
-        try:
-            if len(name) != 2 * _NAME_BYTES[kind]:
-                return None
-            at = self.at.get(_raw_key(key))
-        except (KeyError, ValueError):
-            return None
+        raw = _lookup_key(key)
+        return None if raw is None else self.get_raw(raw)
+
+    def get_raw(self, raw: bytes) -> tuple[int, int] | None:
+        """The entry found by its `_lookup_key`, when it lies inside the pack."""
+        at = self.at.get(raw)
         if at is None:
             return None
         _, _, offset, length = ENTRY.unpack_from(self.body, at)
@@ -404,8 +418,15 @@ class Packs:
     def present(self, keys: Iterable[Key]) -> set[Key]:
         """Those of `keys` in a published pack, after one look at the folder."""
         self.refresh()
-        return {key for key in keys
-                if any(lookup.get(key) is not None for _, lookup in self._newest_first)}
+        lookups = [(lookup, lookup.at) for _, lookup in self._newest_first]
+        found = set()
+        for key in keys:  # each key made once, not once per pack (0.2 s for 10,000 in 9 packs)
+            raw = _lookup_key(key)
+            for lookup, at in lookups if raw is not None else ():
+                if raw in at and lookup.get_raw(raw) is not None:
+                    found.add(key)
+                    break
+        return found
 
     def read(self, where: Where) -> bytes:
         """The stored bytes at `where`; FileNotFoundError when gc removed the pack."""
