@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,16 +56,36 @@ def isolated_git(tmp_path_factory):
 
 
 def stop_servers(folder: Path) -> None:
-    """Kill the warm servers listening in FOLDER (their command line names their socket)."""
+    """Kill the warm servers listening in FOLDER."""
+    for pid in servers(folder):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def proc_read(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, the content of /proc/PID/NAME) of every process still there to read."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                argv = (entry / "cmdline").read_bytes()
+                yield int(entry.name), (entry / name).read_bytes()
             except OSError:
                 continue
-            if b"gitmodel.cli.server" in argv and str(folder).encode() in argv:
-                with contextlib.suppress(OSError):
-                    os.kill(int(entry.name), signal.SIGKILL)
+
+
+def servers(folder: Path) -> list[int]:
+    """Pids of the warm servers (cli/server.py) listening in FOLDER: their command line
+    names their socket."""
+    return [pid for pid, argv in proc_read("cmdline")
+            if b"gitmodel.cli.server" in argv and str(folder).encode() in argv]
+
+
+def filter_in(repo: Path) -> int | None:
+    """The pid of the git-model filter process git started in REPO, if one runs."""
+    for pid, argv in proc_read("cmdline"):
+        with contextlib.suppress(OSError):
+            if b"filter-process" in argv.split(b"\0") and Path(os.readlink(f"/proc/{pid}/cwd")) == repo:
+                return pid
+    return None
 
 
 @pytest.fixture(autouse=True)

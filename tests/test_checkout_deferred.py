@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, gm
+from conftest import filter_in, git, gm
 from gitmodel.git import caller
 from gitmodel.store import layout
 from gitmodel.store.objects import Store
@@ -337,20 +337,6 @@ def pointer_oid(repo: Path, rev: str) -> str:
     return git(repo, "show", f"{rev}:m.bin").stdout.split(b"sha256:")[1].split()[0].decode()
 
 
-def _filter_in(repo: Path) -> int | None:
-    """The pid of the git-model filter process working in REPO, if one runs."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if b"filter-process" in argv and Path(os.readlink(entry / "cwd")) == repo:
-                return int(entry.name)
-        except OSError:
-            continue
-    return None
-
-
 def test_a_checkout_killed_while_the_filter_writes_leaves_a_pointer_that_checkout_restores(
         two_versions) -> None:
     """kill -9 when the filter's temporary file appears (an observed event, not a timer).
@@ -363,7 +349,7 @@ def test_a_checkout_killed_while_the_filter_writes_leaves_a_pointer_that_checkou
     tmp = repo / ".git/model/tmp"
     while proc.poll() is None and not killed:
         if tmp.is_dir() and any(p.name.startswith(".tmp-") for p in tmp.iterdir()):
-            pid = _filter_in(repo)
+            pid = filter_in(repo)
             if pid is not None:
                 os.kill(pid, 9)
                 killed = True

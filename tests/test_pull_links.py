@@ -85,17 +85,11 @@ def test_a_damaged_linked_chunk_is_refused_and_not_kept(large: tuple[bytes, Path
     assert (clone / "model.bin").read_bytes() != data  # still the pointer
 
 
-def test_many_small_files_are_read_a_span_at_a_time(repo: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """200 packed files: the clone reads their manifests and chunks in a few ranged reads
-    (one per file and per chunk before: 400 here, as many GETs on S3)."""
+def _pull_counting_reads(clone: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """`git model pull` of all 200 files in CLONE, in this process; the ranged reads it made."""
     from gitmodel.commands import sync
     from gitmodel.git.repo import Repo
     from gitmodel.transfer import remotes
-    rng = random.Random(9)
-    files = {f"d{i % 7}/f{i}.bin": rng.randbytes(3000 + i) for i in range(200)}
-    origin, _ = _pushed(repo, tmp_path, files)
-    clone = _clone(origin, tmp_path)
     calls: list[str] = []
     real = remotes.Backend.read_range
     monkeypatch.setattr(remotes.Backend, "read_range",
@@ -103,6 +97,18 @@ def test_many_small_files_are_read_a_span_at_a_time(repo: Path, tmp_path: Path,
     monkeypatch.chdir(clone)
     _, stats, done, missing = sync.pull(Repo.discover(), None)
     assert stats.objects == 200 and len(done) == 200 and not missing
+    return calls
+
+
+def test_many_small_files_are_read_a_span_at_a_time(repo: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 packed files: the clone reads their manifests and chunks in a few ranged reads
+    (one per file and per chunk before: 400 here, as many GETs on S3)."""
+    rng = random.Random(9)
+    files = {f"d{i % 7}/f{i}.bin": rng.randbytes(3000 + i) for i in range(200)}
+    origin, _ = _pushed(repo, tmp_path, files)
+    clone = _clone(origin, tmp_path)
+    calls = _pull_counting_reads(clone, monkeypatch)
     assert 1 <= len(calls) <= 4, calls
     assert all((clone / p).read_bytes() == b for p, b in files.items())
 
@@ -114,22 +120,14 @@ def test_files_are_fetched_in_the_order_the_remote_packs_hold_them(
     stays small (in path order, 10,000 files of 64 KiB overflowed it: 9,356 reads of one
     chunk each). Spans and stash are made small here to show it with 200 small files.
     The pointers the pull replaced are deleted once it is done."""
-    from gitmodel.commands import sync
-    from gitmodel.git.repo import Repo
-    from gitmodel.transfer import engine, remotes
+    from gitmodel.transfer import engine
     rng = random.Random(5)
     files = {f"d{i % 7}/f{i:03d}.bin": rng.randbytes(3000 + i) for i in range(200)}
     origin, _ = _pushed(repo, tmp_path, files)
     clone = _clone(origin, tmp_path)
     monkeypatch.setattr(engine, "SPAN", 32 << 10)
     monkeypatch.setattr(engine, "STASH", 64 << 10)
-    calls: list[str] = []
-    real = remotes.Backend.read_range
-    monkeypatch.setattr(remotes.Backend, "read_range",
-                        lambda self, *a: calls.append(a[0]) or real(self, *a))
-    monkeypatch.chdir(clone)
-    _, stats, done, missing = sync.pull(Repo.discover(), None)
-    assert stats.objects == 200 and len(done) == 200 and not missing
+    calls = _pull_counting_reads(clone, monkeypatch)
     packed = sum(len(b) for b in files.values())  # the chunks, then 200 small manifests
     assert len(calls) <= packed // (32 << 10) + 6, len(calls)
     assert all((clone / p).read_bytes() == b for p, b in files.items())

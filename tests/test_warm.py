@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, gm, stop_servers
+from conftest import filter_in, git, gm, proc_read, servers, stop_servers
 
 MIB = 1 << 20
 
@@ -22,44 +22,9 @@ def _data(seed: str, size: int) -> bytes:
     return hashlib.shake_256(seed.encode()).digest(size)
 
 
-def _servers(folder: Path) -> list[int]:
-    """Pids of the servers listening in FOLDER (their command line names the socket)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"gitmodel.cli.server" in argv and str(folder).encode() in argv:
-                found.append(int(entry.name))
-    return found
-
-
 def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rfind(b")") + 2:].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found
-
-
-def _client_in(repo: Path) -> int:
-    """The process git started as its filter in REPO."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-                if b"filter-process" in argv and Path(os.readlink(entry / "cwd")) == repo:
-                    return int(entry.name)
-            except OSError:
-                continue
-    raise AssertionError("no filter process")
+    return [pid for pid, stat in proc_read("stat")
+            if int(stat[stat.rfind(b")") + 2:].split()[1]) == parent]
 
 
 def _until(condition, what: str, deadline: float = 30.0) -> None:
@@ -88,7 +53,7 @@ def _socket_of(env: dict[str, str]) -> Path:
 def test_adds_commits_and_checkouts_give_the_same_pointers_through_the_server(repo, runtime):
     (repo / "m.bin").write_bytes(_data("one", 3 * MIB))
     git(repo, "add", "m.bin", ".gitattributes", env=runtime)  # no server yet: this starts one
-    _until(lambda: _servers(Path(runtime["XDG_RUNTIME_DIR"])) and _socket_of(runtime).exists(),
+    _until(lambda: servers(Path(runtime["XDG_RUNTIME_DIR"])) and _socket_of(runtime).exists(),
            "server")
     git(repo, "commit", "-qm", "one", env=runtime)
     (repo / "m.bin").write_bytes(_data("two", 3 * MIB))
@@ -111,8 +76,8 @@ def test_adds_commits_and_checkouts_give_the_same_pointers_through_the_server(re
 def test_a_killed_filter_client_takes_its_worker_along(repo, runtime):
     (repo / "warm.bin").write_bytes(_data("warm", MIB))
     git(repo, "add", "warm.bin", env=runtime)
-    _until(lambda: _servers(Path(runtime["XDG_RUNTIME_DIR"])), "server")
-    server = _servers(Path(runtime["XDG_RUNTIME_DIR"]))[0]
+    _until(lambda: servers(Path(runtime["XDG_RUNTIME_DIR"])), "server")
+    server = servers(Path(runtime["XDG_RUNTIME_DIR"]))[0]
     _until(lambda: _socket_of(runtime).exists(), "socket")
     (repo / "big.bin").write_bytes(_data("big", 96 * MIB))
     proc = subprocess.Popen(["git", "add", "big.bin"], cwd=repo, env=runtime,
@@ -120,7 +85,9 @@ def test_a_killed_filter_client_takes_its_worker_along(repo, runtime):
     _until(lambda: _children(server) or proc.poll() is not None, "worker")
     workers = _children(server)
     assert workers and proc.poll() is None, "the add ran outside the server"
-    os.kill(_client_in(repo), signal.SIGKILL)
+    client = filter_in(repo)
+    assert client is not None
+    os.kill(client, signal.SIGKILL)
     assert proc.wait() != 0
     _until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "end of the worker")
     alone = {**runtime, "GIT_MODEL_SERVER": "0"}
@@ -136,7 +103,7 @@ def test_a_socket_folder_others_can_enter_is_not_used(repo, runtime):
     (repo / "m.bin").write_bytes(_data("m", MIB))
     git(repo, "add", "m.bin", env=runtime)
     assert git(repo, "cat-file", "--filters", ":m.bin", env=runtime).stdout == _data("m", MIB)
-    assert list(folder.iterdir()) == [] and not _servers(Path(runtime["XDG_RUNTIME_DIR"]))
+    assert list(folder.iterdir()) == [] and not servers(Path(runtime["XDG_RUNTIME_DIR"]))
 
 
 def test_status_answers_the_same_through_the_server(repo, runtime):

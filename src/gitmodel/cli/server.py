@@ -26,11 +26,11 @@ def main(path: str) -> None:
     if listening is None:
         return
     listener, bound = listening
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
-    _preload()
-    stamp, ours = _stamp(), interpreter()
-    last = time.monotonic()
     try:
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped by the kernel
+        _preload()
+        stamp, ours = _stamp(), interpreter()
+        last = time.monotonic()
         while time.monotonic() - last < IDLE_SECONDS and _still_at(path, bound):
             if not select.select([listener], [], [], LOOK_SECONDS)[0]:
                 continue
@@ -244,8 +244,9 @@ def _run(argv: list[str]) -> int:
 
 def _die_with(conn: socket.socket) -> None:
     """The client closed the connection before the status: it was killed, and so is this."""
+    import signal
     try:
         conn.recv(1)
     except OSError:
         pass
-    os.kill(os.getpid(), 9)
+    os.kill(os.getpid(), signal.SIGKILL)

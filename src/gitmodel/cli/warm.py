@@ -24,8 +24,8 @@ What it must not change:
   broken connection, `GIT_MODEL_SERVER=0`. The first client to find no server starts one
   (detached, its own session, standard streams on /dev/null, the working folder `/`,
   not on `sys.path`) and runs its own filter meanwhile.
-- The server exits after IDLE_SECONDS without a connection, and holds no file open but
-  its socket.
+- The server exits after IDLE_SECONDS without a connection or once its socket is removed,
+  and holds no file open but its socket.
 """
 from __future__ import annotations
 
