@@ -172,7 +172,8 @@ def test_a_pack_lookup_checks_the_entry_it_finds(tmp_path: Path) -> None:
     (tmp_path / f"{name}.idx").write_bytes(bytes(data))
     found = packs.Packs(tmp_path)
     assert found.locate(good) == (name, 8, 100)
-    assert found.locate(bad) is None and found.present([good, bad]) == {good}
+    assert found.locate(bad) is None and found.present(layout.MANIFESTS, [bad[1]]) == set()
+    assert found.present(layout.CHUNKS, [good[1], bad[1]]) == {good[1]}
     assert found.locate((layout.CHUNKS, "cd" * 32)) is None  # a manifest's name as a chunk's
     assert found.pack_names() == [] and found.locate(good) is None
     found.refresh(force=True)

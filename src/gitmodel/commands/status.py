@@ -5,10 +5,13 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Callable
 
+from gitmodel.commands import statuscache
 from gitmodel.errors import UserError
 from gitmodel.git import raw
+from gitmodel.git.blobcache import Fact
 from gitmodel.git.raw import RawBlob
 from gitmodel.git.repo import Entry, Repo, listed_files
+from gitmodel.store.pointer import from_checked
 from gitmodel.transfer import remotes
 from gitmodel.transfer.remotes import Remote
 from gitmodel.units import human
@@ -131,7 +134,6 @@ def status(repo: Repo) -> Status:
     10,000 files a status then costs git status, one ls-files and a few stats (CPU 0.21 ->
     0.10 s, most of it Python's start); not while anything is staged or left as a pointer.
     """
-    from gitmodel.commands import statuscache
     changes = _changes(repo)  # git status works on another core while the index is read
     listing = repo.model_listing()
     remote = _remote(repo)
@@ -145,22 +147,8 @@ def status(repo: Repo) -> Status:
         raw_index, not_cached, not_pushed = kept
         tracked = {p for p, _ in listed_files(listing)} if modified or unmerged else set()
     else:
-        tracked, entries, raw_index = repo.model_entries(listing)
-        head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
-                if staged and repo.commit("HEAD") else [])
-        from gitmodel.commands.checkout import still_pointers  # with the store's code
-        from gitmodel.git.cache import open_store
-        missing = open_store(repo).missing_manifests(
-            e.pointer.oid for e in entries + head if e.pointer.size)
-        not_cached = [e for e in entries if e.pointer.size and e.pointer.oid in missing]
-        not_pushed = _unpushed(repo, remote, entries, missing)
-        if digest:
-            statuscache.save(repo, digest, raw_index, not_cached, not_pushed)
-        if head:
-            both = not_pushed + _unpushed(repo, remote, head, missing)
-            not_pushed = sorted({(e.path, e.pointer): e for e in both}.values(), key=lambda e: e.path)
-        pointer_only = still_pointers(repo, entries if small is None
-                                      else [e for e in entries if e.path in small])
+        tracked, raw_index, not_cached, not_pushed, pointer_only = _look_up(
+            repo, listing, remote, staged, small, digest)
     return Status(
         remote=remote.name if remote else None, unpushed=not_pushed,
         unmerged=sorted(tracked & unmerged),
@@ -169,6 +157,46 @@ def status(repo: Repo) -> Status:
         raw=_raw_lines(repo, raw_index, staged),
         pointer_only=pointer_only,
         not_cached=not_cached)
+
+
+def _look_up(repo: Repo, listing: str, remote: Remote | None, staged: set[str],
+             small: set[str] | None, digest: str | None
+             ) -> tuple[set[str], set[str], list[Entry], list[Entry], list[Entry]]:
+    """(tracked paths, those raw, entries not cached, not pushed, left as pointers) of the
+    index's model files in `listing`: the blobs settled for the remote (commands/settled.py)
+    are not looked up again; the others' pointers, manifests and the remote's record are,
+    and those found settled are recorded."""
+    from gitmodel.commands.checkout import still_pointers  # with the store's code
+    from gitmodel.commands.settled import Settled
+    from gitmodel.git.cache import open_store
+    store = open_store(repo)
+    settled = Settled(repo, store, remote.url) if remote else None  # before what it records
+    pairs = listed_files(listing)
+    blobs = {blob for _, blob in pairs}
+    done = settled.among(blobs) if settled else set()
+    near = blobs if small is None else {blob for path, blob in pairs if path in small}
+    facts = repo.pointer_facts((blobs - done) | near, sized=False)
+    open_ = {blob: facts[blob] for blob in (blobs - done) & facts.keys() if facts[blob][1]}
+    head = ([e for e in repo.tree_entries("HEAD") if e.path in staged]
+            if staged and repo.commit("HEAD") else [])
+    oids = {oid for oid, _ in open_.values()} | {e.pointer.oid for e in head if e.pointer.size}
+    packed, missing = store.manifest_places(oids)
+    there = _known_there(repo, remote, oids) if remote and oids else oids
+    bad = missing | (oids - there)
+    flagged = _entries(pairs, facts, bad) if bad else []  # few: only they are made
+    not_cached = [e for e in flagged if e.pointer.oid in missing]
+    not_pushed = _unpushed(flagged, there, missing)
+    raw_index = {path for path, blob in pairs if blob not in facts and blob not in done}
+    if digest:
+        statuscache.save(repo, digest, raw_index, not_cached, not_pushed)
+    if settled is not None and (new := {blob: "" if oid in packed else oid
+                                        for blob, (oid, _) in open_.items() if oid not in bad}):
+        settled.save(new, blobs)
+    if head:
+        both = not_pushed + _unpushed(head, there, missing)
+        not_pushed = sorted({(e.path, e.pointer): e for e in both}.values(), key=lambda e: e.path)
+    pointer_only = still_pointers(repo, _entries([pair for pair in pairs if pair[1] in near], facts))
+    return {path for path, _ in pairs}, raw_index, not_cached, not_pushed, pointer_only
 
 
 def _listed(paths: set[str], listing: str) -> bool:
@@ -189,34 +217,39 @@ def _remote(repo: Repo) -> Remote | None:
     return _default_remote(repo)
 
 
-def _unpushed(repo: Repo, remote: Remote | None, entries: list[Entry], missing: set[str]) -> list[Entry]:
-    """Those of `entries` whose objects `remote` is not known to have and are cached (not
-    among the oids `missing` their manifest), by path, from what this clone knows the remote
-    has: no network. Cached means the manifest is there, as for `not_cached`: reading every
+def _entries(pairs: list[tuple[str, str]], facts: dict[str, Fact],
+             oids: set[str] | None = None) -> list[Entry]:
+    """The pointer entries of `pairs` (path, blob) whose oid is among `oids` (None: any), the
+    empty file's left out: at 10,000 files, making an Entry for each (its Pointer too) was
+    ~15 ms of a 0.13 s status that reports none of them."""
+    result = []
+    for path, blob in pairs:
+        fact = facts.get(blob)
+        if fact is not None and fact[1] and (oids is None or fact[0] in oids):
+            result.append(Entry(path, blob, from_checked(*fact)))
+    return result
+
+
+def _unpushed(entries: list[Entry], there: set[str], missing: set[str]) -> list[Entry]:
+    """Those of `entries` whose objects the remote is not known to have (not among `there`)
+    and are cached (not among the oids `missing` their manifest), once per (path, pointer),
+    by path. Cached means the manifest is there, as for `not_cached`: reading every
     manifest and looking for its chunks took 0.35 s of a status of 10,000 files not pushed."""
-    if remote is None:
-        return []
-    there = _known_there(repo, remote, entries)
-    result, seen = [], set()
-    for entry in entries:  # the cheap test first: at 10,000 pushed files, all pass it
-        pointer = entry.pointer
-        if (pointer.size and pointer.oid not in there and pointer.oid not in missing
-                and (entry.path, pointer) not in seen):
-            seen.add((entry.path, pointer))
-            result.append(entry)
-    return sorted(result, key=lambda e: e.path)
+    unique = {(e.path, e.pointer): e for e in entries
+              if e.pointer.oid not in there and e.pointer.oid not in missing}
+    return sorted(unique.values(), key=lambda e: e.path)
 
 
-def _known_there(repo: Repo, remote: Remote, entries: list[Entry]) -> set[str]:
-    """The oids of `entries` this clone knows `remote` has (none when it has no record yet),
-    read without writing (statuscache keys on the record's stat data)."""
+def _known_there(repo: Repo, remote: Remote, oids: set[str]) -> set[str]:
+    """Those of `oids` this clone knows `remote` has (none when it has no record yet), read
+    without writing (statuscache keys on the record's stat data)."""
     from gitmodel.transfer.engine import Known
     try:
         known = Known(repo.model_dir, remote.url, read_only=True)
     except sqlite3.Error:
         return set()
     try:
-        return known.having(e.pointer.oid for e in entries)
+        return known.having(oids)
     except sqlite3.Error:
         return set()
     finally:

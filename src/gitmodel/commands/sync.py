@@ -111,9 +111,13 @@ def push(repo: Repo, args: Sequence[str], everything: bool,
     commit = _one_commit(repo, revs) if not (verify or dry_run) else None
     if commit is not None and (count := _pushed_before(repo, backend, commit)) is not None:
         return backend.name, transfer.Stats(up_to_date=count)
-    pointers = _labels(_rev_entries(repo, revs))
+    entries = _rev_entries(repo, revs)
+    pointers = _labels(entries)
     whole = {commit: {p.oid for p in pointers if p.size}} if commit is not None else {}
-    return backend.name, _push(repo, backend, pointers, verify, dry_run, whole)
+    stats = _push(repo, backend, pointers, verify, dry_run, whole)
+    if not dry_run:
+        _settle(repo, backend, {e.blob: e.pointer for e in entries})
+    return backend.name, stats
 
 
 def _one_commit(repo: Repo, revs: Sequence[str]) -> str | None:
@@ -173,7 +177,8 @@ def _push_checked(repo: Repo, backend: remotes.Backend, known: transfer.Known,
 
 def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
     """The pre-push hook: upload what the pushed commits reference; fail the push if we can't."""
-    pointers, whole = _pushed_pointers(repo, git_remote, lines)
+    blobs, whole = _pushed_pointers(repo, git_remote, lines)
+    pointers = {p: f"object {p.short}" for p in blobs.values()}
     if not pointers:
         return 0
     if _default_remote(repo) is None:
@@ -183,6 +188,7 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
     try:
         backend = _connect(repo, None)
         stats = _push(repo, backend, pointers, whole=whole)
+        _settle(repo, backend, blobs)
     except UserError as exc:
         print(f"git-model: pre-push: {exc}", file=sys.stderr)
         print("git-model: the push was stopped so that nobody gets pointers without their "
@@ -193,8 +199,8 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
 
 
 def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]
-                     ) -> tuple[dict[Pointer, str], dict[str, set[str]]]:
-    """Pointer blobs that the ref updates on stdin bring to the git remote, and the pushed
+                     ) -> tuple[dict[str, Pointer], dict[str, set[str]]]:
+    """Pointer blobs (id -> pointer) that the ref updates on stdin bring to the git remote, and the pushed
     commits all of whose objects are among them (commit -> its tree's oids): those a first
     push sends, where nothing is on the git remote to leave out. Remembered by the push
     (transfer/recent.py), they let a `git model push` after `git push` answer from one row
@@ -217,7 +223,28 @@ def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]
     parsed = {blob: p for blob, raw in data.items() if (p := parse(raw)) is not None and p.size}
     whole = {commit: {parsed[b].oid for b in repo.tree_blobs(commit) if b in parsed}
              for commit in firsts}
-    return {p: f"object {p.short}" for p in parsed.values()}, whole
+    return parsed, whole
+
+
+def _settle(repo: Repo, backend: remotes.Backend, blobs: dict[str, Pointer]) -> None:
+    """After a push to the default remote: record the pushed blobs whose objects are now
+    known there and cached here (commands/settled.py), so that the status after it looks
+    none of them up (10,000 files: 0.11 -> 0.07 s, for ~20 ms of the push)."""
+    name = remotes.default_name(repo)
+    if name is None or remotes.resolve(repo, name).url != backend.remote.url:
+        return  # status looks at the default remote only
+    from gitmodel.commands.settled import Settled
+    store = open_store(repo)
+    settled = Settled(repo, store, backend.remote.url)  # before the facts it records
+    sized = {blob: p for blob, p in blobs.items() if p.size}
+    known = transfer.Known(repo.model_dir, backend.remote.url)
+    try:
+        there = known.having(p.oid for p in sized.values())
+    finally:
+        known.close()
+    packed, missing = store.manifest_places(there)
+    settled.save({blob: "" if p.oid in packed else p.oid for blob, p in sized.items()
+                  if p.oid in there and p.oid not in missing}, set(blobs))
 
 
 # -- fetch, pull -----------------------------------------------------------------------

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO, Callable, Collection, Iterable, Sequence
 
 from gitmodel.errors import UserError
-from gitmodel.git.blobcache import PointerBlobs
-from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
+from gitmodel.git.blobcache import Fact, PointerBlobs
+from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, from_checked, parse
 
 LFS_PROCESS = "git-model filter-process"  # filter.lfs.process once git-model serves filter=lfs
 
@@ -301,11 +301,16 @@ class Repo:
         the config already read, or, when GIT_INDEX_FILE names another, from git (`rev-parse
         --git-path index`, one process: the post-checkout hook asked it twice every time)."""
         if "GIT_INDEX_FILE" not in os.environ:
-            sha256 = (self.config("extensions.objectFormat") or "").lower() == "sha256"
-            return self.git_dir / "index", 32 if sha256 else 20
+            return self.git_dir / "index", self.hash_len
         where, form = self.git("rev-parse", "--git-path", "index",
                                "--show-object-format").splitlines()
         return self.top / where, 32 if form == "sha256" else 20
+
+    @cached_property
+    def hash_len(self) -> int:
+        """The length in bytes of this repository's object ids (sha1 or sha256), from the
+        config already read."""
+        return 32 if (self.config("extensions.objectFormat") or "").lower() == "sha256" else 20
 
     @cached_property
     def hooks_dir(self) -> Path:
@@ -386,22 +391,12 @@ class Repo:
 
     def model_listing(self) -> str:
         """`git ls-files -s -z` of the index's paths that say filter=model: what
-        `model_entries` reads, and what status's cache (commands/statuscache.py) is keyed by.
+        status reads, and what its cache (commands/statuscache.py) is keyed by.
 
         The paths come from ls-files with an `attr:` pathspec, so git applies the
         attributes in the same pass that lists the index: at 10,000 files 8 ms in one
         process, where ls-files, check-attr and parsing both outputs took ~45 ms in two."""
         return self.git_magic("ls-files", "-s", "-z", "--full-name", "--", *self.model_pathspecs())
-
-    def model_entries(self, listing: str | None = None) -> tuple[set[str], list[Entry], set[str]]:
-        """(index paths that say filter=model, the pointer files among them, those of them
-        staged raw: not a pointer), from `listing` (`model_listing`, listed now if None)
-        and the blobs of those paths alone (others are not read)."""
-        candidates = listed_files(self.model_listing() if listing is None else listing)
-        entries = self._pointers(candidates, sized=False)
-        pointers = {(e.path, e.blob) for e in entries}
-        return ({p for p, _ in candidates}, entries,
-                {p for p, b in candidates if (p, b) not in pointers})
 
     def model_pathspecs(self) -> list[str]:
         """Pathspecs of the paths whose attributes say filter=model (or filter=lfs in a
@@ -423,32 +418,43 @@ class Repo:
         args = ("ls-files", "-s", "-z", "--full-name", "--", *paths)
         return listed_files(self.git_magic(*args) if magic else self.git(*args))
 
-    def _pointers(self, candidates: list[tuple[str, str]], sized: bool = True) -> list[Entry]:
-        """The candidates whose blob is a pointer. Blobs read before come from `blobcache`;
-        the others are read with cat-file, after a size check unless `sized` (known small)."""
+    def pointer_facts(self, blobs: set[str], sized: bool = True) -> dict[str, Fact]:
+        """(oid, size) of those of `blobs` that are pointers: the ones seen before from
+        `blobcache`, the others read with cat-file (after a size check unless `sized`: known
+        small) and remembered. No Pointer is made: status at 10,000 files makes only those
+        it reports."""
         cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
         try:
-            ids = {blob for _, blob in candidates}
-            blobs = cache.get(ids)
+            facts = cache.get(blobs)
         finally:
             cache.close()
-        unknown = ids - blobs.keys()
-        fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
-        self.remember_pointers(fresh)
-        blobs.update(fresh)
+        unknown = blobs - facts.keys()
+        if unknown:
+            fresh = read_blobs(self.top, unknown if sized else small_blobs(self.top, unknown))
+            pointers = {blob: p for blob, data in fresh.items() if (p := parse(data)) is not None}
+            self.keep_pointers(pointers)
+            facts.update((blob, (p.oid, p.size)) for blob, p in pointers.items())
+        return facts
+
+    def _pointers(self, candidates: list[tuple[str, str]], sized: bool = True) -> list[Entry]:
+        """The candidates whose blob is a pointer (`pointer_facts`)."""
+        facts = self.pointer_facts({blob for _, blob in candidates}, sized)
+        made: dict[str, Pointer] = {}
         entries = []
         for path, blob in candidates:
-            data = blobs.get(blob)
-            pointer = parse(data) if data is not None else None
-            if pointer is not None:
+            fact = facts.get(blob)
+            if fact is not None:
+                pointer = made.get(blob) or made.setdefault(blob, from_checked(*fact))
                 entries.append(Entry(path, blob, pointer))
         return entries
 
     def remember_pointers(self, blobs: dict[str, bytes]) -> None:
         """Keep those of `blobs` (id -> content, read by the caller) that are pointers for
-        the next reader (`_pointers`): the pre-commit hook reads every staged blob, so that
-        the first status after `git add` of 10,000 files reads none of them again (~0.2 s)."""
-        pointers = {blob: data for blob, data in blobs.items() if data and parse(data) is not None}
+        the next reader (`pointer_facts`)."""
+        self.keep_pointers({blob: p for blob, data in blobs.items() if (p := parse(data)) is not None})
+
+    def keep_pointers(self, pointers: dict[str, Pointer]) -> None:
+        """Remember `pointers` (blob id -> its pointer) for `pointer_facts`."""
         if pointers:
             cache = PointerBlobs(self.model_dir / "pointer-blobs.sqlite")
             try:

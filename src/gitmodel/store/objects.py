@@ -256,14 +256,19 @@ class Store:
         return self._packed((layout.MANIFESTS, oid)) or os.path.exists(self._manifest_file(oid))
 
     def missing_manifests(self, oids: Iterable[str]) -> set[str]:
-        """Those of `oids` whose manifest is not here, with one look at the packs folder
-        (`has_manifest` looks at it for every oid: ~25 ms of a 10,000-file status)."""
+        """Those of `oids` whose manifest is not here (`manifest_places`)."""
+        return self.manifest_places(oids)[1]
+
+    def manifest_places(self, oids: Iterable[str]) -> tuple[set[str], set[str]]:
+        """(those of `oids` whose manifest is in a published pack, those whose manifest is
+        not here), with one look at the packs folder (`has_manifest` looks at it for every
+        oid: ~25 ms of a 10,000-file status)."""
         wanted = set(oids)
-        packed = self.packs.present((layout.MANIFESTS, oid) for oid in wanted)
+        packed = self.packs.present(layout.MANIFESTS, wanted)
         writer = self._writer
-        return {oid for oid in wanted if (layout.MANIFESTS, oid) not in packed
-                and not (writer is not None and writer.has((layout.MANIFESTS, oid)))
-                and not os.path.exists(self._manifest_file(oid))}
+        return packed, {oid for oid in wanted - packed
+                        if not (writer is not None and writer.has((layout.MANIFESTS, oid)))
+                        and not os.path.exists(self._manifest_file(oid))}
 
     # -- packs (see store/packs.py) ---------------------------------------------
     def _packed(self, key: Key) -> bool:
