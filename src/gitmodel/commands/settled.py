@@ -65,7 +65,8 @@ class Settled:
             finally:
                 known.close()
         self.url = redact(url)  # as the remote's record keys it
-        self.packs = {e.name[:-4] for e in listing(store.packs.dir) if e.name.endswith(".idx")}
+        names = [e.name for e in listing(store.packs.dir)]  # a pack counts with its index
+        self.packs = {n[:-4] for n in names if n.endswith(".idx")} & {n[:-5] for n in names if n.endswith(".pack")}
         self.blobs = self._load()
 
     def _load(self) -> dict[str, str]:
