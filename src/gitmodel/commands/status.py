@@ -133,6 +133,8 @@ def status(repo: Repo) -> Status:
     kept for the next status while none of them changes (commands/statuscache.py): at
     10,000 files a status then costs git status, one ls-files and a few stats (CPU 0.21 ->
     0.10 s, most of it Python's start); not while anything is staged or left as a pointer.
+    Otherwise the blobs a push or an earlier status found settled (commands/settled.py)
+    are not looked up again: the first status after pushing 10,000 files, 0.25 -> 0.07 s.
     """
     changes = _changes(repo)  # git status works on another core while the index is read
     listing = repo.model_listing()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+import sqlite3
 import stat
 import sys
 import tempfile
@@ -200,8 +201,8 @@ def pre_push(repo: Repo, git_remote: str, lines: Iterable[str]) -> int:
 
 def _pushed_pointers(repo: Repo, git_remote: str, lines: Iterable[str]
                      ) -> tuple[dict[str, Pointer], dict[str, set[str]]]:
-    """Pointer blobs (id -> pointer) that the ref updates on stdin bring to the git remote, and the pushed
-    commits all of whose objects are among them (commit -> its tree's oids): those a first
+    """Pointer blobs (id -> pointer) that the ref updates on stdin bring to the git remote,
+    and the pushed commits all of whose objects are among them (commit -> its tree's oids): those a first
     push sends, where nothing is on the git remote to leave out. Remembered by the push
     (transfer/recent.py), they let a `git model push` after `git push` answer from one row
     instead of listing 10,000 pointers again (0.30 s of CPU -> 0.08 s)."""
@@ -235,14 +236,17 @@ def _settle(repo: Repo, backend: remotes.Backend, blobs: dict[str, Pointer]) -> 
         return  # status looks at the default remote only
     from gitmodel.commands.settled import Settled
     store = open_store(repo)
-    settled = Settled(repo, store, backend.remote.url)  # before the facts it records
     sized = {blob: p for blob, p in blobs.items() if p.size}
-    known = transfer.Known(repo.model_dir, backend.remote.url)
-    try:
-        there = known.having(p.oid for p in sized.values())
-    finally:
-        known.close()
-    packed, missing = store.manifest_places(there)
+    try:  # a hint: failing to keep it must not fail the push
+        settled = Settled(repo, store, backend.remote.url)  # before the facts it records
+        known = transfer.Known(repo.model_dir, backend.remote.url)
+        try:
+            there = known.having(p.oid for p in sized.values())
+        finally:
+            known.close()
+        packed, missing = store.manifest_places(there)
+    except (sqlite3.Error, OSError):
+        return
     settled.save({blob: "" if p.oid in packed else p.oid for blob, p in sized.items()
                   if p.oid in there and p.oid not in missing}, set(blobs))
 
