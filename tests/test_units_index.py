@@ -83,6 +83,9 @@ def test_reader_finds_a_name_too_long_for_its_length_field(tmp_path, version):
     kept = index.parse(data, 20, lambda name, mtime, _: seen.append((name, mtime)) or name == b"d/f")
     assert [e.path for e in kept] == ["d/f"] and len(seen) == len(entries)
     assert [m for _, m in seen] == [e.mtime_sec for e in entries]
+    for limit in (1, 50):  # the entry --cacheinfo adds records size 0; those after it still read
+        assert index.recorded_below(repo / ".git/index", 20, limit) == {
+            e.path for e in entries if e.stat[9] < limit}
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])

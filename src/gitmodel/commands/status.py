@@ -147,10 +147,11 @@ def status(repo: Repo) -> Status:
     pointer_only: list[Entry] = []
     if kept is not None and not staged and small is not None and not _listed(small, listing):
         raw_index, not_cached, not_pushed = kept
-        tracked = {p for p, _ in listed_files(listing)} if modified or unmerged else set()
+        pairs = listed_files(listing) if modified or unmerged else []
     else:
-        tracked, raw_index, not_cached, not_pushed, pointer_only = _look_up(
+        pairs, raw_index, not_cached, not_pushed, pointer_only = _look_up(
             repo, listing, remote, staged, small, digest)
+    tracked = {p for p, _ in pairs} if staged or modified or unmerged else set()
     return Status(
         remote=remote.name if remote else None, unpushed=not_pushed,
         unmerged=sorted(tracked & unmerged),
@@ -163,8 +164,8 @@ def status(repo: Repo) -> Status:
 
 def _look_up(repo: Repo, listing: str, remote: Remote | None, staged: set[str],
              small: set[str] | None, digest: str | None
-             ) -> tuple[set[str], set[str], list[Entry], list[Entry], list[Entry]]:
-    """(tracked paths, those raw, entries not cached, not pushed, left as pointers) of the
+             ) -> tuple[list[tuple[str, str]], set[str], list[Entry], list[Entry], list[Entry]]:
+    """((path, blob) of each, the paths raw, entries not cached, not pushed, left as pointers) of the
     index's model files in `listing`: the blobs settled for the remote (commands/settled.py)
     are not looked up again; the others' pointers, manifests and the remote's record are,
     and those found settled are recorded."""
@@ -188,7 +189,8 @@ def _look_up(repo: Repo, listing: str, remote: Remote | None, staged: set[str],
     flagged = _entries(pairs, facts, bad) if bad else []  # few: only they are made
     not_cached = [e for e in flagged if e.pointer.oid in missing]
     not_pushed = _unpushed(flagged, there, missing)
-    raw_index = {path for path, blob in pairs if blob not in facts and blob not in done}
+    raw_blobs = blobs - done - facts.keys()
+    raw_index = {path for path, blob in pairs if blob in raw_blobs} if raw_blobs else set()
     if digest:
         statuscache.save(repo, digest, raw_index, not_cached, not_pushed)
     if settled is not None and (new := {blob: "" if oid in packed else oid
@@ -198,7 +200,7 @@ def _look_up(repo: Repo, listing: str, remote: Remote | None, staged: set[str],
         both = not_pushed + _unpushed(head, there, missing)
         not_pushed = sorted({(e.path, e.pointer): e for e in both}.values(), key=lambda e: e.path)
     pointer_only = still_pointers(repo, _entries([pair for pair in pairs if pair[1] in near], facts))
-    return {path for path, _ in pairs}, raw_index, not_cached, not_pushed, pointer_only
+    return pairs, raw_index, not_cached, not_pushed, pointer_only
 
 
 def _listed(paths: set[str], listing: str) -> bool:

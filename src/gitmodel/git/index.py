@@ -92,7 +92,29 @@ def recorded_below(index_path: Path, hash_len: int, limit: int) -> set[str]:
     Parsing with that filter costs ~4 ms at 10,000 entries (git processes that read every
     blob far more)."""
     data = index_path.read_bytes()
-    return {e.path for e in parse(data, hash_len, lambda _, __, size: size < limit)}
+    if data[:4] != b"DIRC" or struct.unpack_from(">I", data, 4)[0] not in (2, 3):
+        return {e.path for e in parse(data, hash_len, lambda _, __, size: size < limit)}
+    return _below_v2(data, hash_len, limit)
+
+
+def _below_v2(data: bytes, hash_len: int, limit: int) -> set[str]:
+    """`recorded_below` of a version 2 or 3 index: each entry's size and flags in one unpack,
+    its name sliced only when kept (10,000 entries: ~4 ms, where `parse` with a filter took
+    10-13 of a 70 ms status)."""
+    count = struct.unpack_from(">I", data, 8)[0]
+    fields = struct.Struct(f">36xI{hash_len}xH").unpack_from
+    fixed = _STAT.size + hash_len + 2
+    found, pos = set(), 12
+    for _ in range(count):
+        size, flags = fields(data, pos)
+        name_at = pos + fixed + (2 if flags & _EXTENDED else 0)
+        length = flags & _NAME_MASK
+        end = name_at + length if length < _NAME_MASK else data.index(b"\0", name_at)
+        if size < limit:
+            found.add(data[name_at:end].decode("utf-8", "surrogateescape"))
+        pos += (end - pos + 8) & ~7
+    _check_extensions(data, pos, hash_len)
+    return found
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

@@ -264,6 +264,8 @@ class Store:
         not here), with one look at the packs folder (`has_manifest` looks at it for every
         oid: ~25 ms of a 10,000-file status)."""
         wanted = set(oids)
+        if not wanted:
+            return set(), set()  # no pack index read (a status with everything settled)
         packed = self.packs.present(layout.MANIFESTS, wanted)
         writer = self._writer
         return packed, {oid for oid in wanted - packed
