@@ -67,45 +67,44 @@ class Settled:
         self.url = redact(url)  # as the remote's record keys it
         names = [e.name for e in listing(store.packs.dir)]  # a pack counts with its index
         self.packs = {n[:-4] for n in names if n.endswith(".idx")} & {n[:-5] for n in names if n.endswith(".pack")}
-        self.blobs = self._load()
+        self.packed: set[str] = set()  # blobs whose manifest was packed
+        self.loose: dict[str, str] = {}  # blob -> oid, of those whose manifest was loose
+        self._load()
 
-    def _load(self) -> dict[str, str]:
-        """blob -> oid (loose) or "" (packed), from a record made under the same facts; none
-        from any other, or from one that does not parse (it is only a hint)."""
+    def _load(self) -> None:
+        """What a record made under the same facts holds; nothing from any other, or from
+        one that does not parse (it is only a hint)."""
         try:
             lines = self.path.read_text(encoding="ascii").split("\n")
             if lines[:3] != [MAGIC, self.url, str(self.forgets)] or lines[-1] != "":
-                return {}
+                return
             if not set(lines[3].split()) <= self.packs:
-                return {}  # a pack it counted on is gone (gc, fsck, by hand)
+                return  # a pack it counted on is gone (gc, fsck, by hand)
             count = int(lines[4])
             loose = [line.split(" ") for line in lines[5:5 + count]]
             packed = lines[5 + count:-1]
         except (OSError, ValueError, IndexError):
-            return {}
-        if not (all(len(pair) == 2 and is_oid(pair[1]) for pair in loose)
+            return
+        if (all(len(pair) == 2 and is_oid(pair[1]) for pair in loose)
                 and set(map(len, packed)) <= {40, 64} and is_lower_hex("".join(packed))):
-            return {}
-        blobs = dict.fromkeys(packed, "")
-        blobs.update((blob, oid) for blob, oid in loose)
-        return blobs
+            self.packed, self.loose = set(packed), {pair[0]: pair[1] for pair in loose}
 
     def among(self, blobs: set[str]) -> set[str]:
         """Those of `blobs` settled: recorded, and a loose manifest still there."""
-        found = blobs & self.blobs.keys()
-        gone = {blob for blob in found if (oid := self.blobs[blob])
-                and not self.store.manifest_path(oid).exists()}
-        return found - gone
+        loose = {blob for blob in blobs & self.loose.keys()
+                 if self.store.manifest_path(self.loose[blob]).exists()}
+        return (blobs & self.packed) | loose
 
     def save(self, new: dict[str, str], listed: set[str]) -> None:
         """Record `new` (blob -> oid when its manifest is loose, else "") besides what was
         recorded (only the `listed` blobs of it when it grew past KEEP_RATIO times them)."""
-        kept = self.blobs
-        if len(kept) > KEEP_RATIO * max(len(listed), 1):
-            kept = {blob: oid for blob, oid in kept.items() if blob in listed}
-        blobs = {**kept, **new}
-        loose = [f"{blob} {oid}\n" for blob, oid in blobs.items() if oid]
+        packed, loose = self.packed, self.loose
+        if len(packed) + len(loose) > KEEP_RATIO * max(len(listed), 1):
+            packed, loose = packed & listed, {b: oid for b, oid in loose.items() if b in listed}
+        loose = {**loose, **{blob: oid for blob, oid in new.items() if oid}}
+        packed = (packed | {blob for blob, oid in new.items() if not oid}) - loose.keys()
         text = "".join([f"{MAGIC}\n{self.url}\n{self.forgets}\n{' '.join(sorted(self.packs))}\n"
-                        f"{len(loose)}\n", *loose, *(f"{b}\n" for b, oid in blobs.items() if not oid)])
+                        f"{len(loose)}\n", *(f"{b} {oid}\n" for b, oid in loose.items()),
+                        *(f"{b}\n" for b in packed)])
         with contextlib.suppress(OSError):
             write_file(self.path, text.encode("ascii"), tmp_dir=self.store.tmp_dir)
