@@ -252,9 +252,12 @@ def _stat(path: Path) -> os.stat_result | None:
 
 def _settle_file(path: Path, st: os.stat_result, entry: RawEntry, data: bytearray,
                  before: int) -> None:
-    """Date the file one second before the index we write, and record its stat data."""
-    os.utime(path, ns=(st.st_atime_ns, before * 10**9 + st.st_mtime_ns % 10**9))
-    st = os.stat(path)
+    """Record the file's stat data, dated one second before the index we write when it is
+    not older already (a file of an earlier second is not racy: a pull of 10,000 files,
+    most written seconds before this, spent 0.4 s re-dating and re-reading them)."""
+    if st.st_mtime_ns // 10**9 > before:
+        os.utime(path, ns=(st.st_atime_ns, before * 10**9 + st.st_mtime_ns % 10**9))
+        st = os.stat(path)
     mask = 0xFFFFFFFF
     struct.pack_into(">6I", data, entry.offset, st.st_ctime_ns // 10**9, st.st_ctime_ns % 10**9,
                      st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9, st.st_dev & mask,
