@@ -20,9 +20,11 @@ write through the page cache, so a direct write never covers a page the page cac
 holds for this file (Linux keeps the two coherent anyway; this keeps it cheap).
 
 Only large files go this way (`DIRECT_FROM`): the file is then not in the page cache
-after the pull, and its first read comes from the disk. Where the file system refuses
-O_DIRECT (tmpfs before Linux 6.6, some FUSE file systems) or a direct write is refused
-as misaligned, every write goes through the page cache as before. What the file holds
+after the pull, and its first read comes from the disk. Only file systems on a block
+device do (a device number with a major: ext4, xfs...): on NFS a direct write is a
+synchronous round trip to the server, and tmpfs, FUSE, overlay and btrfs (anonymous
+device numbers) keep the page cache. Where O_DIRECT is refused, at open or as misaligned
+at a write, every write goes through the page cache as before. What the file holds
 is the same either way, and it is still renamed into place only after its sha256
 matched (engine.py).
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import stat
 import threading
 
 ALIGN = 4096  # a multiple of any logical block size Linux devices use
@@ -59,6 +62,9 @@ class DirectWrites:
         if not _O_DIRECT or size < DIRECT_FROM or not os.path.isdir("/proc/self/fd"):
             return None
         try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or os.major(st.st_dev) == 0:
+                return None  # not on a block device: network, FUSE, tmpfs, overlay (see above)
             direct = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | _O_DIRECT | os.O_CLOEXEC)
         except OSError:
             return None
