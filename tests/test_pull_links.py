@@ -163,3 +163,59 @@ def test_fetched_chunks_land_at_their_offsets_whatever_order_they_finish_in(
             open(tmp_path / "out", "wb") as out:
         assert engine._sha256(manifest, chunk, pool, len(parts), out) == manifest.oid
     assert (tmp_path / "out").read_bytes() == b"".join(parts)
+
+
+def test_a_large_fetched_file_is_written_direct_and_whole(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large files skip the page cache (store/direct.py): each chunk's aligned middle is
+    written directly, its unaligned ends through the cache; the file is the same bytes,
+    whatever the chunks' offsets and the order they finish in."""
+    import concurrent.futures
+    import hashlib
+
+    from gitmodel.store import direct
+    from gitmodel.store.objects import Manifest, chunk_id
+    from gitmodel.transfer import engine
+
+    monkeypatch.setattr(direct, "DIRECT_FROM", 1)
+    opened: list[direct.DirectWrites | None] = []
+    real_open = direct.DirectWrites.open
+    monkeypatch.setattr(direct.DirectWrites, "open",
+                        lambda fd, size: opened.append(real_open(fd, size)) or opened[-1])
+    sizes = [5, 4091, 4096, 12288 + 7, 100_000, 3, 8192, 65536 + 4095, 1]
+    parts = [random.Random(n).randbytes(size) for n, size in enumerate(sizes)]
+    manifest = Manifest(hashlib.sha256(b"".join(parts)).hexdigest(), sum(sizes),
+                        tuple((chunk_id(p), len(p)) for p in parts))
+    by_id = {chunk_id(p): p for p in parts}
+    with concurrent.futures.ThreadPoolExecutor(3) as pool, \
+            open(tmp_path / "out", "wb") as out:
+        assert engine._sha256(manifest, lambda cid, size: by_id[cid], pool, 4, out) == manifest.oid
+    assert (tmp_path / "out").read_bytes() == b"".join(parts)
+    if opened[0] is not None:  # a file system that takes O_DIRECT (not tmpfs before 6.6)
+        assert not opened[0].refused
+
+
+def test_a_refused_direct_write_goes_through_the_page_cache(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device that refuses the alignment (EINVAL) gets the same bytes, cached."""
+    import errno
+
+    from gitmodel.store import direct
+
+    data = random.Random(9).randbytes(3 * direct.ALIGN + 100)
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        writes = direct.DirectWrites(fd, os.dup(fd))
+        real = os.pwrite
+
+        def pwrite(target: int, view: memoryview, offset: int) -> int:
+            if target == writes.direct_fd:
+                raise OSError(errno.EINVAL, "misaligned")
+            return real(target, view, offset)
+        monkeypatch.setattr(direct.os, "pwrite", pwrite)
+        writes.pwrite(data, 17)
+        writes.close()
+    finally:
+        os.close(fd)
+    assert writes.refused
+    assert (tmp_path / "out").read_bytes() == bytes(17) + data
