@@ -139,11 +139,15 @@ class Known:
     """Manifests a remote is known to hold, so repeat pushes and `status` ask nothing.
 
     Kept in SQLite under the model dir, keyed by the remote's URL (a changed URL
-    starts afresh). Only confirmed facts go in: a manifest we uploaded or saw.
+    starts afresh). Only confirmed facts go in: a manifest we uploaded or saw. One
+    connection serves a push's transfer threads: a lock keeps their transactions apart
+    (two threads' BEGINs on one connection fail: "cannot start a transaction within a
+    transaction").
     """
 
     def __init__(self, model_dir: Path, url: str, read_only: bool = False) -> None:
         self.url = redact(url)  # no password in the database
+        self._writing = threading.Lock()
         if read_only:  # status: a reader never checkpoints the WAL into the file, whose stat
             # data key status's cache (commands/statuscache.py); sqlite3.Error if none yet
             uri = f"{(model_dir / 'remotes.sqlite').absolute().as_uri()}?mode=ro"
@@ -182,7 +186,7 @@ class Known:
     def add(self, oids: Iterable[str]) -> None:
         """One transaction (autocommit made each row one: 10,000 known manifests re-added by
         a push with nothing new took ~90 ms)."""
-        with self._db:
+        with self._writing, self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)",
                                  [(self.url, oid) for oid in oids])
@@ -190,7 +194,7 @@ class Known:
     def forget(self, oids: Iterable[str]) -> None:
         """The remote was found without these (it lost them): `status` must say so. Each
         forgetting is counted (`forgets`), in the same transaction."""
-        with self._db:
+        with self._writing, self._db:
             self._db.execute("BEGIN")
             gone = self._db.executemany("DELETE FROM known WHERE url = ? AND oid = ?",
                                         [(self.url, oid) for oid in oids]).rowcount
