@@ -74,6 +74,7 @@ def metrics(work: Workload) -> list[Metric]:
         Metric("checkout_near", f"checkout switch between {' and '.join(NEAR)} (a few tensors apart)",
                "s", "≤ 0.1× git-lfs", lfs_factor=0.1),
         Metric("status", "first status after checkout", "s", "≤ 0.1 s", limit=at_most(0.1)),
+        Metric("reset", f"git reset --hard from {NEAR[-1]} to v2_full", "s"),
         Metric("push_all", "push v0..v6 (v1, v2, then main): time", "s"),
         Metric("push_all_bytes", "push v0..v6: bytes written", "B"),
         Metric("push_full_bytes", "push of v2_full after v0, v1: bytes written", "B",
@@ -84,6 +85,7 @@ def metrics(work: Workload) -> list[Metric]:
                "≤ 1.2", limit=at_most(1.2)),
         Metric("push_linked_bytes", "push v0..v7: of which hardlinked, not copied", "B"),
         Metric("clone_pull", "clone + pull HEAD (v7)", "s", "≤ 0.3× git-lfs", lfs_factor=0.3),
+        Metric("clone_smudge", "clone with the filter installed (its checkout smudges v7)", "s"),
         Metric("lfs_push_all", "Git LFS server (giftless): push v0..v6: time", "s"),
         Metric("lfs_push_all_bytes", "Git LFS server: push v0..v6: bytes sent", "B"),
         Metric("lfs_push_one", "Git LFS server: push v7: time", "s"),
@@ -94,12 +96,20 @@ def metrics(work: Workload) -> list[Metric]:
                "≤ 1.2× checkout of v0", of_row=("checkout_v0", 1.2)),
         Metric("rss_add", "peak RSS: add + commit", "B", "≤ 200 MB", limit=rss),
         Metric("rss_checkout", "peak RSS: checkout", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_reset", "peak RSS: git reset --hard", "B", "≤ 200 MB", limit=rss),
         Metric("checkout_big", f"checkout of one {BIG_FACTOR}× model-size file", "s"),
         Metric("rss_checkout_big", f"peak RSS: checkout of the {BIG_FACTOR}× file", "B",
+               "≤ 200 MB", limit=rss),
+        Metric("reset_big", f"git reset --hard to the {BIG_FACTOR}× file", "s"),
+        Metric("rss_reset_big", f"peak RSS: git reset --hard to the {BIG_FACTOR}× file", "B",
+               "≤ 200 MB", limit=rss),
+        Metric("clone_smudge_big", f"clone smudging the {BIG_FACTOR}× file (and the model)", "s"),
+        Metric("rss_clone_smudge_big", f"peak RSS: clone smudging the {BIG_FACTOR}× file", "B",
                "≤ 200 MB", limit=rss),
         Metric("rss_status", "peak RSS: status", "B", "≤ 200 MB", limit=rss),
         Metric("rss_push", "peak RSS: push", "B", "≤ 200 MB", limit=rss),
         Metric("rss_clone_pull", "peak RSS: clone + pull", "B", "≤ 200 MB", limit=rss),
+        Metric("rss_clone_smudge", "peak RSS: clone, smudging", "B", "≤ 200 MB", limit=rss),
         Metric("migrate", "migrate import, raw 10-commit history: time", "s"),
         Metric("migrate_store_bytes", "migrate import: store after", "B", "≤ 0.35× git-lfs",
                lfs_factor=0.35),
@@ -267,11 +277,13 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "after (DVC: then `dvc status`), and the tree must be clean; then "
         f"{' and '.join(NEAR)} in turn, two versions a few tensors apart (same checks). "
         "git-model links a version it kept whole back into place; the delta rows (v0 and "
-        "v2_full in turn) and the large-file row run with `-c model.checkout.keepWhole=0`, "
-        "so they time decoding.",
+        "v2_full in turn), the reset rows and the large-file row run with "
+        "`-c model.checkout.keepWhole=0`, so they time decoding. reset: `git reset --hard` "
+        f"from {NEAR[-1]} (detached) to v2_full (DVC: then `dvc checkout`), same checks.",
         f"- {BIG_FACTOR}× file: v0, v2, v6 and v1 end to end as one opaque `big.bin`, committed on a "
         "branch; after a checkout without it, the timed checkout writes it back (verified, "
-        "clean status after).",
+        "clean status after); then the same through `git reset --hard`, and the branch is pushed "
+        "and cloned with smudging (below).",
         "- push: `git push` to a bare repository on this disk; git-model and git-lfs upload "
         "in the pre-push hook (git-lfs via `file://`), DVC adds `dvc push` (`--all-commits` "
         "the first time). Bytes written = growth of the remote folders (what a remote over "
@@ -279,7 +291,11 @@ def notes(failures: dict[str, list[str]]) -> list[str]:
         "system (git-lfs's `file://` agent does) copies nothing: its push time is then not a "
         "transfer, and the \"hardlinked\" row shows how many bytes that covers.",
         "- clone + pull: `git clone`, then git-model `git model install --local && git model pull`, "
-        "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`.",
+        "git-lfs `git lfs install --local && git lfs pull`, DVC `dvc pull`. Clone with the "
+        "filter installed: `git clone -c filter.X.process=... -c filter.X.required=true` (what a "
+        "global install sets), so git's checkout of the clone smudges the model from the remote "
+        "the repository names (git-model `.gitmodel`, git-lfs `.lfsconfig`), verified and clean; "
+        "DVC has no smudge filter.",
         "- Git LFS server rows: giftless 0.6.2 (local storage, waitress) on 127.0.0.1, started per "
         "run; git-model `git model push lfsbench TAGS` to a model remote at its `/info/lfs`, git-lfs "
         "`git lfs push lfsbench TAGS`; bytes sent = growth of the server's storage (an LFS server "

@@ -72,7 +72,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
         commit_version(tool, runner, lay.repo, work.extra)
         for key in ("push_all", "push_all_bytes", "push_full_bytes", "push_one", "push_one_bytes",
                     "push_one_vs_novel", "push_linked_bytes", "clone_pull", "rss_push",
-                    "rss_clone_pull"):
+                    "rss_clone_pull", "clone_smudge", "rss_clone_smudge"):
             result[key] = f"n/a ({missing})"
 
     checkouts, statuses = [], []
@@ -86,6 +86,10 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
         near.append(tool.checkout(runner, lay.repo, tag))
         verify_tree(lay.repo, by_tag[tag], tool)
         verify_clean(runner, lay.repo, tool)
+    reset = tool.reset_hard(runner, lay.repo, FULL)
+    verify_tree(lay.repo, by_tag[FULL], tool)
+    verify_clean(runner, lay.repo, tool)
+    result["reset"], result["rss_reset"] = reset.seconds, reset.peak_rss
     result["checkout"] = statistics.median(s.seconds for s in checkouts)
     result["checkout_near"] = statistics.median(s.seconds for s in near)
     result["status"] = statistics.median(s.seconds for s in statuses)
@@ -94,7 +98,7 @@ def _scenario(tool: Tool, work: Workload, lay: Layout, runner: Runner) -> Result
     result["rss_status"] = max(s.peak_rss for s in statuses)
     delta_checkouts(tool, runner, lay.repo, by_tag, result)
     if work.big is not None:
-        big_file(tool, runner, lay.repo, work.big, result)
+        big_file(tool, runner, lay, work.big, result)
     if "migrate" in SKIP:
         result.update(dict.fromkeys(migrate_keys, "not run (--skip migrate)"))
     else:
@@ -116,9 +120,11 @@ def delta_checkouts(tool: Tool, runner: Runner, repo: Path, by_tag: dict[str, Ve
     result["checkout_full"] = samples["v2"].seconds
 
 
-def big_file(tool: Tool, runner: Runner, repo: Path, source: Path, result: Result) -> None:
+def big_file(tool: Tool, runner: Runner, lay: Layout, source: Path, result: Result) -> None:
     """Commit one file several times the model's size on a branch, leave it, then time the
-    checkout that writes it back (git holds a smudged file whole unless a tool avoids it)."""
+    checkout that writes it back (git holds a smudged file whole unless a tool avoids it);
+    then the same through `git reset --hard` and through a clone that smudges it."""
+    repo = lay.repo
     base = runner.output(["git", "rev-parse", "HEAD"], repo).strip()
     runner.output(["git", "checkout", "-q", "-b", "big"], repo)
     shutil.copyfile(source, repo / BIG_PATH)
@@ -131,7 +137,20 @@ def big_file(tool: Tool, runner: Runner, repo: Path, source: Path, result: Resul
     verify_clean(runner, repo, tool)
     result["checkout_big"] = sample.seconds
     result["rss_checkout_big"] = sample.peak_rss
+    tool.checkout(runner, repo, base)
+    (repo / BIG_PATH).unlink(missing_ok=True)
+    reset = tool.reset_hard(runner, repo, "big")
+    if not same_bytes(repo / BIG_PATH, source):
+        raise BenchError(f"{tool.name}: git reset --hard did not restore {BIG_PATH} byte for byte")
+    verify_clean(runner, repo, tool)
+    result["reset_big"], result["rss_reset_big"] = reset.seconds, reset.peak_rss
     (repo / BIG_PATH).unlink()
+    if not isinstance(result.get("clone_pull"), float):  # no remote to clone from
+        result["clone_smudge_big"] = result["rss_clone_smudge_big"] = result["clone_pull"]
+        return
+    if tool.pushes_tags:
+        tool.push_tag(runner, repo, "big")
+    smudge_clone(tool, runner, lay, "big", {BIG_PATH: source}, "_big", result)
 
 
 def startup(tool: Tool, runner: Runner, cwd: Path) -> float:
@@ -174,6 +193,7 @@ def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: 
     if not same_bytes(lay.clone / work.extra.path, work.extra.source):
         raise BenchError(f"{tool.name}: clone + pull did not restore {work.extra.path} "
                          f"byte for byte\n{runner.tail()}")
+    smudge_clone(tool, runner, lay, "main", {work.extra.path: work.extra.source}, "", result)
     result.update({
         "push_all": push_all.seconds, "push_all_bytes": after_all - before,
         "push_one": push_one.seconds, "push_one_bytes": after_one - after_all,
@@ -182,6 +202,25 @@ def push_steps(tool: Tool, runner: Runner, lay: Layout, work: Workload, result: 
         "clone_pull": pulled.seconds,
         "rss_push": max(push_all.peak_rss, push_one.peak_rss), "rss_clone_pull": pulled.peak_rss,
     })
+
+
+def smudge_clone(tool: Tool, runner: Runner, lay: Layout, branch: str, files: dict[str, Path],
+                 suffix: str, result: Result) -> None:
+    """Time a clone whose checkout smudges `files` (path -> expected bytes), deleted after."""
+    dest = lay.root / f"clone-smudge{suffix}"
+    sample = tool.smudge_clone(runner, lay, branch, dest)
+    if sample is None:
+        result[f"clone_smudge{suffix}"] = result[f"rss_clone_smudge{suffix}"] = \
+            f"n/a ({tool.name} has no smudge filter)"
+        return
+    for path, source in files.items():
+        if not same_bytes(dest / path, source):
+            raise BenchError(f"{tool.name}: a smudging clone did not write {path} byte for byte\n"
+                             f"{runner.tail()}")
+    verify_clean(runner, dest, tool)
+    result[f"clone_smudge{suffix}"] = sample.seconds
+    result[f"rss_clone_smudge{suffix}"] = sample.peak_rss
+    shutil.rmtree(dest)
 
 
 def verify_tree(repo: Path, version: Version, tool: Tool) -> None:

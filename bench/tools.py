@@ -49,12 +49,16 @@ class Layout:
         return self.root / "clone"
 
 
-def git_checkout(tag: str, decode: bool) -> list[str]:
-    """`git checkout`; with `decode`, git-model keeps no version whole for it
-    (model.checkout.keepWhole=0: other tools ignore the key), so the rows about decoding
-    deltas and streaming a large file time that, not a relink of a kept copy."""
+def git_checkout(tag: str, decode: bool, verb: tuple[str, ...] = ("checkout",)) -> list[str]:
+    """`git checkout` (or `verb`, such as reset --hard); with `decode`, git-model keeps no
+    version whole for it (model.checkout.keepWhole=0: other tools ignore the key), so the
+    rows about decoding deltas and streaming a large file time that, not a relink of a kept
+    copy."""
     keep = ["-c", "model.checkout.keepWhole=0"] if decode else []
-    return ["git", *keep, "checkout", "-q", tag]
+    return ["git", *keep, *verb, "-q", tag]
+
+
+RESET = ("reset", "--hard")
 
 
 class Tool:
@@ -83,6 +87,23 @@ class Tool:
 
     def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
         return runner.run(git_checkout(tag, decode), repo)
+
+    def reset_hard(self, runner: Runner, repo: Path, tag: str) -> Sample:
+        """`git reset --hard TAG` from a detached HEAD, the model decoded (not relinked)."""
+        return runner.run(git_checkout(tag, True, RESET), repo)
+
+    filter_config: tuple[str, ...] = ()  # what a global install sets for a smudging clone
+
+    def smudge_clone(self, runner: Runner, lay: Layout, branch: str, dest: Path) -> Sample | None:
+        """`git clone -b BRANCH` with the tool's filter set as a global install would set it
+        (`clone -c` writes it into the clone's config before its checkout): the checkout
+        smudges the model files from the remote the repository names. None for a tool
+        without a smudge filter."""
+        if not self.filter_config:
+            return None
+        config = [arg for key in self.filter_config for arg in ("-c", key)]
+        return runner.run(["git", "clone", *config, "-q", "-b", branch, str(lay.remote_git),
+                           str(dest)], lay.root)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.run(["git", "status"], repo)
@@ -129,6 +150,7 @@ class GitModel(Tool):
     name = "git-model"
     store = ".git/model"
     kept = ".git/model-whole"
+    filter_config = ("filter.model.process=git-model filter-process", "filter.model.required=true")
 
     def version_cmd(self) -> list[str]:
         return ["git", "model", "--version"]
@@ -158,6 +180,7 @@ class GitModel(Tool):
 class GitLfs(Tool):
     name = "git-lfs"
     store = ".git/lfs/objects"
+    filter_config = ("filter.lfs.process=git-lfs filter-process", "filter.lfs.required=true")
 
     def version_cmd(self) -> list[str]:
         return ["git", "lfs", "version"]
@@ -203,6 +226,9 @@ class Dvc(Tool):
 
     def checkout(self, runner: Runner, repo: Path, tag: str, decode: bool = False) -> Sample:
         return runner.steps([git_checkout(tag, decode), ["dvc", "checkout", "-q"]], repo)
+
+    def reset_hard(self, runner: Runner, repo: Path, tag: str) -> Sample:
+        return runner.steps([git_checkout(tag, True, RESET), ["dvc", "checkout", "-q"]], repo)
 
     def status(self, runner: Runner, repo: Path) -> Sample:
         return runner.steps([["git", "status"], ["dvc", "status"]], repo)

@@ -28,6 +28,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
                 "first status after checkout", "push v7: bytes written", "clone + pull HEAD",
                 "peak RSS: checkout", "start-up", "checkout switch between v0 and v1",
                 "peak RSS: checkout of the 4× file", "Git LFS server: push v7: bytes sent",
+                "peak RSS: git reset --hard", "peak RSS: clone, smudging",
+                "peak RSS: git reset --hard to the 4× file", "peak RSS: clone smudging the 4× file",
                 "store growth from v2_full",
                 "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
                 "migrate import: store after",
@@ -38,6 +40,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     results = json.loads((out / "BENCHMARKS.json").read_text())["results"]["git-model"]
     assert len(results) == 1
     assert results[0]["store_bytes"] > 0 and results[0]["rss_checkout"] > 0
+    assert results[0]["rss_clone_smudge_big"] > 0 and results[0]["rss_reset"] > 0
     assert results[0]["lfs_push_one_bytes"] > 0  # giftless on 127.0.0.1 took v7 whole
     assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
     assert results[0]["files40_store_files"] > 0 and results[0]["history_store_bytes"] > 0
