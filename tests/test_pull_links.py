@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,22 @@ def test_a_refused_direct_write_goes_through_the_page_cache(tmp_path: Path,
         os.close(fd)
     assert writes.refused
     assert (tmp_path / "out").read_bytes() == bytes(17) + data
+
+
+def test_direct_writes_only_on_a_file_system_on_a_block_device(tmp_path: Path) -> None:
+    """tmpfs, FUSE, NFS, overlay and btrfs (device numbers without a major) keep the page
+    cache; a file on a disk of this machine is written direct."""
+    from gitmodel.store import direct
+
+    places = {"disk": tmp_path, "tmpfs": Path("/dev/shm")}
+    if os.major(os.stat(tmp_path).st_dev) == 0 or not places["tmpfs"].is_dir() \
+            or os.major(os.stat(places["tmpfs"]).st_dev) != 0:
+        pytest.skip("needs the tests' temporary folder on a disk and /dev/shm on tmpfs")
+    opened = {}
+    for kind, folder in places.items():
+        with tempfile.NamedTemporaryFile(dir=folder) as handle:
+            writes = direct.DirectWrites.open(handle.fileno(), direct.DIRECT_FROM)
+            opened[kind] = writes is not None
+            if writes is not None:
+                writes.close()
+    assert opened == {"disk": True, "tmpfs": False}
