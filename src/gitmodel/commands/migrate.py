@@ -24,8 +24,7 @@ from gitmodel.errors import UserError
 from gitmodel.git import attributes
 from gitmodel.git.cache import open_store
 from gitmodel.git.catfile import BlobReader
-from gitmodel.git.raw import blob_sizes
-from gitmodel.git.repo import Repo, read_blobs, start
+from gitmodel.git.repo import Repo, blob_sizes, read_blobs, start
 from gitmodel.store.objects import Manifest
 from gitmodel.store.pointer import MAX_POINTER_SIZE, Pointer, parse
 from gitmodel.units import human
@@ -116,7 +115,7 @@ def scan(repo: Repo, revs: list[str], selection: Selection, pointers: bool) -> l
     out = repo.git("rev-list", "--objects", *revs)
     pairs = [(path, oid) for oid, _, path in (line.partition(" ") for line in out.splitlines())
              if path and selection.wants(path)]
-    sizes = blob_sizes(repo, (blob for _, blob in pairs))
+    sizes = blob_sizes(repo.top, (blob for _, blob in pairs))
     small = read_blobs(repo.top, (b for b, n in sizes.items() if n < MAX_POINTER_SIZE))
     found = []
     for path, blob in pairs:
