@@ -251,21 +251,23 @@ def test_status_cache_follows_the_index_the_store_the_record_and_the_remote(repo
 
 
 def test_stat_cache_reads_its_table_whole_after_many_lookups(tmp_path):
-    """Past LOOKUPS_BEFORE_WHOLE lookups the table is read once: the same answers as a
-    query per path, its own later records included; a table past READ_WHOLE rows is not."""
+    """Past LOOKUPS_BEFORE_WHOLE lookups the table is read once, when it has at most
+    ROWS_PER_LOOKUP rows per lookup so far (checked as the lookups double): the same answers
+    as a query per path, its own later records included; a table past READ_WHOLE rows is not."""
     from gitmodel.store.statcache import StatCache
     db, target = tmp_path / "state.sqlite", tmp_path / "f.bin"
     target.write_bytes(b"x")
     st = os.stat(target)
     writer = StatCache(db)
-    for i in range(100):
+    for i in range(2000):
         writer.record(f"p{i}.bin", st if i % 2 else None, f"{i:064x}")
     writer.close()
-    for limit, whole in ((1000, True), (50, False)):
+    # 2,000 rows: 100 lookups (16 x 64 < 2,000) keep querying, the 129th reads it whole
+    for lookups, limit, whole in ((100, 100_000, False), (200, 100_000, True), (200, 50, False)):
         cache = StatCache(db)
         cache.READ_WHOLE = limit
-        answers = [cache.expected_oid(f"p{i}.bin", st) for i in range(100)]
-        assert answers == [f"{i:064x}" for i in range(100)]
+        answers = [cache.expected_oid(f"p{i}.bin", st) for i in range(lookups)]
+        assert answers == [f"{i:064x}" for i in range(lookups)]
         assert (cache._rows is not None) == whole
         assert cache.expected_oid("p1.bin", os.stat(db)) is None  # another stat: no match
         cache.record("new.bin", st, "c" * 64)

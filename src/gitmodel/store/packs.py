@@ -340,10 +340,6 @@ class _Lookup:
         self.pack_size = pack_size
         self.at = {body[i:i + 33]: i for i in range(0, len(body), ENTRY.size)}
 
-    def get(self, key: Key) -> tuple[int, int] | None:
-        raw = _lookup_key(key)
-        return None if raw is None else self.get_raw(raw)
-
     def get_raw(self, raw: bytes) -> tuple[int, int] | None:
         """The entry found by its `_lookup_key`, when it lies inside the pack."""
         at = self.at.get(raw)
@@ -426,8 +422,11 @@ class Packs:
         `max_age` seconds ago."""
         if not max_age or time.monotonic() - self._looked > max_age:
             self.refresh()
+        raw = _lookup_key(key)  # made once, not once a pack
+        if raw is None:
+            return None
         for name, lookup in self._newest_first:
-            where = lookup.get(key)
+            where = lookup.get_raw(raw)
             if where is not None:
                 return (name, *where)
         return None
