@@ -305,3 +305,54 @@ def test_status_names_the_files_whose_packed_objects_are_gone(repo: Path) -> Non
         path.rename(repo / path.name)  # out of the cache
     missing = json.loads(gm(repo, "status", "--json").stdout)["not_cached"]
     assert sorted(m["path"] for m in missing) == sorted(files)
+
+
+def test_merge_chooses_the_smallest_packs_past_the_limit() -> None:
+    half, limit = packs.PACK_LIMIT // 2, packs.PACK_LIMIT
+    few = {f"p{i}": 100 for i in range(packs.SMALL_PACKS)}
+    assert packs.to_merge(few) == []
+    assert packs.to_merge({**few, "big": half, "full": limit}) == []  # only small ones count
+    many = {**few, "p8": 50, "big": half}
+    assert packs.to_merge(many) == ["p8", *sorted(few)]
+    large = {f"q{i}": half - 1 for i in range(packs.SMALL_PACKS + 1)}
+    assert len(packs.to_merge(large)) == 2  # at least two, no more than fit in PACK_LIMIT
+
+
+def _commit_one_at_a_time(repo: Path, count: int) -> list[bytes]:
+    """COUNT commits, each a `git add` of one small new file: a pack each."""
+    versions = []
+    for i in range(count):
+        versions.append(random.Random(i).randbytes(20 << 10))
+        (repo / "s.bin").write_bytes(versions[-1])
+        git(repo, "add", "s.bin")
+        git(repo, "commit", "-qm", f"v{i}")
+    return versions
+
+
+def _pack_count(repo: Path) -> int:
+    return len(list((repo / ".git/model/objects/packs").glob("*.idx")))
+
+
+def test_adds_of_one_small_file_each_keep_few_packs(repo: Path) -> None:
+    """Every `git add` publishes a pack; past SMALL_PACKS small ones they are merged, and
+    every version still comes back."""
+    versions = _commit_one_at_a_time(repo, 2 * packs.SMALL_PACKS + 3)
+    assert _pack_count(repo) <= packs.SMALL_PACKS
+    for back, content in enumerate(reversed(versions)):
+        git(repo, "checkout", "-q", f"HEAD~{back}", "--", "s.bin")
+        assert (repo / "s.bin").read_bytes() == content
+    assert gm(repo, "fsck").returncode == 0
+
+
+def test_add_killed_between_publishing_a_merged_pack_and_removing_the_old_ones(repo: Path) -> None:
+    versions = _commit_one_at_a_time(repo, packs.SMALL_PACKS)
+    (repo / "s.bin").write_bytes(b"last" * 5000)
+    kill_at(repo, ["git", "add", "s.bin"], "merge")
+    assert _pack_count(repo) == packs.SMALL_PACKS + 2  # the old ones, and the merged one
+    assert gm(repo, "fsck").returncode == 0
+    git(repo, "add", "s.bin")
+    git(repo, "commit", "-qm", "last")
+    for back, content in enumerate(reversed([*versions, b"last" * 5000])):
+        git(repo, "checkout", "-q", f"HEAD~{back}", "--", "s.bin")
+        assert (repo / "s.bin").read_bytes() == content
+    assert gm(repo, "fsck").returncode == 0

@@ -35,7 +35,7 @@ import xxhash
 
 from gitmodel.errors import CacheError
 from gitmodel.store import codec, layout
-from gitmodel.store.atomic import write_file
+from gitmodel.store.atomic import pause_point, write_file
 from gitmodel.store.chunking import (
     CDC_MIN,
     MAX_CHUNK,
@@ -56,6 +56,8 @@ from gitmodel.store.packs import (
     abandoned,
     forget,
     listing,
+    sync_dir,
+    to_merge,
 )
 from gitmodel.store.pointer import MAX_SIZE, Pointer, is_oid
 from gitmodel.store.zippieces import zip_pieces
@@ -295,9 +297,9 @@ class Store:
                 writer = None
                 if not self._batches:  # an inner batch (a fetch during a checkout) leaves
                     writer, self._writer = self._writer, None  # the pack to the outer one
-            if writer is not None:
-                writer.publish(self.fsync)
+            if writer is not None and writer.publish(self.fsync) is not None:
                 self.packs.refresh(force=True)
+                self.merge_small_packs()
 
     def _put(self, key: Key, blob: bytes | bytearray, packed: bool) -> None:
         """Store an object's bytes: appended to this batch's pack when `packed` and a
@@ -376,6 +378,8 @@ class Store:
         """Copy the `keep` entries of PACK into a new pack, published before PACK may go
         (gc's repack, fsck's removal of a damaged entry); return the new pack's name."""
         entries = self.packs.entries(pack)
+        if not entries:
+            raise FileNotFoundError(pack)  # merged into another since (merge_small_packs)
         writer = PackWriter(self.packs.dir, self.tmp_dir)
         try:
             for key in sorted(keep):
@@ -386,6 +390,53 @@ class Store:
             raise
         name = writer.publish(self.fsync)
         self.packs.refresh(force=True)
+        return name
+
+    def merge_small_packs(self) -> str | None:
+        """Merge the packs `packs.to_merge` chooses into one; its name, or None when there
+        is nothing to merge, another process is merging, or it failed (a pack gone meanwhile,
+        a full disk): merging only saves time, and nothing it leaves behind is needed.
+
+        The new pack is published (synced, indexed, the folder synced) before any old one
+        goes, each index before its pack: killed at any point, every object is in a pack
+        with an index, at worst in two. A reader that found an object in a pack removed
+        since looks again (`_read`); an add that would date it there writes it anew. What
+        gc meant to delete of the old packs is kept, fresh, until its next run."""
+        chosen = to_merge(self.packs.sizes())
+        if not chosen:
+            return None
+        fd = os.open(f"{self._root}/merge.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            name = self._merged(chosen)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        pause_point("merge")  # the new pack is there, the old ones too
+        for pack in chosen:
+            for ext in ("idx", "pack"):
+                with contextlib.suppress(FileNotFoundError):
+                    self.packs.path(pack, ext).unlink()
+        self.packs.refresh(force=True)
+        return name
+
+    def _merged(self, packs: list[str]) -> str | None:
+        """One new pack holding every entry of `packs`, published; FileNotFoundError when one
+        of them is gone."""
+        writer = PackWriter(self.packs.dir, self.tmp_dir)
+        try:
+            for pack in packs:
+                entries = self.packs.entries(pack)
+                if not entries:
+                    raise FileNotFoundError(pack)
+                for key, where in sorted(entries.items(), key=lambda e: e[1]):
+                    writer.add(key, self.packs.read((pack, *where)), defer=True)
+            name = writer.publish(fsync=True)
+        except BaseException:
+            writer.abandon()
+            raise
+        sync_dir(self.packs.dir)
         return name
 
     def drop_packed(self, keys: set[Key], aside: Path) -> None:

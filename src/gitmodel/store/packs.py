@@ -48,6 +48,7 @@ _CODES = {v: k for k, v in _KINDS.items()}
 _NAME_BYTES = {layout.CHUNKS: 16, layout.MANIFESTS: 32}
 _PADDING = {size: bytes(32 - size) for size in _NAME_BYTES.values()}  # names fill 32 bytes
 PACK_LIMIT = 64 << 20  # a pack is closed at this size (Xet's xorbs: 64 MiB)
+SMALL_PACKS = 8  # past this many packs under half of PACK_LIMIT, the smallest are merged
 PACKED_BELOW = 1 << 20  # files smaller than this are packed; larger ones stay loose
 MAX_ENTRY = 8 << 20     # no packed object is longer (small files' chunks and manifests)
 BUFFER = 1 << 20        # bytes a PackWriter holds before it writes them without a flush
@@ -56,6 +57,27 @@ PACK_NAME = re.compile(r"pack-[0-9a-f]{32}")
 
 Key = tuple[str, str]               # (layout.CHUNKS or layout.MANIFESTS, name)
 Where = tuple[str, int, int]        # (pack name, offset, length)
+
+
+def to_merge(sizes: dict[str, int]) -> list[str]:
+    """The packs to merge into one (`Store.merge_small_packs`), by name, smallest first.
+
+    Every `git add` of small files publishes a pack, and every process that reads the store
+    reads every index and looks a missing object up in each: 1,000 commits would be 1,000
+    packs. Once more than SMALL_PACKS packs are under half of PACK_LIMIT, the smallest of
+    them are merged while their sum stays within PACK_LIMIT (two at least), so a merge copies
+    at most 64 MiB and the packs of a store number its size / 32 MiB plus SMALL_PACKS."""
+    small = sorted((size, name) for name, size in sizes.items() if size < PACK_LIMIT // 2)
+    if len(small) <= SMALL_PACKS:
+        return []
+    chosen: list[str] = []
+    total = 0
+    for size, name in small:
+        if len(chosen) >= 2 and total + size > PACK_LIMIT:
+            break
+        chosen.append(name)
+        total += size
+    return chosen
 
 
 class BadIndex(ValueError):
@@ -223,7 +245,7 @@ class PackWriter:
                 os.unlink(self.packs_dir / f"{self.stem}.jrn")
                 os.unlink(open_pack)
                 if fsync:
-                    _sync_dir(self.packs_dir)
+                    sync_dir(self.packs_dir)
                 return name
             finally:
                 self._close()
@@ -320,7 +342,7 @@ def forget(pack: Path, fd: int) -> None:
     os.close(fd)
 
 
-def _sync_dir(path: Path) -> None:
+def sync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -465,6 +487,12 @@ class Packs:
 
     def pack_names(self) -> list[str]:
         return sorted(self._decode_all())
+
+    def sizes(self) -> dict[str, int]:
+        """Each published pack's size, after a fresh look at the folder."""
+        self.refresh(force=True)
+        with self._lock:
+            return {name: lookup.pack_size for name, lookup in self._lookups.items()}
 
     def path(self, pack: str, ext: str = "pack") -> Path:
         return self.dir / f"{pack}.{ext}"
