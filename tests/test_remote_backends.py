@@ -122,6 +122,56 @@ def test_s3_push_of_many_small_files_is_a_few_requests(tmp_path: Path, repo: Pat
     assert all((clone / p).read_bytes() == data for p, data in files.items())
 
 
+def test_s3_fetch_reads_only_the_pack_indexes_it_has_not_read_before(
+        tmp_path: Path, repo: Path, s3_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each push of small files adds a pack to the remote; a clone's pull reads the three
+    there, its next pull only the one pushed since, and a kept copy that is damaged is
+    read again from the remote (a pull does not trust it)."""
+    from gitmodel.commands import sync
+    from gitmodel.git.repo import Repo
+    from gitmodel.transfer import remotes
+    gm(repo, "remote", "add", "shared", "s3://team-models/indexes")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+
+    def commit_and_push(i: int) -> None:
+        (repo / f"s{i}.bin").write_bytes(random.Random(i).randbytes(5000))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"v{i}")
+        git(repo, "push", "-q", str(origin), "HEAD:refs/heads/main")  # pre-push: a pack each
+
+    for i in range(3):
+        commit_and_push(i)
+    git(origin, "symbolic-ref", "HEAD", "refs/heads/main")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install", "--local")
+    git(clone, "config", "model.fetchOnCheckout", "false")  # git pull leaves pointers: all
+    indexes: list[str] = []  # reads are this process's (sync.pull)
+    real = remotes.Backend.read
+    monkeypatch.setattr(remotes.Backend, "read", lambda self, key, *a: (
+        indexes.append(key) if key.endswith(".idx") else None) or real(self, key, *a))
+    monkeypatch.chdir(clone)
+
+    def pull() -> int:
+        indexes.clear()
+        git(clone, "pull", "-q", "origin", "main")
+        sync.pull(Repo.discover(), None)
+        return len(indexes)
+
+    assert pull() == 3
+    commit_and_push(3)
+    assert pull() == 1
+    assert all((clone / f"s{i}.bin").read_bytes() == random.Random(i).randbytes(5000)
+               for i in range(4))
+    kept = sorted((clone / ".git/model/remote-packs").rglob("*.idx"))
+    assert len(kept) == 4
+    kept[0].write_bytes(b"damaged")
+    commit_and_push(4)
+    assert pull() == 2  # the new pack's, and the damaged copy's again
+    assert (clone / "s4.bin").read_bytes() == random.Random(4).randbytes(5000)
+
+
 def test_s3_wrong_credentials_one_line(repo: Path, s3_env: dict,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     gm(repo, "remote", "add", "shared", "s3://team-models/creds")

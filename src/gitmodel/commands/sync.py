@@ -8,6 +8,7 @@ OLD`): its cost follows what changed, not the length of history.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -63,6 +64,9 @@ def _connect(repo: Repo, name: str | None, download: bool = False) -> remotes.Ba
     if remote is None:
         remote = remotes.resolve(repo, None)  # raises: "no model remote configured"
     backend = connect.open_backend(repo.top, remote)
+    if not backend.local:  # a directory remote's indexes are as near as a copy would be
+        digest = hashlib.blake2b(remote.url.encode(), digest_size=8).hexdigest()
+        backend.index_cache = repo.model_dir / "remote-packs" / digest
     if download:
         backend.require_root()
     return backend

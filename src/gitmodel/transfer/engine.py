@@ -48,6 +48,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Mapping, Protoc
 
 from gitmodel.errors import UserError
 from gitmodel.store import codec, layout
+from gitmodel.store.atomic import write_file
 from gitmodel.store.direct import DirectWrites
 from gitmodel.store.objects import (
     MAX_MANIFEST,
@@ -281,21 +282,65 @@ def _load_remote_packs(backend: Backend) -> dict[Key, tuple[str, int, int]]:
     if backend.pack_index is None:
         names = sorted(n[:-4] for n in backend.names("packs")
                        if n.endswith(".idx") and PACK_NAME.fullmatch(n[:-4]))
-        found = parallel(lambda n: backend.read(f"packs/{n}.idx", MAX_INDEX), names)
+        kept = _kept_indexes(backend.index_cache, names)
+        found = parallel(lambda n: backend.read(f"packs/{n}.idx", MAX_INDEX),
+                         [n for n in names if n not in kept])
         where: dict[Key, tuple[str, int, int]] = {}
         for name in names:
-            data = found[name]
+            data = found.get(name)
             if data is None:
+                if name in kept:
+                    _add_entries(where, name, kept[name])
                 continue
             try:
-                entries = decode_index(data, PACK_LIMIT + MAX_ENTRY)
+                _add_entries(where, name, decode_index(data, PACK_LIMIT + MAX_ENTRY))
             except BadIndex as exc:
                 raise RemoteError(f"model remote {backend.name!r} holds a damaged pack index "
                                   f"{name}.idx ({exc}); nothing was read from it") from None
-            for key, (offset, length) in entries.items():
-                where.setdefault(key, (name, offset, length))
+        _keep_indexes(backend.index_cache, names, found)
         backend.pack_index = where
     return backend.pack_index
+
+
+def _add_entries(where: dict[Key, tuple[str, int, int]], name: str,
+                 entries: dict[Key, tuple[int, int]]) -> None:
+    for key, (offset, length) in entries.items():
+        where.setdefault(key, (name, offset, length))
+
+
+def _kept_indexes(cache: Path | None, names: list[str]) -> dict[str, dict[Key, tuple[int, int]]]:
+    """The entries of those listed packs whose index an earlier transfer kept in `cache`.
+
+    A remote pack is named by its content's hash and never changes, nor does its index, so
+    a fetch reads from the remote only the indexes of packs published since the last one:
+    a remote grows a pack per push of small files, and after 1,000 pushes every fetch read
+    1,000 indexes (a request each on S3). A kept copy is checked as the remote's is; one
+    that fails the check is read from the remote again."""
+    kept: dict[str, dict[Key, tuple[int, int]]] = {}
+    if cache is None:
+        return kept
+    for name in names:
+        try:
+            kept[name] = decode_index((cache / f"{name}.idx").read_bytes(), PACK_LIMIT + MAX_ENTRY)
+        except (OSError, BadIndex):
+            continue
+    return kept
+
+
+def _keep_indexes(cache: Path | None, names: list[str], found: Mapping[str, bytes | None]) -> None:
+    """Keep the indexes just read, and drop those of packs the remote no longer lists
+    (prune). Only saves requests: a failure to write is ignored."""
+    if cache is None:
+        return
+    with contextlib.suppress(OSError):
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, data in found.items():
+            if data is not None:
+                write_file(cache / f"{name}.idx", data, cache)
+        listed = {f"{name}.idx" for name in names}
+        for entry in os.scandir(cache):
+            if entry.name not in listed:
+                os.unlink(entry.path)
 
 
 class Spans:

@@ -313,6 +313,7 @@ class Backend:
         self.atomic_put = atomic_put  # a single PUT is atomic (S3): no temp name needed
         self._made: set[str] = set()
         self.pack_index: dict[tuple[str, str], tuple[str, int, int]] | None = None  # engine's
+        self.index_cache: Path | None = None  # where the engine keeps this remote's pack indexes
 
     @property
     def name(self) -> str:
