@@ -6,7 +6,8 @@ add + commit of all, a change of `--changed` files (default 100, 1% of 10,000: a
 commit), `git checkout HEAD~1` (those files differ), the first push (`git push`, whose
 hook uploads), the tool's own status (all pushed and clean, as issue 17 defines the row:
 the first status in that repository), a push with nothing new, clone + pull; measured:
-the store's bytes and file count, and
+the largest peak RSS of those steps (issue 17: flat in the number of files), the store's
+bytes and file count, and
 (git-model) the HTTP requests of a first push of all N files to S3 (moto's server on
 127.0.0.1, counted at the server; the target is at most 1,000 for 10,000 files). Over
 the file counts, the exponent b of t = a·N^b is fitted for each timed step (1.0: linear;
@@ -32,6 +33,7 @@ from measure import BenchError, Runner, Sample, tree_bytes
 from tools import COMMIT, Layout, Tool
 
 STEPS = ("add", "change", "checkout", "status", "push", "push_noop", "clone_pull")
+GROWING = (*STEPS, "rss")  # what an exponent is fitted for: the steps and the peak RSS
 HISTORY_MODEL = 4 << 20
 HISTORY_EDIT = 256 << 10
 
@@ -52,9 +54,10 @@ def keys() -> list[str]:
     out = []
     for n in SETTINGS.files:
         out += [f"files{n}_{step}" for step in STEPS]
-        out += [f"files{n}_store_bytes", f"files{n}_store_files", f"files{n}_s3_requests"]
+        out += [f"files{n}_rss", f"files{n}_store_bytes", f"files{n}_store_files",
+                f"files{n}_s3_requests"]
     if len(SETTINGS.files) > 1:
-        out += [f"files_exp_{step}" for step in STEPS]
+        out += [f"files_exp_{step}" for step in GROWING]
     if SETTINGS.commits:
         out += ["history_commit", "history_store_bytes"]
     return out
@@ -68,7 +71,7 @@ def many_files_steps(tool: Tool, runner: Runner, root: Path, result: dict[str, f
     for n in SETTINGS.files:
         _files_run(tool, runner, Layout(root / f"files{n}"), n, result)
     if len(SETTINGS.files) > 1:
-        for step in STEPS:
+        for step in GROWING:
             points = [(n, result[f"files{n}_{step}"]) for n in SETTINGS.files]
             result[f"files_exp_{step}"] = _exponent([(n, t) for n, t in points
                                                      if isinstance(t, float)])
@@ -122,6 +125,7 @@ def _files_run(tool: Tool, runner: Runner, lay: Layout, n: int, result: dict[str
         out["clone_pull"] = tool.clone_pull(runner, lay)
         for step, sample in out.items():
             result[f"files{n}_{step}"] = sample.seconds
+        result[f"files{n}_rss"] = float(max(sample.peak_rss for sample in out.values()))
         store = lay.repo / tool.store
         result[f"files{n}_store_bytes"] = tree_bytes(store)
         result[f"files{n}_store_files"] = sum(len(f) for _, _, f in os.walk(store))

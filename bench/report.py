@@ -135,6 +135,8 @@ def many_files_metrics() -> list[Metric]:
         for step, (label, target, factor) in labels.items():
             limit = at_most(0.1) if target == "≤ 0.1 s" else None
             rows.append(Metric(f"files{n}_{step}", f"{where}: {label}", "s", target, factor, limit))
+        rows.append(Metric(f"files{n}_rss", f"{where}: peak RSS of any step above", "B",
+                           "≤ 200 MB", limit=at_most(200 * MB)))
         rows.append(Metric(f"files{n}_store_bytes", f"{where}: store", "B", "≤ 0.95× git-lfs", 0.95))
         rows.append(Metric(f"files{n}_store_files", f"{where}: files in the store", "n",
                            "≤ 1.0× git-lfs", 1.0))
@@ -142,8 +144,10 @@ def many_files_metrics() -> list[Metric]:
                            "n", f"≤ {max(1, n // 10):,}", limit=at_most(max(1, n // 10))))
     if len(manyfiles.SETTINGS.files) > 1:
         sizes = "/".join(f"{n:,}" for n in manyfiles.SETTINGS.files)
-        for step, (label, _target, _factor) in labels.items():
-            flat = step in ("change", "checkout", "status", "push_noop")
+        growing = {**{step: label for step, (label, _t, _f) in labels.items()},
+                   "rss": "peak RSS of any step"}
+        for step, label in growing.items():
+            flat = step in ("change", "checkout", "status", "push_noop", "rss")
             rows.append(Metric(f"files_exp_{step}", f"growth exponent over {sizes} files: {label}",
                                "x", "≤ 0.2" if flat else "≤ 1.0", limit=at_most(0.2 if flat else 1.0)))
     if manyfiles.SETTINGS.commits:

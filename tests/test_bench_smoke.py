@@ -34,6 +34,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
                 "push of v2_full after v0, v1: bytes written", "checkout of v2_full",
                 "migrate import: store after",
                 "40 × 4 KiB files: push with nothing new", "growth exponent over 20/40 files: status",
+                "40 × 4 KiB files: peak RSS of any step above",
+                "growth exponent over 20/40 files: peak RSS of any step",
                 "3 commits of a 4 MiB file: store"):
         assert f"| {row}" in table, row
 
@@ -44,5 +46,5 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert results[0]["lfs_push_one_bytes"] > 0  # giftless on 127.0.0.1 took v7 whole
     assert results[0]["migrate_store_bytes"] > 0  # the migrated history checked out right
     assert results[0]["files40_store_files"] > 0 and results[0]["history_store_bytes"] > 0
-    assert isinstance(results[0]["files_exp_add"], float)
+    assert isinstance(results[0]["files_exp_add"], float) and results[0]["files40_rss"] > 0
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"
