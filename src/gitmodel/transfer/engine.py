@@ -551,10 +551,11 @@ def _upload_packs(store: Store, backend: Backend, keys: list[Key], sizes: dict[s
                   progress: Progress) -> None:
     """Upload these objects as packs of up to PACK_LIMIT bytes, each pack before its index
     (the index makes them visible); the next pack is built while one uploads, so memory
-    stays at two packs."""
+    stays at two packs. A full pack goes to the uploader as the buffer it was built in, not
+    a copy: the copy made a first push of 1,000 files of 64 KiB (one pack) peak at 160 MB."""
     import xxhash
 
-    def send(data: bytes, entries: dict[Key, tuple[int, int]]) -> None:
+    def send(data: bytearray, entries: dict[Key, tuple[int, int]]) -> None:
         name = f"pack-{xxhash.xxh3_128_hexdigest(data)}"
         backend.write(f"packs/{name}.pack", data)
         backend.write(f"packs/{name}.idx", encode_index(entries))
@@ -573,7 +574,7 @@ def _upload_packs(store: Store, backend: Backend, keys: list[Key], sizes: dict[s
             if len(buf) >= PACK_LIMIT or index == len(keys) - 1:
                 if sending is not None:
                     sending.result()
-                sending = uploader.submit(send, bytes(buf), entries)
+                sending = uploader.submit(send, buf, entries)  # not changed after this
                 buf, entries = bytearray(MAGIC), {}
         if sending is not None:
             sending.result()

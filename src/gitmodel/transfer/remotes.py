@@ -398,7 +398,7 @@ class Backend:
         return data
 
     @retried
-    def write(self, key: str, data: bytes) -> None:
+    def write(self, key: str, data: bytes | bytearray) -> None:
         """Store `data` under `key` so that no reader ever sees part of it."""
         with self.errors("cannot upload to"):
             final = self._path(key)
