@@ -34,7 +34,6 @@ lost update costs speed only):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sqlite3
 
 from gitmodel.git.repo import Repo
@@ -42,7 +41,7 @@ from gitmodel.store.atomic import write_file
 from gitmodel.store.objects import Store
 from gitmodel.store.packs import listing
 from gitmodel.store.pointer import is_lower_hex, is_oid
-from gitmodel.transfer.remotes import redact
+from gitmodel.transfer.remotes import redact, url_digest
 
 MAGIC = "gitmodel-settled 1"
 KEEP_RATIO = 4  # a record larger than this times the index's model files keeps only those
@@ -54,7 +53,7 @@ class Settled:
     def __init__(self, repo: Repo, store: Store, url: str) -> None:
         from gitmodel.transfer.engine import Known
         self.store = store
-        self.path = repo.model_dir / f"settled-{hashlib.blake2b(url.encode(), digest_size=8).hexdigest()}"
+        self.path = repo.model_dir / f"settled-{url_digest(url)}"
         try:
             known = Known(repo.model_dir, url, read_only=True)
         except sqlite3.Error:

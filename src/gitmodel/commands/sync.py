@@ -8,7 +8,6 @@ OLD`): its cost follows what changed, not the length of history.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -65,8 +64,7 @@ def _connect(repo: Repo, name: str | None, download: bool = False) -> remotes.Ba
         remote = remotes.resolve(repo, None)  # raises: "no model remote configured"
     backend = connect.open_backend(repo.top, remote)
     if not backend.local:  # a directory remote's indexes are as near as a copy would be
-        digest = hashlib.blake2b(remote.url.encode(), digest_size=8).hexdigest()
-        backend.index_cache = repo.model_dir / "remote-packs" / digest
+        backend.index_cache = repo.model_dir / "remote-packs" / remotes.url_digest(remote.url)
     if download:
         backend.require_root()
     return backend

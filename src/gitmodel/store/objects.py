@@ -53,6 +53,7 @@ from gitmodel.store.packs import (
     Key,
     Packs,
     PackWriter,
+    Where,
     abandoned,
     forget,
     listing,
@@ -377,18 +378,27 @@ class Store:
     def rewrite_pack(self, pack: str, keep: Iterable[Key]) -> str | None:
         """Copy the `keep` entries of PACK into a new pack, published before PACK may go
         (gc's repack, fsck's removal of a damaged entry); return the new pack's name."""
+        entries = self._entries_of(pack)
+        return self._new_pack(((key, (pack, *entries[key])) for key in sorted(keep)), self.fsync)
+
+    def _entries_of(self, pack: str) -> dict[Key, tuple[int, int]]:
+        """PACK's entries; FileNotFoundError when it is gone (merged into another since)."""
         entries = self.packs.entries(pack)
         if not entries:
-            raise FileNotFoundError(pack)  # merged into another since (merge_small_packs)
+            raise FileNotFoundError(pack)
+        return entries
+
+    def _new_pack(self, objects: Iterable[tuple[Key, Where]], fsync: bool) -> str | None:
+        """One new pack holding these packed objects, each read from where it is, published
+        (or nothing left of it, if reading or writing fails); its name."""
         writer = PackWriter(self.packs.dir, self.tmp_dir)
         try:
-            for key in sorted(keep):
-                offset, length = entries[key]
-                writer.add(key, self.packs.read((pack, offset, length)))
+            for key, where in objects:
+                writer.add(key, self.packs.read(where), defer=True)
+            name = writer.publish(fsync)
         except BaseException:
             writer.abandon()
             raise
-        name = writer.publish(self.fsync)
         self.packs.refresh(force=True)
         return name
 
@@ -405,7 +415,7 @@ class Store:
         chosen = to_merge(self.packs.sizes())
         if not chosen:
             return None
-        fd = os.open(f"{self._root}/merge.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        fd = self._open_lock("merge.lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             name = self._merged(chosen)
@@ -422,20 +432,14 @@ class Store:
         return name
 
     def _merged(self, packs: list[str]) -> str | None:
-        """One new pack holding every entry of `packs`, published; FileNotFoundError when one
-        of them is gone."""
-        writer = PackWriter(self.packs.dir, self.tmp_dir)
-        try:
+        """One new pack holding every entry of `packs`, published and the folder synced;
+        FileNotFoundError when one of them is gone."""
+        def objects() -> Iterator[tuple[Key, Where]]:
             for pack in packs:
-                entries = self.packs.entries(pack)
-                if not entries:
-                    raise FileNotFoundError(pack)
+                entries = self._entries_of(pack)
                 for key, where in sorted(entries.items(), key=lambda e: e[1]):
-                    writer.add(key, self.packs.read((pack, *where)), defer=True)
-            name = writer.publish(fsync=True)
-        except BaseException:
-            writer.abandon()
-            raise
+                    yield key, (pack, *where)
+        name = self._new_pack(objects(), fsync=True)
         sync_dir(self.packs.dir)
         return name
 
@@ -825,18 +829,18 @@ class Store:
         """gc deletes under the exclusive lock; an add dates the objects it reuses under
         the shared one. So a reused object was either seen fresh by gc's last look
         before deleting, or was already gone and the add writes it again."""
-        fd = self._open_gc_lock()
+        fd = self._open_lock("gc.lock")
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def _open_gc_lock(self) -> int:
-        """A new descriptor of gc.lock (a flock belongs to one open file: every use, in any
-        thread, needs its own); the folder is made only when missing (a mkdir and a path
-        join for every object were ~8% of the filter's time adding 3,000 small files)."""
-        lock = f"{self._root}/gc.lock"
+    def _open_lock(self, name: str) -> int:
+        """A new descriptor of the lock file `name` (a flock belongs to one open file: every
+        use, in any thread, needs its own); the folder is made only when missing (a mkdir and
+        a path join for every object were ~8% of the filter's time adding 3,000 small files)."""
+        lock = f"{self._root}/{name}"
         try:
             return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except FileNotFoundError:

@@ -100,6 +100,13 @@ class Remote:
         return redact(self.url)
 
 
+def url_digest(url: str) -> str:
+    """16 hex digits that name what a clone keeps per remote URL (the settled record, the
+    copies of its pack indexes)."""
+    import hashlib  # OpenSSL's load, only for the callers that need it
+    return hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+
+
 def redact(url: str) -> str:
     """`url` safe to print or store: a password becomes ***, and so does the whole user part
     of any scheme but ssh/sftp (where it is a login name): `https://TOKEN@host` is common."""
