@@ -228,6 +228,28 @@ def test_push_uploads_packs_and_clone_pull_reads_them(repo: Path, tmp_path: Path
     assert sorted(p.suffix for p in _object_files(clone)) == [".idx", ".pack"]
 
 
+def test_a_push_past_one_pack_splits_it_and_clone_pull_reads_all(repo: Path, tmp_path: Path) -> None:
+    """More than PACK_LIMIT of small files (random, so stored at full size) go up as two
+    packs, none longer than a fetch accepts (the buffer of each is sized before it is filled)."""
+    count = packs.PACK_LIMIT // (64 << 10) + 40
+    origin, store = tmp_path / "origin.git", tmp_path / "models"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    gm(repo, "remote", "add", "shared", str(store))
+    files = _files(repo, count, 7, size=64 << 10)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v1")
+    git(repo, "push", "-q", "origin", "main")
+    sizes = sorted(p.stat().st_size for p in (store / "packs").glob("*.pack"))
+    assert len(sizes) == 2 and sizes[1] <= packs.PACK_LIMIT + packs.MAX_ENTRY, sizes
+    assert sizes[1] >= packs.PACK_LIMIT, sizes  # the first is closed at the limit, not before
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    gm(clone, "install", "--local")
+    gm(clone, "pull")
+    assert all((clone / p).read_bytes() == b for p, b in files.items())
+
+
 @pytest.mark.parametrize("damage", ["entry", "index"])
 def test_a_damaged_remote_pack_is_refused(repo: Path, tmp_path: Path, damage: str) -> None:
     files, origin, store = _pushed(repo, tmp_path, 3)
