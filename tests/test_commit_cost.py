@@ -86,6 +86,28 @@ def test_anything_but_a_pointer_staged_reaches_git_model_and_is_refused(repo, tm
     assert commit.returncode == 1 and "would store 1 tracked model file(s) raw" in commit.stderr.decode()
 
 
+def test_the_shim_reads_every_staged_line_up_to_1000(repo, tmp_path):
+    """The shim splits git's staged list itself: 1,000 pointers (paths with spaces, a new
+    file and a modified one) pass without Python; a raw blob in last place, or a symlink's
+    target beside them, is still seen."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "setup")
+    log = _spied(repo, tmp_path)
+    (tmp_path / "pointer").write_bytes(VERSION + OID + b"size 5\n")
+    blob = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "pointer")).stdout.decode().strip()
+    rows = "".join(f"100644 {blob}\td {i % 3}/f {i:04}.bin\n" for i in range(1000))
+    git(repo, "update-index", "--index-info", input=rows.encode())
+    git(repo, "commit", "-qm", "1,000 pointers")
+    assert _calls(log) == []
+    (tmp_path / "raw").write_bytes(b"raw model bytes\n")
+    raw = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "raw")).stdout.decode().strip()
+    rows = f"100644 {blob}\td 0/f 0000.bin\n120000 {raw}\tlink.bin\n100755 {raw}\td 2/z last.bin\n"
+    git(repo, "update-index", "--index-info", input=rows.encode())
+    commit = git(repo, "commit", "-qm", "raw last", check=False)
+    assert _calls(log) == ["hook pre-commit"]
+    assert commit.returncode == 1 and "would store 1 tracked model file(s) raw" in commit.stderr.decode()
+
+
 def test_past_1000_staged_model_files_git_model_checks_them_and_still_refuses_raw(repo, tmp_path):
     """The shim reads staged blobs itself only up to 1,000 (~45 us each); past that it
     leaves the check to git-model (its pointer cache), which must refuse a raw one as well."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gitmodel.git.repo import Repo
 
 
@@ -124,3 +126,23 @@ def test_commit_hook_starts_at_most_five_git_processes(tmp_path: Path) -> None:
     git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},raw.bin")  # staged raw
     proc = subprocess.run(["git", "commit", "-qm", "raw"], cwd=repo, capture_output=True)
     assert proc.returncode == 1 and b"raw.bin" in proc.stderr
+
+
+def test_a_process_git_started_at_the_top_finds_the_repository_as_rev_parse_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filters and hooks (GIT_PREFIX set, run from the top) skip `git rev-parse` in a plain
+    repository; a linked worktree (.git is a file) or GIT_DIR still asks git."""
+    main, linked = tmp_path / "main", tmp_path / "linked"
+    subprocess.run(["git", "init", "-q", str(main)], check=True)
+    subprocess.run(["git", "-C", str(main), "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run(["git", "-C", str(main), "worktree", "add", "-q", str(linked)], check=True)
+    expected = {top: Repo.discover(top) for top in (main, linked)}
+    monkeypatch.setenv("GIT_PREFIX", "")
+    for top, asked in expected.items():
+        monkeypatch.chdir(top)
+        found = Repo.discover()
+        assert (found.top, found.git_dir, found.common_dir) == (asked.top, asked.git_dir, asked.common_dir)
+    assert expected[linked].git_dir != expected[linked].common_dir  # the worktree's own
+    monkeypatch.chdir(main)
+    monkeypatch.setenv("GIT_DIR", str(linked / ".git"))  # git's own answer, whatever cwd holds
+    assert Repo.discover().git_dir == expected[linked].git_dir
