@@ -86,21 +86,29 @@ def test_anything_but_a_pointer_staged_reaches_git_model_and_is_refused(repo, tm
     assert commit.returncode == 1 and "would store 1 tracked model file(s) raw" in commit.stderr.decode()
 
 
+def _committed_and_spied(repo: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    """A first commit, spied hooks (their log), and two blobs to stage by hand: a
+    canonical pointer's and raw content's."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "setup")
+    log = _spied(repo, tmp_path)
+    blobs = []
+    for name, data in (("pointer", VERSION + OID + b"size 5\n"), ("raw", b"raw model bytes\n")):
+        (tmp_path / name).write_bytes(data)
+        blobs.append(git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / name))
+                     .stdout.decode().strip())
+    return log, blobs[0], blobs[1]
+
+
 def test_the_shim_reads_every_staged_line_up_to_1000(repo, tmp_path):
     """The shim splits git's staged list itself: 1,000 pointers (paths with spaces, a new
     file and a modified one) pass without Python; a raw blob in last place, or a symlink's
     target beside them, is still seen."""
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "setup")
-    log = _spied(repo, tmp_path)
-    (tmp_path / "pointer").write_bytes(VERSION + OID + b"size 5\n")
-    blob = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "pointer")).stdout.decode().strip()
+    log, blob, raw = _committed_and_spied(repo, tmp_path)
     rows = "".join(f"100644 {blob}\td {i % 3}/f {i:04}.bin\n" for i in range(1000))
     git(repo, "update-index", "--index-info", input=rows.encode())
     git(repo, "commit", "-qm", "1,000 pointers")
     assert _calls(log) == []
-    (tmp_path / "raw").write_bytes(b"raw model bytes\n")
-    raw = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "raw")).stdout.decode().strip()
     rows = f"100644 {blob}\td 0/f 0000.bin\n120000 {raw}\tlink.bin\n100755 {raw}\td 2/z last.bin\n"
     git(repo, "update-index", "--index-info", input=rows.encode())
     commit = git(repo, "commit", "-qm", "raw last", check=False)
@@ -111,17 +119,11 @@ def test_the_shim_reads_every_staged_line_up_to_1000(repo, tmp_path):
 def test_past_1000_staged_model_files_git_model_checks_them_and_still_refuses_raw(repo, tmp_path):
     """The shim reads staged blobs itself only up to 1,000 (~45 us each); past that it
     leaves the check to git-model (its pointer cache), which must refuse a raw one as well."""
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "setup")
-    log = _spied(repo, tmp_path)
-    (tmp_path / "pointer").write_bytes(VERSION + OID + b"size 5\n")
-    blob = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "pointer")).stdout.decode().strip()
+    log, blob, raw = _committed_and_spied(repo, tmp_path)
     rows = "".join(f"100644 {blob}\tf{i:04}.bin\n" for i in range(1001))
     git(repo, "update-index", "--index-info", input=rows.encode())
     git(repo, "commit", "-qm", "1,001 pointers")
     assert _calls(log) == ["hook pre-commit"]
-    (tmp_path / "raw").write_bytes(b"raw model bytes\n")
-    raw = git(repo, "hash-object", "-w", "--no-filters", str(tmp_path / "raw")).stdout.decode().strip()
     rows = "".join(f"100644 {blob if i else raw}\tg{i:04}.bin\n" for i in range(1001))
     git(repo, "update-index", "--index-info", input=rows.encode())
     commit = git(repo, "commit", "-qm", "one raw among them", check=False)
