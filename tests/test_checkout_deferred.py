@@ -132,18 +132,19 @@ def test_a_post_checkout_hook_of_your_own_sees_the_model(two_versions) -> None:
 
 def test_the_hook_leaves_a_deferred_checkout_to_the_filter(two_versions, tmp_path: Path) -> None:
     """The post-checkout shim starts no Python when the filter writes the files itself: only
-    the filter asks git where the repository is (GIT_TRACE to a file sees every git run)."""
+    the filter reads git's config (GIT_TRACE to a file sees every git run; git-model finds
+    a plain repository without asking git when git started it at the top)."""
     repo, first, second = two_versions
     trace = tmp_path / "trace"
     env = {**os.environ, "GIT_TRACE": str(trace)}
     git(repo, "checkout", "-q", "HEAD~1", env=env)
     assert sha(repo / "m.bin") == first and git(repo, "status", "--porcelain").stdout == b""
-    assert trace.read_text().count("--show-toplevel") == 1
+    assert trace.read_text().count("config -z --list") == 1
     assert not list((repo / ".git").glob("model-deferred-*"))  # the note goes with its filter
     trace.unlink()
     git(repo, "-c", "model.checkout.deferAbove=-1", "checkout", "-q", "main", env=env)
     assert sha(repo / "m.bin") == second and git(repo, "status", "--porcelain").stdout == b""
-    assert trace.read_text().count("--show-toplevel") == 2  # streamed: the hook settles
+    assert trace.read_text().count("config -z --list") == 2  # streamed: the hook settles
 
 
 @pytest.fixture
@@ -169,7 +170,7 @@ def test_small_models_are_settled_by_the_filter_not_the_hook(small_versions, tmp
     env = {**os.environ, "GIT_TRACE": str(trace)}
     git(repo, "checkout", "-q", "HEAD~1", env=env)
     assert {n: (repo / n).read_bytes() for n in first} == first
-    assert trace.read_text().count("rev-parse") == 1  # the filter's only: no git in the hook
+    assert trace.read_text().count("config -z --list") == 1  # the filter's: no git in the hook
     trace.unlink()
     assert git(repo, "status", "--porcelain", env=env).stdout == b""
     assert "filter-process" not in trace.read_text()

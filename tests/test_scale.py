@@ -144,7 +144,7 @@ def test_a_checkout_starts_the_same_processes_for_2_or_20_changed_files(repo, tm
                    ).stdout == b""
         assert "filter-process" not in trace.read_text()
     assert seen[0] == seen[1], seen
-    assert seen[0].count("built-in") == 3, seen  # checkout, and the filter's rev-parse, config
+    assert seen[0].count("built-in") == 2, seen  # checkout, and the filter's config
 
 
 def test_status_names_the_files_left_as_pointers(repo, tmp_path):
