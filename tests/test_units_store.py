@@ -115,3 +115,22 @@ def test_a_small_file_stored_in_two_chunks_is_recleaned_without_writes(tmp_path:
     changed = data[:-1] + bytes([data[-1] ^ 1])
     fresh = store.add_stream(io.BytesIO(changed), expected=old, size=len(changed))
     assert fresh.oid == hashlib.sha256(changed).hexdigest() and len(fresh.chunks) == 1
+
+
+def test_a_chunk_stored_twice_has_the_size_of_what_is_read(tmp_path: Path) -> None:
+    """A chunk both packed and loose, encoded differently (byte grouping of another width):
+    the size a push plans its pack with is the length of the bytes it then reads."""
+    from gitmodel.store import codec
+    from gitmodel.store.objects import chunk_id
+    data = bytes(range(256)) * 256
+    cid = chunk_id(data)
+    store = Store(tmp_path / "cache")
+    with store.batch():
+        store.put_encoded(cid, len(data), codec.encode(data, 1), packed=True)
+    loose = codec.encode(data, 2)
+    path = store.chunk_path(cid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(loose)
+    read = store.read_encoded(cid, len(data))
+    assert len(read) != len(loose)  # both copies are there, and the packed one is read
+    assert store.stored_size(cid) == (len(read), False)

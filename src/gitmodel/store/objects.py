@@ -649,14 +649,20 @@ class Store:
                 if offsets.get(start, ("", 0))[1] == length}
 
     def stored_size(self, cid: str) -> tuple[int, bool]:
-        """(bytes on disk, delta-encoded?) of a chunk; (0, False) when absent."""
-        try:
-            size = self.chunk_path(cid).stat().st_size
-        except OSError:
-            where = self.packs.locate((layout.CHUNKS, cid))
-            writer = self._writer
-            pending = writer.entries.get((layout.CHUNKS, cid)) if writer is not None else None
-            size = where[2] if where else pending[1] if pending else 0
+        """(bytes on disk, delta-encoded?) of a chunk; (0, False) when absent. Looked for
+        in `_read`'s order (packs, loose, this batch's pack), so that it is the length of
+        what `read_encoded` returns even for a chunk stored twice, encoded differently
+        (a push plans its packs with these lengths)."""
+        where = self.packs.locate((layout.CHUNKS, cid))
+        if where is not None:
+            size = where[2]
+        else:
+            try:
+                size = self.chunk_path(cid).stat().st_size
+            except OSError:
+                writer = self._writer
+                pending = writer.entries.get((layout.CHUNKS, cid)) if writer is not None else None
+                size = pending[1] if pending else 0
         return size, bool(size) and self.chunk_base(cid) is not None
 
     def put_encoded(self, cid: str, size: int, blob: bytes, packed: bool = False,
