@@ -14,6 +14,7 @@ import struct
 import zipfile
 
 import pyfastcdc
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -299,6 +300,13 @@ def test_size_zero_text_is_content_not_the_empty_pointer():
 def test_a_small_opaque_file_is_one_chunk(size, reads):
     data = filler(size, size)
     assert cuts(data, "shard.bin", reads) == [data]
+
+
+@pytest.mark.parametrize("name", ["", "shard.bin", "model.safetensors"])
+def test_a_small_file_that_starts_like_safetensors_but_is_not_is_one_chunk(name):
+    data = bytearray(filler(9, 100_000))
+    data[8:9] = b"{"  # a ninth byte of one random file in 256, its header malformed
+    assert cuts(bytes(data), name) == [bytes(data)]
 
 
 def test_an_opaque_file_from_whole_below_on_is_cut_by_content():
