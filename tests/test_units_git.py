@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitmodel.git.repo import Repo
+from gitmodel.git.repo import Repo, listed_files
 
 
 def test_config_is_read_the_way_git_reads_it(tmp_path: Path) -> None:
@@ -25,6 +25,24 @@ def test_config_is_read_the_way_git_reads_it(tmp_path: Path) -> None:
     assert repo.config("model.multi") == "b"
     assert repo.config("model.bare") == ""
     assert repo.config("model.unset", "x") == "x"
+
+
+def test_listed_files_reads_git_s_records_whatever_the_path_holds(tmp_path: Path) -> None:
+    """Each regular file's (path, blob), every stage, a path with tabs, spaces and digits
+    kept whole; a symlink's record left out."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    odd = "a\tb 100644 0\tc.bin"
+    (tmp_path / odd).write_bytes(b"odd")
+    (tmp_path / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (tmp_path / "run.sh").chmod(0o755)
+    (tmp_path / "link").symlink_to("run.sh")
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    out = subprocess.run(["git", "ls-files", "-s", "-z"], cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout
+    blob = {p: subprocess.run(["git", "rev-parse", f":{p}"], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.strip() for p in (odd, "run.sh")}
+    assert listed_files(out) == [(odd, blob[odd]), ("run.sh", blob["run.sh"])]
+    assert listed_files("") == []
 
 
 def test_status_starts_at_most_four_git_processes(tmp_path: Path) -> None:
