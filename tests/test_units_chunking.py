@@ -8,6 +8,7 @@ into reads (else the same file would be stored twice).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 import struct
@@ -15,7 +16,7 @@ import zipfile
 
 import pyfastcdc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gitmodel.store import chunking, pointer
@@ -230,20 +231,28 @@ def hinted(data: bytes, reads: list[int] | None = None, size: int | None = -1) -
 DATA_START = 8 + struct.unpack("<Q", BASE[:8])[0]
 
 
+T3 = DATA_START + chunking.PIECE + 4096 + 1000 + chunking.SMALL  # where t3's two pieces begin
+
+
 @settings(FAST, max_examples=15)
 @given(st.integers(DATA_START, len(BASE)), st.integers(-5000, 5000),
        st.lists(st.integers(20_000, 70_000), min_size=1, max_size=3))
+@example(DATA_START + chunking.PIECE - 1, -2, [30_000])  # across the end of a piece
+@example(DATA_START + chunking.PIECE + 100, -5000, [30_000])  # a 4 KiB piece whole, and more
+@example(T3 + chunking.PIECE - 2500, -5000, [30_000])
+@example(T3 - 100, -200, [30_000])
 def test_an_edited_copy_under_another_name_finds_the_stored_pieces(at, shift, reads):
-    """One insertion or deletion anywhere past the header: the piece holding it is new,
-    then the pieces fall in step again (content-defined cuts found none of them)."""
+    """One insertion or deletion anywhere past the header: the piece holding it is new (and
+    the next ones a deletion reaches into), then the pieces fall in step again (content-defined
+    cuts found none of them)."""
     edited = BASE[:at] + filler(2, shift) + BASE[at:] if shift >= 0 else BASE[:at] + BASE[at - shift:]
     whole = hinted(edited)
     assert b"".join(whole) == edited and all(len(c) <= chunking.MAX_CHUNK for c in whole)
     assert hinted(edited, reads) == whole
-    novel = sum(len(c) for c in whole if c not in STORED)
-    assert novel <= 2 * chunking.PIECE + max(shift, 0)
-    if at >= len(BASE) // 2 and shift:
-        assert novel <= chunking.PIECE + chunking.GROUP + shift  # the first half was found
+    starts = itertools.accumulate((len(c) for c in whole), initial=0)
+    novel = [(start, len(c)) for start, c in zip(starts, whole) if c not in STORED]
+    assert sum(n for _, n in novel) <= 2 * chunking.PIECE + max(shift, 0)
+    assert all(start >= at - chunking.PIECE for start, _ in novel)  # all before it was found
 
 
 def test_without_the_size_the_first_piece_not_stored_ends_the_hint():

@@ -375,9 +375,12 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
     long as the store has them. The first piece it lacks is taken to hold the edit:
     it absorbs the difference between `size` and the length the header declares
     (one insertion or deletion of at most a PIECE), after which the pieces fall
-    where the stored version had them; at the next piece it lacks (another edit, a
-    retrained tensor, no size difference to absorb), the rest of the file gets
-    content-defined cuts, as every such file did before.
+    where the stored version had them. A deletion that began in that piece may reach
+    into the next ones (a 5,000-byte one from a 4 KiB tensor's tail stored the rest of
+    the file again): the next pieces absorb what is left of it, and those that start
+    within its length past the first are taken as they are, unchecked. At the next
+    piece it lacks (another edit, a retrained tensor, no size difference to absorb),
+    the rest of the file gets content-defined cuts, as every such file did before.
     Cost: one xxh3 and one stat per piece; nothing read ahead beyond the shift.
     """
     parsed = yield from _headed(reader)
@@ -386,6 +389,7 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
     header_length, layout = parsed
     shift = 0 if size is None or not layout else size - header_length - layout[-1][1]
     shift = shift if abs(shift) <= PIECE else 0
+    damaged = -1  # pieces starting before this offset may hold the end of a deletion
     group = _Grouper()
     for begin, end, width, key in layout:
         if end - begin < SMALL:
@@ -399,16 +403,19 @@ def _hinted_chunks(reader: Reader, known: Known, size: int | None) -> Iterator[C
             if known(piece):
                 yield Chunk(piece, width if len(piece) % width == 0 else 1, f"{key}#{number}")
                 continue
-            if shift == 0 or len(piece) + shift <= 0:
+            if shift < 0:  # the piece keeps what the deletion left of it, if anything
+                damaged = max(damaged, start + len(piece) - shift)
+                kept = max(len(piece) + shift, 0)
+                shift = min(shift + len(piece), 0)
+                reader.unread(piece[kept:])
+                del piece[kept:]
+            elif shift > 0:
+                piece += reader.read(shift)
+                shift = 0
+            elif start >= damaged:
                 reader.unread(piece)
                 yield from cdc_chunks(reader)
                 return
-            if shift > 0:
-                piece += reader.read(shift)
-            else:
-                reader.unread(piece[shift:])
-                del piece[shift:]
-            shift = 0
             for at in range(0, len(piece), PIECE):
                 yield Chunk(piece[at:at + PIECE])
     yield from group.flush()
