@@ -13,7 +13,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -391,37 +390,24 @@ def test_plot(project, tmp_path):
     assert "declares metrics" in proc.stderr.decode() and "PATH" not in proc.stderr.decode()
 
 
-def test_hook_adds_little_to_a_commit_when_nothing_is_stale(project):
-    """The hook's cost on commits that touch no stage, and on commits whose stages are fresh.
-
-    The time is printed (run with -s) and bounded loosely, as this machine is
-    shared; what keeps it small is checked exactly: the fast path imports
-    neither the cache (zstd, xxhash) nor the pipeline.
-    """
-    def commit_time(*extra: str) -> float:
-        with open(project / "README.md", "a") as handle:
-            handle.write("x\n")
-        git(project, "add", "README.md")
-        start = time.perf_counter()
-        git(project, "commit", "-qm", "x", *extra)
-        return time.perf_counter() - start
-
-    with_hook = min(commit_time() for _ in range(5))
-    without = min(commit_time("--no-verify") for _ in range(5))
-    print(f"\ncommit {with_hook:.3f}s with hook, {without:.3f}s without: "
-          f"overhead {with_hook - without:.3f}s")
-    assert with_hook - without < 1.0
+def test_the_hook_loads_nothing_heavy_when_nothing_is_stale(project):
+    """On commits that touch no stage, the hook's fast path imports neither the cache (zstd,
+    xxhash) nor the pipeline: what keeps its cost to its start (the bench's history rows
+    time it; a pass/fail test does not). Commits whose stages are fresh pass it too."""
+    with open(project / "README.md", "a") as handle:
+        handle.write("x\n")
+    git(project, "add", "README.md")
+    git(project, "commit", "-qm", "x")
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     imported = gm(project, "hook", "pre-commit", env=env).stderr.decode()
+    assert " gitmodel.commands.hooks\n" in imported  # the listing is of the hook's imports
     for heavy in ("zstandard", "xxhash", "gitmodel.store.objects", "gitmodel.pipeline.runner"):
         assert f" {heavy}\n" not in imported
     with open(project / ".gitmodel", "a") as handle:
         handle.write("# relevant to the hook, yet every stage stays fresh\n")
     git(project, "add", ".gitmodel")
-    start = time.perf_counter()
-    gm(project, "hook", "pre-commit")
-    print(f"hook with stage files staged and every stage fresh: {time.perf_counter() - start:.3f}s")
-
+    git(project, "commit", "-qm", "comment")
+    assert git(project, "status", "--porcelain").stdout == b""
 
 
 def _framework_repo(path: Path, hooks_repo: dict, env: dict) -> None:

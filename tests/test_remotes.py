@@ -12,6 +12,7 @@ from gitmodel.git.repo import Repo
 from gitmodel.store.objects import Store
 from gitmodel.transfer import engine as transfer
 from gitmodel.transfer import remotes
+from test_faults import kill_at
 
 
 def _random_file(path: Path, mib: int, seed: int) -> bytes:
@@ -407,20 +408,11 @@ def test_commands_that_cut_nothing_do_not_load_the_chunker() -> None:
 
 def test_killed_push_resumes(shared: dict) -> None:
     """SIGKILL during a push: whole chunks, no manifest, no half file; a re-run sends the rest."""
-    import signal
-    import subprocess
-    import time
     repo, store = shared["repo"], shared["store"]
     _random_file(repo / "m.bin", 24, seed=14)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "m")
-    proc = subprocess.Popen(["git-model", "push"], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not _remote_files(store, "chunks") and time.monotonic() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_at(repo, ["git-model", "push"], "upload:40")  # the 40th upload written, not in place
     before = {p.name for p in _remote_files(store, "chunks")}
     assert before and not _remote_files(store, "manifests"), "killed before the manifest"
     out = gm(repo, "push").stdout.decode()

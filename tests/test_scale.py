@@ -203,6 +203,8 @@ def test_status_cache_follows_the_index_the_store_the_record_and_the_remote(repo
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "v0")
     gm(repo, "push")
+    later = time.time() + 5  # as the push left it, however long this machine took since
+    os.utime(repo / ".git" / "model" / "remotes.sqlite", (later, later))
     assert _status(repo)["clean"]
     assert not (repo / ".git" / "model-status.json").exists(), "fresh stamps: nothing kept"
     assert _kept(repo)["clean"]

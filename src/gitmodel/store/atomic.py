@@ -14,20 +14,29 @@ import os
 import signal
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 DEFAULT_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp gives 0600
+_PAUSES: dict[str, int] = {}
+_PAUSE_LOCK = threading.Lock()
 
 
 def pause_point(name: str) -> None:
     """Fault-injection hook for tests (tests/test_faults.py): with the environment variable
-    GIT_MODEL_TEST_PAUSE_AT=NAME the process stops itself here (SIGSTOP), and the test,
-    seeing it stopped, kills it with SIGKILL at exactly this point. Unset: nothing."""
-    if name == os.environ.get("GIT_MODEL_TEST_PAUSE_AT"):  # read now: a warm server's worker
-        # takes its client's environment after this module was imported (cli/warm.py)
+    GIT_MODEL_TEST_PAUSE_AT=NAME (or NAME:N, the Nth time this process gets there) the
+    process stops itself here (SIGSTOP), and the test, seeing it stopped, kills it with
+    SIGKILL at exactly this point. Unset: nothing."""
+    wanted = os.environ.get("GIT_MODEL_TEST_PAUSE_AT")  # read now: a warm server's worker
+    # takes its client's environment after this module was imported (cli/warm.py)
+    if wanted is None or wanted.partition(":")[0] != name:
+        return
+    with _PAUSE_LOCK:  # a push's upload threads pass here together
+        _PAUSES[name] = seen = _PAUSES.get(name, 0) + 1
+    if str(seen) == (wanted.partition(":")[2] or "1"):
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
