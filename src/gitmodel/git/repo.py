@@ -70,8 +70,6 @@ def run(args: Sequence[str], cwd: Path | str | None = None, input: bytes | None 
     return proc.stdout.decode(errors="surrogateescape")
 
 
-# an `ls-files -s -z` record of a regular file (mode 100644 or 100755): (blob, path); only
-# where a record starts, so a path holding such text inside another record never matches
 # an `ls-tree -r -l -z` record of a blob of at most 4 digits' size: (blob, size, path)
 _LS_TREE_RE = re.compile(r"(?:^|(?<=\0))[0-7]{6} blob ([0-9a-f]+) +([0-9]{1,4})\t([^\0]*)\0")
 _EXACT_PATHS = 200  # at most this many paths go on a command line (ARG_MAX is far away)
