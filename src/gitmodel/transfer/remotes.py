@@ -602,10 +602,16 @@ def open_backend(repo_top: Path | None, remote: Remote) -> Backend:
 
 
 def _import_extra(module: str, extra: str) -> Any:
-    """The library behind a remote scheme; when it is missing, say which extra brings it."""
+    """The library behind a remote scheme; when it is missing, say which extra brings it.
+    What it warns of while it loads is for its maintainers, not for the user of a remote:
+    with cryptography 51, asyncssh's import printed ten lines on DSA's deprecation before
+    every ssh command's own output."""
     import importlib
+    import warnings
     try:
-        return importlib.import_module(module)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(module)
     except ImportError:
         raise UserError(f"this remote needs {module}: install the {extra} extra: "
                         f"pip install 'git-model[{extra}]'") from None
