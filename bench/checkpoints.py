@@ -107,8 +107,8 @@ def main(argv: list[str]) -> int:
                 m_delta = delta.add_stream(io.BytesIO(blob), name="m.safetensors", parent=parent)
                 new = [c for c in dict(m_delta.chunks) if c not in known]
                 totals[0] += len(blob)
-                totals[1] += sum(plain.stored_size(c)[0] for c in new)
-                totals[2] += sum(delta.stored_size(c)[0] for c in new)
+                totals[1] += sum(plain.stored_size(c) for c in new)
+                totals[2] += sum(delta.stored_size(c) for c in new)
                 line = (f"step {step:4d}: {len(blob) / 1e6:.2f} MB; stored so far: plain "
                         f"{totals[1] / 1e6:6.2f} MB, with deltas {totals[2] / 1e6:6.2f} MB")
                 if previous is not None:

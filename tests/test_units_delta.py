@@ -205,7 +205,7 @@ def siblings(n: int = 3 << 20) -> tuple[bytes, bytes, bytes]:
 def _stored(store: Store, manifest, before) -> tuple[int, set[str | None]]:
     """Bytes the version's new chunks take, and the bases they name."""
     new = [c for c, _ in manifest.chunks if c not in dict(before.chunks)]
-    return sum(store.stored_size(c)[0] for c in new), {store.chunk_base(c) for c in new}
+    return sum(store.stored_size(c) for c in new), {store.chunk_base(c) for c in new}
 
 
 def test_a_sibling_fine_tune_is_stored_against_the_shared_ancestor(tmp_path: Path) -> None:
@@ -253,7 +253,7 @@ def test_changed_pieces_are_stored_against_the_parent(tmp_path: Path) -> None:
     deltas = [c for c in new if store.chunk_base(c) is not None]
     assert len(deltas) == 2  # the 6 MiB tensor's two pieces; header and bias are plain
     assert {store.chunk_base(c) for c in deltas} <= {c for c, _ in m0.chunks}
-    stored = sum(store.stored_size(c)[0] for c in deltas)
+    stored = sum(store.stored_size(c) for c in deltas)
     assert stored < 0.4 * sum(n for c, n in m1.chunks if c in deltas)
     out = io.BytesIO()
     store.write_to(m1.pointer, out)

@@ -133,4 +133,4 @@ def test_a_chunk_stored_twice_has_the_size_of_what_is_read(tmp_path: Path) -> No
     path.write_bytes(loose)
     read = store.read_encoded(cid, len(data))
     assert len(read) != len(loose)  # both copies are there, and the packed one is read
-    assert store.stored_size(cid) == (len(read), False)
+    assert store.stored_size(cid) == len(read)

@@ -138,5 +138,5 @@ def _storage(repo: Repo, store: Store, side: Side, path: str, model: ModelFile) 
 
 
 def _stored_size(store: Store, cid: str) -> int | None:
-    size = store.stored_size(cid)[0]  # loose or packed
+    size = store.stored_size(cid)  # loose or packed
     return size or None

@@ -648,22 +648,20 @@ class Store:
         return {key: offsets[start][0] for start, length, key in tensor_pieces(header)
                 if offsets.get(start, ("", 0))[1] == length}
 
-    def stored_size(self, cid: str) -> tuple[int, bool]:
-        """(bytes on disk, delta-encoded?) of a chunk; (0, False) when absent. Looked for
-        in `_read`'s order (packs, loose, this batch's pack), so that it is the length of
-        what `read_encoded` returns even for a chunk stored twice, encoded differently
-        (a push plans its packs with these lengths)."""
+    def stored_size(self, cid: str) -> int:
+        """Bytes on disk of a chunk; 0 when absent. Looked for in `_read`'s order (packs,
+        loose, this batch's pack), so that it is the length of what `read_encoded` returns
+        even for a chunk stored twice, encoded differently (a push plans its packs with
+        these lengths). Nothing is read: whether it is a delta is `chunk_head`'s to say."""
         where = self.packs.locate((layout.CHUNKS, cid))
         if where is not None:
-            size = where[2]
-        else:
-            try:
-                size = self.chunk_path(cid).stat().st_size
-            except OSError:
-                writer = self._writer
-                pending = writer.entries.get((layout.CHUNKS, cid)) if writer is not None else None
-                size = pending[1] if pending else 0
-        return size, bool(size) and self.chunk_base(cid) is not None
+            return where[2]
+        try:
+            return self.chunk_path(cid).stat().st_size
+        except OSError:
+            writer = self._writer
+            pending = writer.entries.get((layout.CHUNKS, cid)) if writer is not None else None
+            return pending[1] if pending else 0
 
     def put_encoded(self, cid: str, size: int, blob: bytes, packed: bool = False,
                     linked: Path | None = None) -> bytes | bytearray:

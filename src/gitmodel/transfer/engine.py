@@ -510,7 +510,7 @@ def push(store: Store, backend: Backend, known: Known, pointers: Mapping[Pointer
     stats.deduped -= sum(sizes[c] for c in needed if c not in bases)
     if dry_run:
         stats.objects, stats.logical = len(manifests), sum(m.size for m in manifests)
-        stats.moved = sum(store.stored_size(c)[0] for c in needed)
+        stats.moved = sum(store.stored_size(c) for c in needed)
         stats.chunks = len(needed)
         return stats
     backend.remove_stale_tmp()
@@ -560,7 +560,7 @@ def _upload_packs(store: Store, backend: Backend, keys: list[Key], sizes: dict[s
     manifests = {name: store.read_manifest(name).encode() for kind, name in keys
                  if kind == layout.MANIFESTS}
     for group in _pack_groups(keys, [len(manifests[name]) if kind == layout.MANIFESTS
-                                     else store.stored_size(name)[0] for kind, name in keys]):
+                                     else store.stored_size(name) for kind, name in keys]):
         buf = bytearray(len(MAGIC) + sum(length for _, length in group))
         buf[:len(MAGIC)] = MAGIC
         entries, at = dict[Key, tuple[int, int]](), len(MAGIC)
