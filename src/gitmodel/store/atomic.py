@@ -30,13 +30,14 @@ def pause_point(name: str) -> None:
     GIT_MODEL_TEST_PAUSE_AT=NAME (or NAME:N, the Nth time this process gets there) the
     process stops itself here (SIGSTOP), and the test, seeing it stopped, kills it with
     SIGKILL at exactly this point. Unset: nothing."""
-    wanted = os.environ.get("GIT_MODEL_TEST_PAUSE_AT")  # read now: a warm server's worker
+    wanted = os.environ.get("GIT_MODEL_TEST_PAUSE_AT", "")  # read now: a warm server's worker
     # takes its client's environment after this module was imported (cli/warm.py)
-    if wanted is None or wanted.partition(":")[0] != name:
+    point, _, nth = wanted.partition(":")
+    if point != name:
         return
     with _PAUSE_LOCK:  # a push's upload threads pass here together
         _PAUSES[name] = seen = _PAUSES.get(name, 0) + 1
-    if str(seen) == (wanted.partition(":")[2] or "1"):
+    if str(seen) == (nth or "1"):
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
