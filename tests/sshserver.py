@@ -55,6 +55,8 @@ def sshd(tmp: Path, authorized_keys: str, port: int) -> Iterator[str]:
                 break
             except OSError:
                 time.sleep(0.05)
+        else:
+            pytest.fail(f"sshd did not accept connections on port {port} within 10 s")
         yield f"[127.0.0.1]:{port} {host_pub}\n"
     finally:
         proc.terminate()

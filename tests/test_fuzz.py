@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitmodel.commands import settled
 from gitmodel.git.pktline import PktReader, ProtocolError
+from gitmodel.git.repo import Repo
 from gitmodel.store import chunking, pointer
-from gitmodel.store.objects import MAX_CHUNK, CorruptObject, Manifest
+from gitmodel.store.objects import MAX_CHUNK, CorruptObject, Manifest, Store
+from gitmodel.store.pointer import is_oid
+from gitmodel.transfer import remotes
 
 FAST = settings(max_examples=300, deadline=None)
 POINTER = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %s\n"
@@ -91,3 +97,38 @@ def test_manifest_decode_gives_a_manifest_or_corrupt_object(data):
         return
     assert all(0 < n <= MAX_CHUNK for _, n in manifest.chunks)
     assert manifest.pointer.size == manifest.size
+
+
+def _record(tmp: Path, pack: str, listing: str, loose: str, packed: list[str]) -> str:
+    return "".join([f"{settled.MAGIC}\n{tmp / 'remote'}\n0\n{pack}\n{listing}\n1\n{loose}\n",
+                    *(f"{b}\n" for b in packed)])
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 80), st.text("0af \n-x", max_size=3)),
+                max_size=4))
+def test_a_settled_record_damaged_anywhere_is_read_or_ignored(edits):
+    """A record (commands/settled.py) cut, spliced or overwritten anywhere: reading it and
+    asking it never raise, a loose entry is trusted only with a valid oid (it names a file),
+    and it claims a listing settled whole only on the line that names it."""
+    blob, oid, listing = "1" * 40, "2" * 64, "3" * 32
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        repo = Repo(tmp, tmp / ".git", tmp / ".git")
+        store = Store(repo.model_dir)
+        store.packs.dir.mkdir(parents=True, exist_ok=True)
+        (store.packs.dir / "pack-a.pack").write_bytes(b"")
+        (store.packs.dir / "pack-a.idx").write_bytes(b"")
+        store.manifest_path(oid).parent.mkdir(parents=True)
+        store.manifest_path(oid).write_bytes(b"")
+        lines = _record(tmp, "pack-a", listing, f"{blob} {oid}", ["4" * 40, "5" * 64]).split("\n")
+        for line, at, text in edits:
+            if line < len(lines):
+                lines[line] = lines[line][:at] + text + lines[line][at + len(text):]
+        (repo.model_dir / f"settled-{remotes.url_digest(str(tmp / 'remote'))}").write_text("\n".join(lines))
+        record = settled.Settled(repo, store, str(tmp / "remote"))
+        assert all(is_oid(o) for o in record.loose.values())
+        assert not record.whole(listing) or lines[4] == listing
+        assert record.among({blob, "4" * 40, "6" * 40}) <= {blob, "4" * 40}
+        if not edits:
+            assert record.whole(listing) and record.among({blob, "4" * 40}) == {blob, "4" * 40}

@@ -5,6 +5,7 @@ the same few whatever the number of files (timings are bench/'s).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -294,6 +295,7 @@ def test_status_after_a_push_trusts_the_settled_record_only_while_it_holds(repo,
     git(repo, "push", "-q", str(tmp_path / "origin.git"), "HEAD:refs/heads/main")  # pre-push
     model = repo / ".git" / "model"
     assert len(list(model.glob("settled-*"))) == 1, "the push recorded what it settled"
+    assert _whole(repo), "every model file of the index was pushed"
     assert _status(repo)["clean"]
     oids = {e["path"]: e["oid"] for e in json.loads(gm(repo, "ls-files", "--json").stdout)}
 
@@ -321,6 +323,22 @@ def test_status_after_a_push_trusts_the_settled_record_only_while_it_holds(repo,
     for record in model.glob("settled-*"):
         record.write_text("gitmodel-settled 1\nnot this one\n")
     assert _status(repo)["clean"]
+
+    (repo / "f001.bin").write_bytes(b"staged, not pushed" * 100)
+    (repo / "f000.bin").write_bytes(b"committed, pushed" * 100)
+    git(repo, "add", "f001.bin")
+    git(repo, "commit", "-qm", "v1 of f000", "f000.bin")  # f001 stays staged
+    git(repo, "push", "-q", str(tmp_path / "origin.git"), "HEAD:refs/heads/main")
+    assert not _whole(repo), "the index holds an object the push did not send"
+    status = _status(repo)
+    assert status["staged"] == ["f001.bin"] and [e["path"] for e in status["unpushed"]] == ["f001.bin"]
+
+
+def _whole(repo: Path) -> bool:
+    """Whether the settled record names the index's model listing as settled whole."""
+    listing = git(repo, "ls-files", "-s", "-z", "--full-name", "--", ":(attr:filter=model)").stdout
+    [record] = (repo / ".git" / "model").glob("settled-*")
+    return record.read_text().split("\n")[4] == hashlib.blake2b(listing, digest_size=16).hexdigest()
 
 
 def test_pointer_blob_cache_reads_only_rows_that_can_be_pointers(tmp_path):

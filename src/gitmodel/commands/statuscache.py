@@ -35,10 +35,16 @@ RACY_NS = 2 * 10**9
 NAME = "model-status.json"  # in the worktree's git dir: each worktree has its own index
 
 
-def key(repo: Repo, listing: str, remote: tuple[str, str] | None) -> str | None:
-    """The digest of status's inputs but git status's own; None when one is too recent."""
-    digest = hashlib.blake2b(f"{FORMAT}\0{remote}\0".encode(), digest_size=16)
-    digest.update(listing.encode("utf-8", "surrogateescape"))
+def listing_digest(listing: str) -> str:
+    """32 hex digits that name an index listing (`Repo.model_listing`): what this cache and
+    the settled record (commands/settled.py) key on."""
+    return hashlib.blake2b(listing.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def key(repo: Repo, listed: str, remote: tuple[str, str] | None) -> str | None:
+    """The digest of status's inputs but git status's own (`listed`: the listing's digest);
+    None when one is too recent."""
+    digest = hashlib.blake2b(f"{FORMAT}\0{remote}\0{listed}\0".encode(), digest_size=16)
     newest = time.time_ns() - RACY_NS
     for path in _stamped(repo.model_dir):
         try:
