@@ -6,9 +6,14 @@ matter come from the full run (see the README's Benchmarks section).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from conftest import git
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +53,22 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert results[0]["files40_store_files"] > 0 and results[0]["history_store_bytes"] > 0
     assert isinstance(results[0]["files_exp_add"], float) and results[0]["files40_rss"] > 0
     assert not (work / "runs").exists(), "throwaway repositories must be deleted"
+
+
+def test_the_s3_request_count_starts_from_an_empty_bucket_each_time(repo: Path, tmp_path: Path) -> None:
+    """moto keeps its buckets in the process across servers: each count resets them, so a
+    second count of the same push (as the next repetition makes) counts it whole again."""
+    pytest.importorskip("moto.server")
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import manyfiles
+        from measure import Runner
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    for i in range(3):
+        (repo / f"f{i}.bin").write_bytes(os.urandom(50_000))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "three")
+    runner = Runner(dict(os.environ), tmp_path / "log")
+    counts = [manyfiles._s3_push_requests(runner, repo) for _ in range(2)]
+    assert isinstance(counts[0], int) and counts[0] > 0 and counts[1] == counts[0], counts
